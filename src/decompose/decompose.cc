@@ -1,0 +1,241 @@
+// DLBricks section 3.1: Algorithm 1 (FindModelSubgraphs), Algorithm 2 (SplitModel), brick
+// signatures and corpus-wide dedupe. The rules are documented in include/dlbricks/decompose.h.
+#include "dlbricks/decompose.h"
+
+#include <algorithm>
+#include <map>
+#include <numeric>
+#include <unordered_map>
+
+#include <fmt/format.h>
+
+namespace dlbricks {
+
+std::string DecomposeModeName(DecomposeMode mode) {
+  switch (mode) {
+    case DecomposeMode::kChain: return "chain";
+    case DecomposeMode::kDag: return "dag";
+    case DecomposeMode::kOverlap: return "overlap";
+  }
+  return "chain";
+}
+
+Status ParseDecomposeMode(const std::string& text, DecomposeMode* mode) {
+  for (DecomposeMode m : {DecomposeMode::kChain, DecomposeMode::kDag, DecomposeMode::kOverlap}) {
+    if (text == DecomposeModeName(m)) {
+      *mode = m;
+      return Status::OK();
+    }
+  }
+  return Status::InvalidArgument(fmt::format("unknown mode '{}' (expected chain, dag or overlap)", text));
+}
+
+namespace {
+
+bool Inside(int layer, int begin, int end) { return layer >= begin && layer < end; }
+
+int ProducerOf(const Graph& g, int value) { return g.values[static_cast<size_t>(value)].producer; }
+
+// Disjoint-set forest over window positions, for the dag connectivity test.
+struct Components {
+  std::vector<int> parent;
+  explicit Components(int n) : parent(static_cast<size_t>(n)) { std::iota(parent.begin(), parent.end(), 0); }
+  int Find(int x) {
+    while (parent[static_cast<size_t>(x)] != x) x = parent[static_cast<size_t>(x)] = parent[static_cast<size_t>(parent[static_cast<size_t>(x)])];
+    return x;
+  }
+  void Union(int a, int b) { parent[static_cast<size_t>(Find(a))] = Find(b); }
+};
+
+bool Runnable(const Graph& g, int begin, int end, DecomposeMode mode) {
+  return mode == DecomposeMode::kDag ? IsRunnableDag(g, begin, end) : IsRunnableChain(g, begin, end);
+}
+
+}  // namespace
+
+bool IsRunnableChain(const Graph& g, int begin, int end) {
+  for (int i = begin + 1; i < end; ++i) {
+    std::vector<int> data = g.layers[static_cast<size_t>(i)].DataInputs(g);
+    if (data.empty()) return false;  // a source layer would make the brick multi-entry
+    for (int v : data) {
+      if (!Inside(ProducerOf(g, v), begin, end)) return false;
+    }
+  }
+  return true;
+}
+
+bool IsRunnableDag(const Graph& g, int begin, int end) {
+  Components comp(end - begin);
+  std::unordered_map<int, int> first_reader;  // outside value -> first window position reading it
+  for (int i = begin; i < end; ++i) {
+    for (int v : g.layers[static_cast<size_t>(i)].DataInputs(g)) {
+      int p = ProducerOf(g, v);
+      if (Inside(p, begin, end)) {
+        comp.Union(i - begin, p - begin);
+      } else {
+        auto [it, fresh] = first_reader.emplace(v, i - begin);
+        if (!fresh) comp.Union(i - begin, it->second);
+      }
+    }
+  }
+  for (int i = 1; i < end - begin; ++i) {
+    if (comp.Find(i) != comp.Find(0)) return false;
+  }
+  return true;
+}
+
+BrickInterface WindowInterface(const Graph& g, int begin, int end) {
+  BrickInterface io;
+  for (int i = begin; i < end; ++i) {
+    for (int v : g.layers[static_cast<size_t>(i)].DataInputs(g)) {
+      if (!Inside(ProducerOf(g, v), begin, end) &&
+          std::find(io.inputs.begin(), io.inputs.end(), v) == io.inputs.end()) {
+        io.inputs.push_back(v);
+      }
+    }
+  }
+  for (int i = begin; i < end; ++i) {
+    for (int v : g.layers[static_cast<size_t>(i)].outputs) {
+      if (v < 0) continue;
+      const Value& val = g.values[static_cast<size_t>(v)];
+      bool leaves = val.is_graph_output || val.consumers.empty() ||
+                    std::any_of(val.consumers.begin(), val.consumers.end(),
+                                [&](int c) { return !Inside(c, begin, end); });
+      if (leaves) io.outputs.push_back(v);
+    }
+  }
+  return io;
+}
+
+std::string BrickSignatureText(const Graph& g, int begin, int end) {
+  BrickInterface io = WindowInterface(g, begin, end);
+  auto index_in = [](const std::vector<int>& list, int v) {
+    return static_cast<int>(std::find(list.begin(), list.end(), v) - list.begin());
+  };
+  auto slot_of = [&](int v) {  // "L<window position>.<output slot>" of a value made in the window
+    int p = ProducerOf(g, v);
+    return fmt::format("L{}.{}", p - begin, index_in(g.layers[static_cast<size_t>(p)].outputs, v));
+  };
+  std::vector<int> weights;  // shared weights keep one index, so sharing is part of the topology
+  std::string text = fmt::format("brick v1 layers={} inputs={}\n", end - begin, io.inputs.size());
+  for (int i = begin; i < end; ++i) {
+    const Layer& layer = g.layers[static_cast<size_t>(i)];
+    text += fmt::format("L{} {} <-", i - begin, layer.signature.Hex());
+    for (int v : layer.inputs) {
+      if (v < 0) {
+        text += " -";
+        continue;
+      }
+      const Value& val = g.values[static_cast<size_t>(v)];
+      if (Inside(val.producer, begin, end)) {
+        text += " " + slot_of(v);
+      } else if (val.kind == ValueKind::kWeight) {
+        if (std::find(weights.begin(), weights.end(), v) == weights.end()) weights.push_back(v);
+        text += fmt::format(" W{}", index_in(weights, v));
+      } else if (val.kind == ValueKind::kConstant) {
+        text += " C";  // constant values are part of the layer signature
+      } else {
+        text += fmt::format(" I{}", index_in(io.inputs, v));
+      }
+    }
+    text += "\n";
+  }
+  text += "out";
+  for (int v : io.outputs) text += " " + slot_of(v);
+  return text + "\n";
+}
+
+Hash128 BrickSignature(const Graph& g, int begin, int end) { return HashBytes(BrickSignatureText(g, begin, end)); }
+
+std::vector<std::pair<int, int>> SplitModel(const Graph& g, int begin, int end, DecomposeMode mode, int* next) {
+  // Algorithm 2 recurses once per unrunnable window; a loop keeps deep models off the stack.
+  const int n = static_cast<int>(g.layers.size());
+  std::vector<std::pair<int, int>> windows;
+  while (!Runnable(g, begin, end, mode)) {
+    windows.emplace_back(begin, begin + 1);  // CreateModel({verts[begin]})
+    ++begin;
+    end = std::min(end + 1, n);  // SplitModel(verts, begin + 1, end + 1)
+  }
+  windows.emplace_back(begin, end);
+  *next = end;
+  return windows;
+}
+
+std::vector<std::pair<int, int>> FindModelSubgraphs(const Graph& g, const DecomposeOptions& options) {
+  const int n = static_cast<int>(g.layers.size());
+  const int G = options.granularity;
+  std::vector<std::pair<int, int>> windows;
+  if (options.mode == DecomposeMode::kOverlap) {
+    // Section 6: begin advances by 1 instead of to SplitModel's end. Chain runnability is
+    // monotone in the window end, so growth stops at the first unrunnable window.
+    for (int p = 0; p < n; ++p) {
+      for (int e = p + 1; e <= std::min(p + G, n) && IsRunnableChain(g, p, e); ++e) windows.emplace_back(p, e);
+    }
+    return windows;
+  }
+  // Algorithm 1. The paper's line 7 (begin <- end + 1) with an exclusive end would skip the
+  // layer at `end`; the intended non-overlapping cover continues at `end`.
+  int begin = 0;
+  while (begin < n) {
+    int end = std::min(begin + G, n);
+    std::vector<std::pair<int, int>> sm = SplitModel(g, begin, end, options.mode, &begin);
+    windows.insert(windows.end(), sm.begin(), sm.end());
+  }
+  return windows;
+}
+
+std::vector<std::pair<int, int>> BrickEdges(const Graph& g, const std::vector<BrickInstance>& bricks) {
+  std::vector<int> owner(g.layers.size(), -1);
+  for (size_t b = 0; b < bricks.size(); ++b) {
+    for (int i = bricks[b].begin; i < bricks[b].end; ++i) owner[static_cast<size_t>(i)] = static_cast<int>(b);
+  }
+  std::vector<std::pair<int, int>> edges;
+  for (size_t b = 0; b < bricks.size(); ++b) {
+    for (int i = bricks[b].begin; i < bricks[b].end; ++i) {
+      for (int v : g.layers[static_cast<size_t>(i)].DataInputs(g)) {
+        int p = ProducerOf(g, v);
+        if (p >= 0 && owner[static_cast<size_t>(p)] >= 0 && owner[static_cast<size_t>(p)] != static_cast<int>(b)) {
+          edges.emplace_back(owner[static_cast<size_t>(p)], static_cast<int>(b));
+        }
+      }
+    }
+  }
+  std::sort(edges.begin(), edges.end());
+  edges.erase(std::unique(edges.begin(), edges.end()), edges.end());
+  return edges;
+}
+
+Status DecomposeModel(const Graph& g, const DecomposeOptions& options, ModelDecomposition* out) {
+  if (options.granularity < 1) {
+    return Status::InvalidArgument(fmt::format("granularity G must be >= 1 (got {})", options.granularity));
+  }
+  out->model = g.name;
+  out->layers = static_cast<int>(g.layers.size());
+  out->bricks.clear();
+  for (auto [begin, end] : FindModelSubgraphs(g, options)) {
+    out->bricks.push_back(BrickInstance{begin, end, BrickSignature(g, begin, end)});
+  }
+  out->edges.clear();
+  if (options.mode != DecomposeMode::kOverlap) out->edges = BrickEdges(g, out->bricks);
+  return Status::OK();
+}
+
+Status DecomposeCorpus(const std::vector<const Graph*>& graphs, const DecomposeOptions& options,
+                       CorpusDecomposition* out) {
+  out->models.assign(graphs.size(), ModelDecomposition{});
+  out->bricks.clear();
+  out->instances = 0;
+  std::map<Hash128, UniqueBrick> unique;  // ordered by id
+  for (size_t m = 0; m < graphs.size(); ++m) {
+    DLB_RETURN_IF_ERROR(DecomposeModel(*graphs[m], options, &out->models[m]));
+    for (const BrickInstance& b : out->models[m].bricks) {
+      auto [it, fresh] = unique.emplace(b.id, UniqueBrick{b.id, static_cast<int>(m), b.begin, b.end, 0});
+      ++it->second.instances;
+      ++out->instances;
+    }
+  }
+  for (auto& [id, brick] : unique) out->bricks.push_back(brick);
+  return Status::OK();
+}
+
+}  // namespace dlbricks
