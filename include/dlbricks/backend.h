@@ -1,0 +1,87 @@
+// Backends: run one ONNX model on one inference engine (DESIGN.md "Real components").
+// A backend is found by name in a registry; each prepares a model once (session creation,
+// synthetic inputs) and then runs it repeatedly inside the measurement protocol.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "dlbricks/status.h"
+
+namespace dlbricks {
+
+// Every option that can change a latency is explicit here and recorded in the system
+// fingerprint (BackendOptionsRecord), so results are keyed by them.
+struct BackendOptions {
+  int intra_op_threads = 1;               // threads inside one operator; opencv: cv::setNumThreads
+  int inter_op_threads = 1;               // onnxruntime only (parallel execution mode)
+  std::string opt_level = "all";          // onnxruntime graph optimisation: disable|basic|extended|all
+  std::string execution_mode = "sequential";  // onnxruntime: sequential|parallel
+  bool allow_spinning = true;             // onnxruntime thread-pool spinning (ORT default: on)
+  // Backend-specific extras as key=value (--backend-option); recorded verbatim.
+  // fake: "latency_scale" (default 1) multiplies every simulated latency.
+  std::map<std::string, std::string> extra;
+};
+
+// A graph input's type: ONNX dtype (onnx::TensorProto_DataType) and static dims.
+struct TensorInfo {
+  std::string name;
+  int32_t dtype = 1;  // FLOAT
+  std::vector<int64_t> dims;
+};
+
+// A model ready to run: session created, synthetic inputs allocated once (outside any
+// timed region). Not thread-safe.
+class PreparedModel {
+ public:
+  virtual ~PreparedModel() = default;
+  // One inference on the synthetic inputs. The only call inside the timed loop.
+  virtual Status Run() = 0;
+  virtual const std::vector<TensorInfo>& inputs() const = 0;
+  // Float outputs of the last Run(), flattened (for sanity checks such as "all finite").
+  virtual Status LastOutputs(std::vector<std::vector<float>>* outputs) const = 0;
+};
+
+// Time spent in one operator type over one profiled inference (EmBench Fig. 4).
+struct OpTypeTime {
+  std::string op_type;
+  double ms = 0;      // mean per inference
+  double calls = 0;   // kernel invocations per inference
+};
+
+class Backend {
+ public:
+  virtual ~Backend() = default;
+  virtual std::string name() const = 0;
+  // Engine version as reported by the engine itself at run time.
+  virtual std::string version() const = 0;
+  // The options that apply to this backend, normalised to strings (threads, levels, ...).
+  virtual std::map<std::string, std::string> RecordOptions(const BackendOptions& options) const = 0;
+  // REQUIRES: model_path names an ONNX file with static input shapes (opencv: canonicalised
+  // with SaveCanonicalModel). Bad model → Status naming the file.
+  virtual Status Prepare(const std::string& model_path, const BackendOptions& options,
+                         std::unique_ptr<PreparedModel>* model) = 0;
+  // Per-operator profiling, a separate opt-in run: `runs` inferences after one warm-up,
+  // summed by operator type. Default: Unsupported.
+  virtual Status ProfileOps(const std::string& model_path, const BackendOptions& options, int runs,
+                            std::vector<OpTypeTime>* times);
+};
+
+// Backends by name: "onnxruntime", "opencv", "fake" (tests only; never a default).
+class BackendRegistry {
+ public:
+  static Status Create(const std::string& name, std::unique_ptr<Backend>* backend);
+  static std::vector<std::string> Names();
+};
+
+// Checks the option values (levels, modes, thread counts) before any work starts.
+Status ValidateBackendOptions(const BackendOptions& options);
+
+// Deterministic synthetic input data: a float tensor is filled from a fixed-seed generator
+// in [-1, 1); integer and bool tensors are zeros (safe as indices).
+void FillSyntheticFloats(int64_t count, uint32_t seed, float* out);
+
+}  // namespace dlbricks

@@ -1,0 +1,226 @@
+// ONNX Runtime (C++ API, CPU execution provider).
+#include <onnxruntime_cxx_api.h>
+#include <onnxruntime_session_options_config_keys.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <sstream>
+#include <unistd.h>
+
+#include "dlbricks/backend.h"
+#include "model_inputs.h"
+
+namespace dlbricks {
+namespace {
+
+// One environment per process (ORT requires it to outlive every session).
+Ort::Env& OrtEnvironment() {
+  static Ort::Env env(ORT_LOGGING_LEVEL_ERROR, "dlbricks");
+  return env;
+}
+
+GraphOptimizationLevel ToOrtLevel(const std::string& level) {
+  if (level == "disable") return ORT_DISABLE_ALL;
+  if (level == "basic") return ORT_ENABLE_BASIC;
+  if (level == "extended") return ORT_ENABLE_EXTENDED;
+  return ORT_ENABLE_ALL;
+}
+
+Ort::SessionOptions MakeSessionOptions(const BackendOptions& o) {
+  Ort::SessionOptions so;
+  so.SetIntraOpNumThreads(o.intra_op_threads);
+  so.SetInterOpNumThreads(o.inter_op_threads);
+  so.SetGraphOptimizationLevel(ToOrtLevel(o.opt_level));
+  so.SetExecutionMode(o.execution_mode == "parallel" ? ORT_PARALLEL : ORT_SEQUENTIAL);
+  so.AddConfigEntry(kOrtSessionOptionsConfigAllowIntraOpSpinning, o.allow_spinning ? "1" : "0");
+  so.AddConfigEntry(kOrtSessionOptionsConfigAllowInterOpSpinning, o.allow_spinning ? "1" : "0");
+  return so;
+}
+
+class OrtPreparedModel : public PreparedModel {
+ public:
+  // profile_prefix != nullptr: the session records an ORT profile (never in latency runs).
+  Status Init(const std::string& path, const BackendOptions& options, const char* profile_prefix = nullptr) {
+    try {
+      Ort::SessionOptions so = MakeSessionOptions(options);
+      if (profile_prefix) so.EnableProfiling(profile_prefix);
+      session_ = std::make_unique<Ort::Session>(OrtEnvironment(), path.c_str(), so);
+      Ort::AllocatorWithDefaultOptions alloc;
+      Ort::MemoryInfo mem = Ort::MemoryInfo::CreateCpu(OrtArenaAllocator, OrtMemTypeDefault);
+      for (size_t i = 0; i < session_->GetInputCount(); ++i) {
+        TensorInfo info;
+        info.name = session_->GetInputNameAllocated(i, alloc).get();
+        Ort::TypeInfo type = session_->GetInputTypeInfo(i);
+        if (type.GetONNXType() != ONNX_TYPE_TENSOR)
+          return Status::Unsupported(path + ": input '" + info.name + "' is not a tensor");
+        auto tinfo = type.GetTensorTypeAndShapeInfo();
+        info.dtype = static_cast<int32_t>(tinfo.GetElementType());
+        for (int64_t d : tinfo.GetShape()) info.dims.push_back(d > 0 ? d : 1);
+        DLB_RETURN_IF_ERROR(AddInput(path, info, mem, i));
+        inputs_.push_back(std::move(info));
+      }
+      for (const auto& in : inputs_) input_names_.push_back(in.name.c_str());
+      for (size_t i = 0; i < session_->GetOutputCount(); ++i)
+        output_name_store_.push_back(session_->GetOutputNameAllocated(i, alloc).get());
+      for (const auto& n : output_name_store_) output_names_.push_back(n.c_str());
+    } catch (const Ort::Exception& e) {
+      return Status::Corruption(path + ": onnxruntime: " + e.what());
+    }
+    return Status::OK();
+  }
+
+  Status Run() override {
+    try {
+      outputs_ = session_->Run(run_options_, input_names_.data(), input_values_.data(), input_values_.size(),
+                               output_names_.data(), output_names_.size());
+    } catch (const Ort::Exception& e) {
+      return Status::Internal(std::string("onnxruntime run: ") + e.what());
+    }
+    return Status::OK();
+  }
+
+  const std::vector<TensorInfo>& inputs() const override { return inputs_; }
+
+  // Ends profiling; returns the trace file ORT wrote.
+  std::string EndProfiling() {
+    Ort::AllocatorWithDefaultOptions alloc;
+    return session_->EndProfilingAllocated(alloc).get();
+  }
+
+  Status LastOutputs(std::vector<std::vector<float>>* outputs) const override {
+    outputs->clear();
+    for (const Ort::Value& v : outputs_) {
+      if (!v.IsTensor()) continue;
+      auto info = v.GetTensorTypeAndShapeInfo();
+      if (info.GetElementType() != ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT) continue;
+      const float* p = v.GetTensorData<float>();
+      outputs->emplace_back(p, p + info.GetElementCount());
+    }
+    return Status::OK();
+  }
+
+ private:
+  Status AddInput(const std::string& path, const TensorInfo& info, const Ort::MemoryInfo& mem, size_t index) {
+    const int64_t n = backend_internal::ElementCount(info.dims);
+    const auto type = static_cast<ONNXTensorElementDataType>(info.dtype);
+    size_t elem = 0;
+    switch (type) {
+      case ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT: elem = 4; break;
+      case ONNX_TENSOR_ELEMENT_DATA_TYPE_DOUBLE: case ONNX_TENSOR_ELEMENT_DATA_TYPE_INT64: elem = 8; break;
+      case ONNX_TENSOR_ELEMENT_DATA_TYPE_INT32: elem = 4; break;
+      case ONNX_TENSOR_ELEMENT_DATA_TYPE_BOOL: case ONNX_TENSOR_ELEMENT_DATA_TYPE_UINT8:
+      case ONNX_TENSOR_ELEMENT_DATA_TYPE_INT8: elem = 1; break;
+      default:
+        return Status::Unsupported(path + ": input '" + info.name + "' has unsupported dtype " +
+                                   std::to_string(info.dtype));
+    }
+    buffers_.emplace_back(static_cast<size_t>(n) * elem, 0);
+    auto& buf = buffers_.back();
+    if (type == ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT)
+      FillSyntheticFloats(n, 1234u + static_cast<uint32_t>(index), reinterpret_cast<float*>(buf.data()));
+    input_values_.push_back(Ort::Value::CreateTensor(mem, buf.data(), buf.size(), info.dims.data(),
+                                                     info.dims.size(), type));
+    return Status::OK();
+  }
+
+  std::unique_ptr<Ort::Session> session_;
+  Ort::RunOptions run_options_;
+  std::vector<TensorInfo> inputs_;
+  std::vector<std::vector<char>> buffers_;  // owns input data (tensors alias it)
+  std::vector<Ort::Value> input_values_;
+  std::vector<const char*> input_names_;
+  std::vector<std::string> output_name_store_;
+  std::vector<const char*> output_names_;
+  std::vector<Ort::Value> outputs_;
+};
+
+// Sums ORT profiler "Node" events ("<node>_kernel_time", args.op_name) by operator type,
+// skipping everything up to the end of the first "model_run" (the warm-up inference).
+Status SumProfileByOpType(const std::string& trace_path, std::vector<OpTypeTime>* times) {
+  std::ifstream in(trace_path);
+  if (!in) return Status::IOError(trace_path + ": cannot open onnxruntime profile");
+  nlohmann::json trace = nlohmann::json::parse(in, nullptr, false);
+  if (!trace.is_array()) return Status::Corruption(trace_path + ": onnxruntime profile is not a JSON array");
+  std::vector<std::pair<double, double>> model_runs;  // (ts, end) in us
+  for (const auto& ev : trace)
+    if (ev.value("name", "") == "model_run")
+      model_runs.emplace_back(ev.value("ts", 0.0), ev.value("ts", 0.0) + ev.value("dur", 0.0));
+  if (model_runs.size() < 2) return Status::Internal(trace_path + ": profile holds fewer than 2 inferences");
+  std::sort(model_runs.begin(), model_runs.end());
+  const double warm_end = model_runs.front().second;
+  const double counted = static_cast<double>(model_runs.size() - 1);
+  std::map<std::string, OpTypeTime> by_type;
+  for (const auto& ev : trace) {
+    if (ev.value("cat", "") != "Node" || ev.value("ts", 0.0) < warm_end) continue;
+    const std::string name = ev.value("name", "");
+    if (name.size() < 12 || name.compare(name.size() - 12, 12, "_kernel_time") != 0) continue;
+    if (!ev.contains("args") || !ev["args"].contains("op_name")) continue;
+    const std::string op = ev["args"]["op_name"].get<std::string>();
+    OpTypeTime& t = by_type[op];
+    t.op_type = op;
+    t.ms += ev.value("dur", 0.0) / 1000.0 / counted;
+    t.calls += 1.0 / counted;
+  }
+  times->clear();
+  for (auto& [op, t] : by_type) times->push_back(t);
+  return Status::OK();
+}
+
+class OnnxRuntimeBackend : public Backend {
+ public:
+  std::string name() const override { return "onnxruntime"; }
+  std::string version() const override { return OrtGetApiBase()->GetVersionString(); }
+
+  std::map<std::string, std::string> RecordOptions(const BackendOptions& o) const override {
+    return {{"intra_op_threads", std::to_string(o.intra_op_threads)},
+            {"inter_op_threads", std::to_string(o.inter_op_threads)},
+            {"opt_level", o.opt_level},
+            {"execution_mode", o.execution_mode},
+            {"allow_spinning", o.allow_spinning ? "1" : "0"},
+            {"execution_provider", "cpu"}};
+  }
+
+  Status Prepare(const std::string& path, const BackendOptions& options,
+                 std::unique_ptr<PreparedModel>* model) override {
+    DLB_RETURN_IF_ERROR(ValidateBackendOptions(options));
+    if (!std::filesystem::is_regular_file(path)) return Status::NotFound(path + ": no such model file");
+    auto m = std::make_unique<OrtPreparedModel>();
+    DLB_RETURN_IF_ERROR(m->Init(path, options));
+    *model = std::move(m);
+    return Status::OK();
+  }
+
+  Status ProfileOps(const std::string& path, const BackendOptions& options, int runs,
+                    std::vector<OpTypeTime>* times) override {
+    DLB_RETURN_IF_ERROR(ValidateBackendOptions(options));
+    if (runs < 1) return Status::InvalidArgument("profile runs must be >= 1");
+    const std::string prefix = (std::filesystem::temp_directory_path() /
+                                ("dlbricks_ortprof_" + std::to_string(getpid()))).string();
+    std::string trace;
+    {
+      OrtPreparedModel m;
+      DLB_RETURN_IF_ERROR(m.Init(path, options, prefix.c_str()));
+      for (int r = 0; r < runs + 1; ++r) DLB_RETURN_IF_ERROR(m.Run());  // +1: the skipped warm-up
+      try {
+        trace = m.EndProfiling();
+      } catch (const Ort::Exception& e) {
+        return Status::Internal(path + ": onnxruntime profiling: " + e.what());
+      }
+    }
+    Status st = SumProfileByOpType(trace, times);
+    std::error_code ec;
+    std::filesystem::remove(trace, ec);
+    return st;
+  }
+
+};
+
+}  // namespace
+
+std::unique_ptr<Backend> NewOnnxRuntimeBackend() { return std::make_unique<OnnxRuntimeBackend>(); }
+
+}  // namespace dlbricks
