@@ -9,6 +9,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "dlbricks/hash.h"
@@ -30,6 +31,11 @@ int64_t DtypeSize(int32_t dtype);
 // Short dtype name, e.g. "f32", "i64".
 std::string DtypeName(int32_t dtype);
 
+// Classification rule (ingest): integer and bool tensors are kConstant. A floating tensor is
+// kWeight if it has more than 8 elements or feeds a learned-parameter input (Conv/ConvTranspose
+// W and B, Gemm B and C, MatMul B, BatchNormalization/LayerNormalization/InstanceNormalization
+// scale, bias, mean, var, PRelu slope); any other floating tensor with <= 8 elements is a
+// semantic kConstant (Pow exponent, Resize scales, a GELU's 1/sqrt(2), Clip bounds, epsilons).
 enum class ValueKind {
   kGraphInput,  // fed by the user at run time
   kActivation,  // produced by a layer
@@ -69,6 +75,7 @@ struct Layer {
   onnx::NodeProto node; // the node with every attribute's default filled in
   std::vector<int> inputs;   // Value ids in node input order; -1 for an omitted optional input
   std::vector<int> outputs;  // Value ids in node output order
+  int64_t since_version = 0; // ONNX schema version defining the op (part of the signature)
   Hash128 signature;         // hash of signature_text
   std::string signature_text;  // op, domain, attributes, input/output/weight types (+ constant values)
   LayerCost cost;
@@ -91,6 +98,10 @@ struct Graph {
   // Owns every tensor Value::data points at.
   std::vector<std::unique_ptr<onnx::TensorProto>> tensors;
   std::map<std::string, int64_t> opset_imports;  // domain -> version
+  std::unordered_map<std::string, int> value_index;  // Value::name -> id
+  int64_t file_bytes = 0;      // size of the model file
+  double read_seconds = 0;     // wall time reading + parsing the file (weight bytes dominate)
+  double total_seconds = 0;    // wall time of LoadGraph
 
   int FindValue(const std::string& name) const;  // -1 if absent
 };

@@ -1,0 +1,661 @@
+// LoadGraph: read -> external data -> input shapes -> DAG order -> checker -> shape inference
+// and constant folding (to a fixed point) -> Graph with classified values, signatures, costs.
+#include <fcntl.h>
+#include <google/protobuf/io/coded_stream.h>
+#include <google/protobuf/io/zero_copy_stream_impl.h>
+#include <onnx/checker.h>
+#include <onnx/defs/schema.h>
+#include <onnx/shape_inference/implementation.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <climits>
+#include <filesystem>
+#include <fstream>
+#include <queue>
+#include <set>
+#include <unordered_map>
+#include <unordered_set>
+
+#include "internal.h"
+
+namespace dlbricks {
+
+namespace {
+
+namespace fs = std::filesystem;
+using graph_internal::ConstTensor;
+
+// Tensors above this many elements are not decoded for folding (decoding uses 8 bytes/element).
+constexpr int64_t kFoldMaxElements = int64_t{1} << 22;
+// Folding alternates with shape inference until nothing changes; exporters need 1-3 rounds.
+constexpr int kMaxFoldRounds = 16;
+
+double Seconds(std::chrono::steady_clock::time_point since) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - since).count();
+}
+
+std::string DimsText(const std::vector<int64_t>& dims) {
+  std::string s;
+  for (size_t i = 0; i < dims.size(); ++i) s += (i ? "x" : "") + std::to_string(dims[i]);
+  return s;
+}
+
+// Product of dims, saturating at INT64_MAX so absurd declarations cannot overflow.
+int64_t SafeElements(const std::vector<int64_t>& dims) {
+  int64_t n = 1;
+  for (int64_t d : dims) {
+    if (d <= 0) return d == 0 ? 0 : n;
+    if (n > INT64_MAX / d) return INT64_MAX;
+    n *= d;
+  }
+  return n;
+}
+
+Status CheckElements(const std::string& what, const std::vector<int64_t>& dims, int64_t max_elements) {
+  int64_t n = SafeElements(dims);
+  if (n > max_elements) {
+    return Status::InvalidArgument(what + " has shape " + DimsText(dims) + " (" + std::to_string(n) +
+                                   " elements), above the limit of " + std::to_string(max_elements));
+  }
+  return Status::OK();
+}
+
+Status ReadModel(const std::string& path, onnx::ModelProto* model, Graph* g) {
+  auto start = std::chrono::steady_clock::now();
+  std::error_code ec;
+  auto status = fs::status(path, ec);
+  if (ec || !fs::exists(status)) return Status::NotFound("no such file");
+  if (fs::is_directory(status)) return Status::InvalidArgument("is a directory, not an ONNX model file");
+  int64_t size = static_cast<int64_t>(fs::file_size(path, ec));
+  if (ec) return Status::IOError("cannot stat: " + ec.message());
+  if (size == 0) return Status::Corruption("not an ONNX model (empty file)");
+  if (size > INT_MAX) return Status::Unsupported("file is over 2 GB; store weights as external data");
+  g->file_bytes = size;
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return Status::IOError("cannot open for reading");
+  bool parsed;
+  {
+    // Streamed from the file: no second copy of the weight bytes in memory.
+    google::protobuf::io::FileInputStream raw(fd, 1 << 20);
+    google::protobuf::io::CodedInputStream coded(&raw);
+    coded.SetTotalBytesLimit(INT_MAX);
+    coded.SetRecursionLimit(64);
+    parsed = model->ParseFromCodedStream(&coded) && coded.ConsumedEntireMessage();
+  }
+  ::close(fd);
+  g->read_seconds = Seconds(start);
+  if (!parsed) return Status::Corruption("not an ONNX model (protobuf parse failed: truncated or not protobuf)");
+  if (!model->has_graph()) return Status::Corruption("not an ONNX model (no graph)");
+  if (model->ir_version() <= 0) return Status::Corruption("not an ONNX model (no ir_version)");
+  if (model->opset_import_size() == 0) return Status::Corruption("not an ONNX model (no opset_import)");
+  return Status::OK();
+}
+
+// Loads a tensor's external data into raw_data. Refuses any location that leaves the model's folder.
+Status LoadExternalData(const fs::path& model_dir, onnx::TensorProto* t) {
+  std::string location;
+  int64_t offset = 0, length = -1;
+  for (const auto& kv : t->external_data()) {
+    if (kv.key() == "location") location = kv.value();
+    if (kv.key() == "offset") offset = std::atoll(kv.value().c_str());
+    if (kv.key() == "length") length = std::atoll(kv.value().c_str());
+  }
+  std::string what = "external data '" + location + "' of tensor '" + t->name() + "'";
+  if (location.empty()) return Status::Corruption("tensor '" + t->name() + "' has external data without a location");
+  fs::path loc(location);
+  if (loc.is_absolute() || loc.has_root_name() || loc.has_root_directory()) {
+    return Status::InvalidArgument(what + " is an absolute path; only paths inside the model's folder are allowed");
+  }
+  for (const auto& part : loc.lexically_normal()) {
+    if (part == "..") return Status::InvalidArgument(what + " escapes the model's folder via '..'");
+  }
+  fs::path full = model_dir / loc;
+  std::error_code ec;
+  // Symlinks may not lead outside the folder either.
+  fs::path real_dir = fs::weakly_canonical(model_dir, ec);
+  fs::path real_file = fs::weakly_canonical(full, ec);
+  auto rel = real_file.lexically_relative(real_dir);
+  if (rel.empty() || *rel.begin() == "..") return Status::InvalidArgument(what + " resolves outside the model's folder");
+  if (!fs::is_regular_file(full, ec)) return Status::NotFound(what + ": no such file");
+  int64_t file_size = static_cast<int64_t>(fs::file_size(full, ec));
+  if (offset < 0 || offset > file_size) return Status::Corruption(what + ": offset beyond the end of the file");
+  if (length < 0) length = file_size - offset;
+  if (offset + length > file_size) return Status::Corruption(what + ": length beyond the end of the file");
+  std::ifstream in(full, std::ios::binary);
+  in.seekg(offset);
+  std::string* raw = t->mutable_raw_data();
+  raw->resize(static_cast<size_t>(length));
+  in.read(raw->data(), length);
+  if (in.gcount() != length) return Status::IOError(what + ": short read");
+  t->clear_external_data();
+  t->set_data_location(onnx::TensorProto::DEFAULT);
+  return Status::OK();
+}
+
+std::vector<int64_t> DeclaredDims(const onnx::ValueInfoProto& vi, bool* all_static) {
+  std::vector<int64_t> dims;
+  *all_static = vi.type().has_tensor_type() && vi.type().tensor_type().has_shape();
+  if (!*all_static) return dims;
+  for (const auto& d : vi.type().tensor_type().shape().dim()) {
+    if (d.has_dim_value() && d.dim_value() >= 0) {
+      dims.push_back(d.dim_value());
+    } else {
+      *all_static = false;
+      dims.push_back(-1);
+    }
+  }
+  return dims;
+}
+
+void SetDims(onnx::ValueInfoProto* vi, const std::vector<int64_t>& dims) {
+  auto* shape = vi->mutable_type()->mutable_tensor_type()->mutable_shape();
+  shape->clear_dim();
+  for (int64_t d : dims) shape->add_dim()->set_dim_value(d);
+}
+
+// Applies --input-shape / --batch and requires every graph input to be static.
+Status ApplyInputShapes(const IngestOptions& options, onnx::GraphProto* graph) {
+  std::unordered_set<std::string> initializers;
+  for (const auto& t : graph->initializer()) initializers.insert(t.name());
+  std::set<std::string> unused;
+  for (const auto& kv : options.input_shapes) unused.insert(kv.first);
+  bool changed = false;
+  std::string names;
+  for (auto& vi : *graph->mutable_input()) {
+    if (initializers.count(vi.name())) continue;
+    names += (names.empty() ? "" : ", ") + vi.name();
+    bool all_static = false;
+    std::vector<int64_t> dims = DeclaredDims(vi, &all_static);
+    auto it = options.input_shapes.find(vi.name());
+    if (it != options.input_shapes.end()) {
+      unused.erase(vi.name());
+      if (!vi.type().tensor_type().has_shape() || dims.size() == it->second.size()) {
+        dims = it->second;
+      } else {
+        return Status::InvalidArgument("--input-shape " + vi.name() + "=" + DimsText(it->second) + " has rank " +
+                                       std::to_string(it->second.size()) + " but the input has rank " +
+                                       std::to_string(dims.size()));
+      }
+      SetDims(&vi, dims);
+      changed = true;
+      all_static = true;
+    }
+    if (options.batch > 0 && !dims.empty()) {
+      dims[0] = options.batch;
+      SetDims(&vi, dims);
+      changed = true;
+      all_static = true;
+      for (int64_t d : dims) all_static = all_static && d >= 0;
+    }
+    if (!all_static) {
+      std::vector<int64_t> hint = dims;
+      for (int64_t& d : hint) d = d < 0 ? 1 : d;
+      std::string hint_text = hint.empty() ? "1x3x224x224" : DimsText(hint);
+      return Status::InvalidArgument("graph input '" + vi.name() + "' has a dynamic or unknown shape; pass " +
+                                     "--input-shape " + vi.name() + "=" + hint_text);
+    }
+  }
+  if (!unused.empty()) {
+    return Status::InvalidArgument("--input-shape names '" + *unused.begin() + "', which is not a graph input (inputs: " +
+                                   names + ")");
+  }
+  if (changed) {
+    // Shapes recorded by the exporter are stale now: infer them again.
+    graph->clear_value_info();
+    for (auto& out : *graph->mutable_output()) {
+      if (out.type().has_tensor_type()) out.mutable_type()->mutable_tensor_type()->clear_shape();
+    }
+  }
+  return Status::OK();
+}
+
+Status CheckDeclaredSizes(const onnx::GraphProto& graph, int64_t max_elements) {
+  auto check_vi = [&](const onnx::ValueInfoProto& vi) {
+    bool all_static = false;
+    std::vector<int64_t> dims = DeclaredDims(vi, &all_static);
+    return CheckElements("tensor '" + vi.name() + "'", dims, max_elements);
+  };
+  for (const auto& vi : graph.input()) DLB_RETURN_IF_ERROR(check_vi(vi));
+  for (const auto& vi : graph.output()) DLB_RETURN_IF_ERROR(check_vi(vi));
+  for (const auto& vi : graph.value_info()) DLB_RETURN_IF_ERROR(check_vi(vi));
+  for (const auto& t : graph.initializer()) {
+    std::vector<int64_t> dims(t.dims().begin(), t.dims().end());
+    for (int64_t d : dims) {
+      if (d < 0) return Status::Corruption("initializer '" + t.name() + "' has a negative dim");
+    }
+    DLB_RETURN_IF_ERROR(CheckElements("initializer '" + t.name() + "'", dims, max_elements));
+    int64_t elem = DtypeSize(t.data_type());
+    if (t.has_raw_data() && elem > 0 && static_cast<int64_t>(t.raw_data().size()) != SafeElements(dims) * elem) {
+      return Status::Corruption("initializer '" + t.name() + "' has " + std::to_string(t.raw_data().size()) +
+                                " data bytes, its shape " + DimsText(dims) + " needs " +
+                                std::to_string(SafeElements(dims) * elem));
+    }
+  }
+  return Status::OK();
+}
+
+int64_t OpsetOf(const std::map<std::string, int64_t>& imports, const std::string& domain) {
+  auto it = imports.find(domain == "ai.onnx" ? "" : domain);
+  return it == imports.end() ? -1 : it->second;
+}
+
+// Validates ops and edges and reorders nodes topologically (Kahn, ties by source order).
+Status SortNodes(const std::map<std::string, int64_t>& imports, onnx::GraphProto* graph) {
+  const int n = graph->node_size();
+  std::unordered_set<std::string> available = {""};
+  for (const auto& vi : graph->input()) available.insert(vi.name());
+  for (const auto& t : graph->initializer()) available.insert(t.name());
+  std::unordered_map<std::string, int> producer;
+  for (int i = 0; i < n; ++i) {
+    const auto& node = graph->node(i);
+    std::string label = "node '" + node.name() + "' (" + node.op_type() + ")";
+    int64_t version = OpsetOf(imports, node.domain());
+    std::string domain = node.domain().empty() ? "ai.onnx" : node.domain();
+    if (version < 0) return Status::InvalidArgument(label + " uses domain '" + domain + "', which the model does not import");
+    if (!onnx::OpSchemaRegistry::Schema(node.op_type(), static_cast<int>(version), node.domain())) {
+      return Status::InvalidArgument("unknown op '" + node.op_type() + "' (domain " + domain + ", opset " +
+                                     std::to_string(version) + ") at " + label);
+    }
+    for (const auto& out : node.output()) {
+      if (out.empty()) continue;
+      if (available.count(out) || !producer.emplace(out, i).second) {
+        return Status::Corruption(label + " writes '" + out + "', which is already defined");
+      }
+    }
+  }
+  std::vector<int> pending(n, 0);
+  std::vector<std::vector<int>> users(n);
+  for (int i = 0; i < n; ++i) {
+    const auto& node = graph->node(i);
+    for (const auto& in : node.input()) {
+      if (available.count(in)) continue;
+      auto it = producer.find(in);
+      if (it == producer.end()) {
+        return Status::Corruption("node '" + node.name() + "' (" + node.op_type() + ") reads '" + in +
+                                  "', which no node, graph input or initializer produces");
+      }
+      users[it->second].push_back(i);
+      ++pending[i];
+    }
+  }
+  std::priority_queue<int, std::vector<int>, std::greater<int>> ready;
+  for (int i = 0; i < n; ++i) {
+    if (pending[i] == 0) ready.push(i);
+  }
+  std::vector<int> order;
+  order.reserve(n);
+  while (!ready.empty()) {
+    int i = ready.top();
+    ready.pop();
+    order.push_back(i);
+    for (int u : users[i]) {
+      if (--pending[u] == 0) ready.push(u);
+    }
+  }
+  if (static_cast<int>(order.size()) < n) {
+    // Walk producers among the unsorted nodes until one repeats: that node is on a cycle.
+    int cur = 0;
+    while (pending[cur] == 0) ++cur;
+    std::vector<bool> seen(n, false);
+    while (!seen[cur]) {
+      seen[cur] = true;
+      for (const auto& in : graph->node(cur).input()) {
+        auto it = producer.find(in);
+        if (it != producer.end() && pending[it->second] > 0) {
+          cur = it->second;
+          break;
+        }
+      }
+    }
+    const auto& node = graph->node(cur);
+    return Status::Corruption("graph has a cycle through node '" + node.name() + "' (" + node.op_type() + ")");
+  }
+  google::protobuf::RepeatedPtrField<onnx::NodeProto> sorted;
+  for (int i : order) sorted.Add()->Swap(graph->mutable_node(i));
+  graph->mutable_node()->Swap(&sorted);
+  return Status::OK();
+}
+
+Status RunChecker(const onnx::ModelProto& model) {
+  try {
+    onnx::checker::check_model(model);
+  } catch (const std::exception& e) {
+    std::string msg = e.what();
+    if (auto nl = msg.find('\n'); nl != std::string::npos) msg.resize(nl);
+    return Status::Corruption("fails the ONNX checker: " + msg);
+  }
+  return Status::OK();
+}
+
+bool StaticType(const onnx::TypeProto& type, TensorType* out) {
+  if (!type.has_tensor_type() || !type.tensor_type().has_shape()) return false;
+  out->dtype = type.tensor_type().elem_type();
+  out->dims.clear();
+  for (const auto& d : type.tensor_type().shape().dim()) {
+    if (!d.has_dim_value() || d.dim_value() < 0) return false;
+    out->dims.push_back(d.dim_value());
+  }
+  return out->dtype != 0;
+}
+
+Status InferShapes(onnx::ModelProto* model) {
+  try {
+    onnx::ShapeInferenceOptions opts(/*check_type=*/false, /*strict_mode=*/0, /*data_prop=*/true);
+    onnx::shape_inference::InferShapes(*model, onnx::OpSchemaRegistry::Instance(), opts);
+  } catch (const std::exception& e) {
+    std::string msg = e.what();
+    if (auto nl = msg.find('\n'); nl != std::string::npos) msg.resize(nl);
+    return Status::Corruption("shape inference failed: " + msg);
+  }
+  return Status::OK();
+}
+
+// Static types of every named value after inference.
+std::unordered_map<std::string, TensorType> CollectTypes(const onnx::GraphProto& graph) {
+  std::unordered_map<std::string, TensorType> types;
+  auto add = [&](const onnx::ValueInfoProto& vi) {
+    TensorType t;
+    if (StaticType(vi.type(), &t)) types[vi.name()] = t;
+  };
+  for (const auto& vi : graph.input()) add(vi);
+  for (const auto& vi : graph.value_info()) add(vi);
+  for (const auto& vi : graph.output()) add(vi);
+  for (const auto& t : graph.initializer()) {
+    types[t.name()] = TensorType{t.data_type(), std::vector<int64_t>(t.dims().begin(), t.dims().end())};
+  }
+  return types;
+}
+
+// Turns a Constant node's attribute into a tensor; false for forms we cannot express.
+bool ConstantNodeTensor(const onnx::NodeProto& node, onnx::TensorProto* t) {
+  if (node.attribute_size() != 1) return false;
+  const auto& a = node.attribute(0);
+  t->Clear();
+  if (a.name() == "value") {
+    *t = a.t();
+  } else if (a.name() == "value_float") {
+    t->set_data_type(onnx::TensorProto::FLOAT);
+    t->add_float_data(a.f());
+  } else if (a.name() == "value_floats") {
+    t->set_data_type(onnx::TensorProto::FLOAT);
+    t->add_dims(a.floats_size());
+    for (float f : a.floats()) t->add_float_data(f);
+  } else if (a.name() == "value_int") {
+    t->set_data_type(onnx::TensorProto::INT64);
+    t->add_int64_data(a.i());
+  } else if (a.name() == "value_ints") {
+    t->set_data_type(onnx::TensorProto::INT64);
+    t->add_dims(a.ints_size());
+    for (int64_t i : a.ints()) t->add_int64_data(i);
+  } else {
+    return false;
+  }
+  t->set_name(node.output(0));
+  return t->data_location() != onnx::TensorProto::EXTERNAL;
+}
+
+// One folding round: drops Identity, turns Constant nodes into initializers and evaluates
+// nodes whose inputs are all known. Returns the number of nodes removed.
+Status FoldRound(int64_t opset, int64_t max_elements, onnx::GraphProto* graph, int* removed) {
+  auto types = CollectTypes(*graph);
+  std::unordered_map<std::string, const onnx::TensorProto*> inits;
+  for (const auto& t : graph->initializer()) inits[t.name()] = &t;
+  std::unordered_set<std::string> graph_outputs;
+  for (const auto& o : graph->output()) graph_outputs.insert(o.name());
+  std::unordered_map<std::string, ConstTensor> decoded;
+  std::unordered_map<std::string, std::string> alias;  // Identity output -> its input
+  std::vector<onnx::TensorProto> new_inits;
+  std::vector<bool> drop(graph->node_size(), false);
+  *removed = 0;
+
+  auto decode = [&](const std::string& name) -> const ConstTensor* {
+    if (auto it = decoded.find(name); it != decoded.end()) return &it->second;
+    auto it = inits.find(name);
+    if (it == inits.end() || SafeElements({it->second->dims().begin(), it->second->dims().end()}) > kFoldMaxElements) {
+      return nullptr;
+    }
+    ConstTensor c;
+    if (!graph_internal::DecodeTensor(*it->second, &c)) return nullptr;
+    return &decoded.emplace(name, std::move(c)).first->second;
+  };
+
+  for (int i = 0; i < graph->node_size(); ++i) {
+    onnx::NodeProto* node = graph->mutable_node(i);
+    for (auto& in : *node->mutable_input()) {
+      if (auto it = alias.find(in); it != alias.end()) in = it->second;
+    }
+    const std::string& op = node->op_type();
+    bool onnx_domain = node->domain().empty() || node->domain() == "ai.onnx";
+    if (!onnx_domain) continue;
+    if (op == "Identity" && node->input_size() == 1 && !graph_outputs.count(node->output(0))) {
+      alias[node->output(0)] = node->input(0);
+      drop[i] = true;
+      continue;
+    }
+    if (op == "Constant") {
+      onnx::TensorProto t;
+      if (!ConstantNodeTensor(*node, &t)) continue;
+      std::vector<int64_t> dims(t.dims().begin(), t.dims().end());
+      DLB_RETURN_IF_ERROR(CheckElements("constant '" + t.name() + "'", dims, max_elements));
+      new_inits.push_back(std::move(t));
+      drop[i] = true;
+      continue;
+    }
+    std::vector<graph_internal::EvalInput> ins;
+    bool any_input = false;
+    for (const auto& in : node->input()) {
+      graph_internal::EvalInput e;
+      if (!in.empty()) {
+        e.value = decode(in);
+        if (auto it = types.find(in); it != types.end()) e.type = &it->second;
+        any_input = true;
+      }
+      ins.push_back(e);
+    }
+    if (!any_input && op != "Range") continue;
+    std::vector<ConstTensor> outs;
+    if (!graph_internal::EvaluateNode(*node, opset, ins, kFoldMaxElements, &outs)) continue;
+    if (static_cast<int>(outs.size()) != node->output_size()) continue;
+    for (int k = 0; k < node->output_size(); ++k) {
+      onnx::TensorProto t;
+      graph_internal::EncodeTensor(outs[k], &t);
+      t.set_name(node->output(k));
+      decoded[t.name()] = std::move(outs[k]);
+      new_inits.push_back(std::move(t));
+    }
+    drop[i] = true;
+  }
+  for (auto& out : *graph->mutable_output()) {
+    if (auto it = alias.find(out.name()); it != alias.end()) out.set_name(it->second);
+  }
+  google::protobuf::RepeatedPtrField<onnx::NodeProto> kept;
+  for (int i = 0; i < graph->node_size(); ++i) {
+    if (drop[i]) {
+      ++*removed;
+    } else {
+      kept.Add()->Swap(graph->mutable_node(i));
+    }
+  }
+  graph->mutable_node()->Swap(&kept);
+  for (auto& t : new_inits) graph->add_initializer()->Swap(&t);
+  // Initializers nothing reads any more (folded intermediates) go away.
+  std::unordered_set<std::string> used;
+  for (const auto& node : graph->node()) {
+    for (const auto& in : node.input()) used.insert(in);
+  }
+  for (const auto& o : graph->output()) used.insert(o.name());
+  google::protobuf::RepeatedPtrField<onnx::TensorProto> live;
+  for (auto& t : *graph->mutable_initializer()) {
+    if (used.count(t.name())) live.Add()->Swap(&t);
+  }
+  graph->mutable_initializer()->Swap(&live);
+  // Inputs listed for old IR versions that are now unused initializers are dropped too.
+  google::protobuf::RepeatedPtrField<onnx::ValueInfoProto> inputs;
+  for (auto& vi : *graph->mutable_input()) {
+    bool was_init = used.count(vi.name()) == 0 && inits.count(vi.name());
+    if (!was_init) inputs.Add()->Swap(&vi);
+  }
+  graph->mutable_input()->Swap(&inputs);
+  return Status::OK();
+}
+
+ValueKind ClassifyTensor(const Graph& g, const Value& v) {
+  int32_t dt = v.type.dtype;
+  bool real = dt == onnx::TensorProto::FLOAT || dt == onnx::TensorProto::DOUBLE || dt == onnx::TensorProto::FLOAT16 ||
+              dt == onnx::TensorProto::BFLOAT16;
+  if (!real) return ValueKind::kConstant;
+  if (v.type.Elements() > 8) return ValueKind::kWeight;
+  int id = g.FindValue(v.name);
+  for (int c : v.consumers) {
+    const Layer& l = g.layers[c];
+    for (size_t k = 0; k < l.inputs.size(); ++k) {
+      if (l.inputs[k] == id && graph_internal::IsParameterSlot(l.op_type, static_cast<int>(k))) {
+        return ValueKind::kWeight;
+      }
+    }
+  }
+  return ValueKind::kConstant;
+}
+
+int AddValue(Graph* g, const std::string& name, const TensorType& type, ValueKind kind) {
+  Value v;
+  v.name = name;
+  v.type = type;
+  v.kind = kind;
+  int id = static_cast<int>(g->values.size());
+  g->values.push_back(std::move(v));
+  g->value_index[name] = id;
+  return id;
+}
+
+Status BuildGraph(onnx::ModelProto* model, const IngestOptions& options, Graph* g) {
+  onnx::GraphProto* graph = model->mutable_graph();
+  auto types = CollectTypes(*graph);
+  auto type_of = [&](const std::string& name, const std::string& what, TensorType* t) -> Status {
+    auto it = types.find(name);
+    if (it == types.end()) {
+      return Status::Unsupported("cannot infer a static shape for '" + name + "' (" + what + ")");
+    }
+    *t = it->second;
+    return CheckElements("tensor '" + name + "'", t->dims, options.max_elements);
+  };
+  std::unordered_map<std::string, int> init_index;
+  for (int i = 0; i < graph->initializer_size(); ++i) init_index[graph->initializer(i).name()] = i;
+  for (const auto& vi : graph->input()) {
+    if (init_index.count(vi.name())) continue;
+    TensorType t;
+    DLB_RETURN_IF_ERROR(type_of(vi.name(), "graph input", &t));
+    g->inputs.push_back(AddValue(g, vi.name(), t, ValueKind::kGraphInput));
+  }
+  auto value_for_init = [&](const std::string& name) {
+    int id = g->FindValue(name);
+    if (id >= 0) return id;
+    onnx::TensorProto* src = graph->mutable_initializer(init_index.at(name));
+    auto owned = std::make_unique<onnx::TensorProto>();
+    owned->Swap(src);  // moves the weight bytes, no copy
+    TensorType t{owned->data_type(), std::vector<int64_t>(owned->dims().begin(), owned->dims().end())};
+    id = AddValue(g, name, t, ValueKind::kWeight);
+    g->values[id].data = owned.get();
+    g->tensors.push_back(std::move(owned));
+    return id;
+  };
+  for (auto& node : *graph->mutable_node()) {
+    Layer layer;
+    layer.name = node.name();
+    layer.op_type = node.op_type();
+    layer.domain = node.domain() == "ai.onnx" ? "" : node.domain();
+    const int layer_id = static_cast<int>(g->layers.size());
+    std::string what = "input of node '" + node.name() + "' (" + node.op_type() + ")";
+    for (const auto& in : node.input()) {
+      int id = -1;
+      if (!in.empty()) {
+        id = init_index.count(in) ? value_for_init(in) : g->FindValue(in);
+        if (id < 0) return Status::Internal("value '" + in + "' read before it is produced");
+        g->values[id].consumers.push_back(layer_id);
+      }
+      layer.inputs.push_back(id);
+    }
+    what = "output of node '" + node.name() + "' (" + node.op_type() + ")";
+    for (const auto& out : node.output()) {
+      int id = -1;
+      if (!out.empty()) {
+        TensorType t;
+        DLB_RETURN_IF_ERROR(type_of(out, what, &t));
+        id = AddValue(g, out, t, ValueKind::kActivation);
+        g->values[id].producer = layer_id;
+      }
+      layer.outputs.push_back(id);
+    }
+    layer.node.Swap(&node);
+    g->layers.push_back(std::move(layer));
+  }
+  for (const auto& vi : graph->output()) {
+    int id = init_index.count(vi.name()) ? value_for_init(vi.name()) : g->FindValue(vi.name());
+    if (id < 0) return Status::Corruption("graph output '" + vi.name() + "' is produced by nothing");
+    g->values[id].is_graph_output = true;
+    g->outputs.push_back(id);
+  }
+  for (auto& v : g->values) {
+    if (v.data) v.kind = ClassifyTensor(*g, v);
+    if (v.kind == ValueKind::kWeight) g->weight_bytes += v.type.Bytes();
+  }
+  std::set<std::string> without_rule;
+  for (auto& layer : g->layers) {
+    int64_t version = OpsetOf(g->opset_imports, layer.domain);
+    graph_internal::FillAttributeDefaults(version, &layer);
+    if (!graph_internal::ComputeLayerCost(*g, &layer)) without_rule.insert(layer.op_type);
+    graph_internal::ComputeLayerSignature(*g, &layer);
+    g->totals += layer.cost;
+  }
+  g->totals.has_rule = without_rule.empty();
+  g->ops_without_rule.assign(without_rule.begin(), without_rule.end());
+  return Status::OK();
+}
+
+Status LoadGraphImpl(const std::string& path, const IngestOptions& options, Graph* g) {
+  onnx::ModelProto model;
+  DLB_RETURN_IF_ERROR(ReadModel(path, &model, g));
+  for (const auto& imp : model.opset_import()) {
+    g->opset_imports[imp.domain() == "ai.onnx" ? "" : imp.domain()] = imp.version();
+  }
+  g->opset = OpsetOf(g->opset_imports, "");
+  if (g->opset <= 0) return Status::Corruption("not an ONNX model (no default-domain opset_import)");
+  onnx::GraphProto* graph = model.mutable_graph();
+  fs::path dir = fs::path(path).parent_path();
+  if (dir.empty()) dir = ".";
+  for (auto& t : *graph->mutable_initializer()) {
+    if (t.data_location() == onnx::TensorProto::EXTERNAL) DLB_RETURN_IF_ERROR(LoadExternalData(dir, &t));
+  }
+  DLB_RETURN_IF_ERROR(CheckDeclaredSizes(*graph, options.max_elements));
+  DLB_RETURN_IF_ERROR(ApplyInputShapes(options, graph));
+  DLB_RETURN_IF_ERROR(SortNodes(g->opset_imports, graph));
+  bool settled = false;
+  for (int round = 0; round < kMaxFoldRounds && !settled; ++round) {
+    DLB_RETURN_IF_ERROR(InferShapes(&model));
+    int removed = 0;
+    DLB_RETURN_IF_ERROR(FoldRound(g->opset, options.max_elements, graph, &removed));
+    settled = removed == 0;
+    // Stale shapes of folded values would shadow the new initializers.
+    if (!settled) graph->clear_value_info();
+  }
+  if (!settled) DLB_RETURN_IF_ERROR(InferShapes(&model));
+  // Checked after folding: the checker wants shapes on graph outputs, which only inference on
+  // the folded graph can supply for exporter-style dynamic reshapes.
+  if (options.check) DLB_RETURN_IF_ERROR(RunChecker(model));
+  return BuildGraph(&model, options, g);
+}
+
+}  // namespace
+
+Status LoadGraph(const std::string& path, const IngestOptions& options, Graph* graph) {
+  auto start = std::chrono::steady_clock::now();
+  *graph = Graph{};
+  graph->path = path;
+  graph->name = fs::path(path).stem().string();
+  Status st = LoadGraphImpl(path, options, graph);
+  graph->total_seconds = Seconds(start);
+  return st.WithPrefix(path);
+}
+
+}  // namespace dlbricks
