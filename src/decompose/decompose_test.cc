@@ -91,18 +91,26 @@ TEST(FindModelSubgraphs, WholeChainIsOneBrick) {
 }
 
 TEST(SplitModel, ConcatWithoutItsProducersIsSplit) {
+  // x -> a -> {b1, b2, b3} -> concat
   Sketch s;
-  const Graph& g = Branchy(s);
-  // [2,4) holds b2 (reads a, outside) -> split off b2, retry [3,5): the Concat reads b1 from
-  // outside -> split it off, retry [4,5).
-  EXPECT_FALSE(IsRunnableChain(g, 2, 4));
+  int x = s.Input("x");
+  int a = s.Layer("Conv", {x});
+  int b1 = s.Layer("Relu", {a});
+  int b2 = s.Layer("Sigmoid", {a});
+  int b3 = s.Layer("Tanh", {a});
+  const Graph& g = s.Done(s.Layer("Concat", {b1, b2, b3}));
+  // [1,4): b2 reads a from outside -> split off b1, retry [2,5): b3 reads a from outside ->
+  // split off b2, retry [3,5) (clamped): the Concat reads b1, b2 from outside -> split off b3.
+  EXPECT_FALSE(IsRunnableChain(g, 1, 4));
+  EXPECT_FALSE(IsRunnableChain(g, 2, 5));
   EXPECT_FALSE(IsRunnableChain(g, 3, 5));
   int next = -1;
-  EXPECT_EQ(SplitModel(g, 2, 4, DecomposeMode::kChain, &next), (Windows{{2, 3}, {3, 4}, {4, 5}}));
+  EXPECT_EQ(SplitModel(g, 1, 4, DecomposeMode::kChain, &next), (Windows{{1, 2}, {2, 3}, {3, 4}, {4, 5}}));
   EXPECT_EQ(next, 5);
-  EXPECT_EQ(Find(g, 2), (Windows{{0, 2}, {2, 3}, {3, 4}, {4, 5}}));
-  // With all producers inside, the Concat is runnable.
-  EXPECT_TRUE(IsRunnableChain(g, 0, 5));
+  EXPECT_EQ(Find(g, 3), (Windows{{0, 3}, {3, 4}, {4, 5}}));
+  // A Concat first in its window takes all of its inputs as brick inputs: runnable.
+  EXPECT_TRUE(IsRunnableChain(g, 4, 5));
+  // With all producers inside, it is runnable too.
   EXPECT_EQ(Find(g, 5), (Windows{{0, 5}}));
 }
 
@@ -111,6 +119,7 @@ TEST(SplitModel, DagModeKeepsWindowsWithOutsideInputs) {
   const Graph& g = Branchy(s);
   EXPECT_TRUE(IsRunnableDag(g, 2, 4));  // b2 -> concat; a and b1 become brick inputs
   EXPECT_EQ(Find(g, 2, DecomposeMode::kDag), (Windows{{0, 2}, {2, 4}, {4, 5}}));
+  EXPECT_EQ(Find(g, 2, DecomposeMode::kChain), (Windows{{0, 2}, {2, 3}, {3, 5}}));
   BrickInterface io = WindowInterface(g, 2, 4);
   EXPECT_EQ(io.inputs.size(), 2u);
   EXPECT_EQ(io.outputs.size(), 1u);
@@ -184,8 +193,8 @@ TEST(DecomposeModel, EdgesFollowDataFlow) {
   const Graph& g = Branchy(s);
   ModelDecomposition d;
   ASSERT_TRUE(DecomposeModel(g, DecomposeOptions{2, DecomposeMode::kChain}, &d).ok());
-  ASSERT_EQ(d.bricks.size(), 4u);  // [0,2) [2,3) [3,4) [4,5)
-  EXPECT_EQ(d.edges, (Windows{{0, 1}, {0, 2}, {1, 2}, {2, 3}}));
+  ASSERT_EQ(d.bricks.size(), 3u);  // [0,2) [2,3) [3,5)
+  EXPECT_EQ(d.edges, (Windows{{0, 1}, {0, 2}, {1, 2}}));
   EXPECT_EQ(d.layers, 5);
 }
 

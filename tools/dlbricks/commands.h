@@ -17,5 +17,6 @@ struct Context {
 int Fail(const Status& status);
 
 // One declaration per subcommand.
+void RegisterGenerate(CLI::App& app, Context& ctx);
 
 }  // namespace dlbricks::cli

@@ -1,0 +1,93 @@
+// Stage 3: suite export. Each unique brick becomes a standalone ONNX model (static shapes,
+// synthetic weights, canonical names) and the suite folder gets a manifest.json; the folder
+// format is fixed in docs/suite.md (contract with `run` and `estimate`).
+#pragma once
+
+#include <onnx/onnx_pb.h>
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "dlbricks/decompose.h"
+#include "dlbricks/graph.h"
+#include "dlbricks/status.h"
+
+namespace dlbricks {
+
+inline constexpr int kSuiteSchemaVersion = 1;
+
+struct BrickExportOptions {
+  // TEST ONLY: copy the source weight values instead of synthesising them (for comparing a
+  // brick with the original model). A suite must never be written with this. Default: false.
+  bool use_source_weights = false;
+};
+
+// What the manifest says about one brick.
+struct BrickInfo {
+  Hash128 id;                         // BrickSignature
+  std::vector<std::string> op_types;  // one per layer, window order
+  int layers = 0;
+  std::vector<TensorType> inputs;     // in input_0, input_1, ... order
+  std::vector<TensorType> outputs;    // in output_0, ... order
+  LayerCost cost;                     // sum over the window's layers
+};
+
+BrickInfo DescribeBrick(const Graph& graph, int begin, int end);
+
+// Builds the standalone model of window [begin, end) (runnable under the mode it came from):
+// graph inputs "input_<k>" (WindowInterface order), outputs "output_<k>", nodes "n<i>",
+// activations "t<i>", weights "w<i>" (synthetic: a fixed-seed RNG keyed by the brick id, small
+// values, positive where an op needs it, e.g. BatchNormalization variance), constants "c<i>"
+// (values copied: they are part of the layer signature). Opset imports are copied.
+// REQUIRES: 0 <= begin < end <= graph.layers.size(). Unsupported for layers holding subgraphs.
+Status BuildBrickModel(const Graph& graph, int begin, int end, const BrickExportOptions& options,
+                       onnx::ModelProto* model);
+
+// "bricks/<id>.onnx", relative to the suite folder.
+std::string BrickFileName(const Hash128& id);
+
+struct SuiteOptions {
+  DecomposeOptions decompose;  // G (default 1) and mode (default chain)
+  std::string out_dir;         // suite folder (required); created if missing
+  // Replace an existing non-empty suite folder (removes its manifest.json and bricks/ only).
+  // Default: false = InvalidArgument naming the folder.
+  bool force = false;
+  // If set, the model -> bricks mapping goes to this file instead of manifest.json, so the suite
+  // alone reveals no model. Must lie outside out_dir. Default: "" (mapping in the manifest).
+  std::string private_mapping;
+  // Dummy models (random plausible conv/gemm chains) decomposed into the suite like real ones
+  // (paper section 1); they are not listed in any mapping. Default: 0.
+  int decoys = 0;
+  // Seed for the decoys. Default: 0 = from std::random_device (a fixed public seed would let
+  // anyone regenerate and subtract them); tests set it.
+  uint64_t decoy_seed = 0;
+  IngestOptions ingest;  // for model paths (input shapes); defaults as in graph.h
+};
+
+struct SuiteSummary {
+  int models = 0;              // real input models
+  int64_t layers = 0;          // layers in the real models
+  int64_t instances = 0;       // brick instances in the real models, before dedupe
+  int64_t unique_bricks = 0;   // bricks written (real + decoy)
+  int64_t model_bricks = 0;    // unique bricks used by the real models
+  int decoys = 0;
+  double corpus_macs = 0;      // sum of the real models' MACs
+  double suite_macs = 0;       // sum of the MACs of the bricks written
+  double load_seconds = 0;     // LoadGraph of the input models (0 when given Graphs)
+  double generate_seconds = 0; // decoys + decomposition + export + writing
+};
+
+// Decomposes the models and writes the suite folder (docs/suite.md).
+// Errors: G < 1, a non-empty out_dir without force, or an unwritable folder -> InvalidArgument
+// naming the folder; bad model files -> the graph module's Status (file + problem).
+Status GenerateSuite(const std::vector<std::string>& model_paths, const SuiteOptions& options,
+                     SuiteSummary* summary);
+// REQUIRES: no null graphs.
+Status GenerateSuite(const std::vector<const Graph*>& graphs, const SuiteOptions& options,
+                     SuiteSummary* summary);
+
+// A random plausible conv/gemm chain (a decoy) with opset `opset`, deterministic in seed.
+onnx::ModelProto MakeDecoyModel(uint64_t seed, int64_t opset = 17);
+
+}  // namespace dlbricks

@@ -1,0 +1,201 @@
+// Brick export: one window of a Graph as a standalone ONNX model with canonical names and
+// synthetic weights (DESIGN.md "Brick").
+#include <algorithm>
+#include <bit>
+#include <cstring>
+#include <map>
+#include <random>
+
+#include <fmt/format.h>
+
+#include "dlbricks/suite.h"
+
+namespace dlbricks {
+
+namespace {
+
+// Weight inputs that must be positive for the op to stay finite (a variance, a divisor, ...).
+bool NeedsPositive(const std::string& op, size_t slot) {
+  return (op == "BatchNormalization" && slot == 4) || (op == "Div" && slot == 1) ||
+         ((op == "Sqrt" || op == "Log" || op == "Reciprocal" || op == "Pow") && slot == 0);
+}
+
+uint16_t FloatToHalf(float f) {
+  uint32_t x = std::bit_cast<uint32_t>(f);
+  uint16_t sign = static_cast<uint16_t>((x >> 16) & 0x8000u);
+  int exp = static_cast<int>((x >> 23) & 0xff) - 127 + 15;
+  if (exp <= 0) return sign;  // tiny values flush to zero
+  if (exp >= 31) return static_cast<uint16_t>(sign | 0x7bffu);
+  return static_cast<uint16_t>(sign | (exp << 10) | ((x >> 13) & 0x3ffu));
+}
+
+template <typename T>
+void AppendRaw(std::string* raw, T v) {
+  char bytes[sizeof(T)];
+  std::memcpy(bytes, &v, sizeof(T));
+  raw->append(bytes, sizeof(T));
+}
+
+// Deterministic values for a weight: the RNG is keyed by the brick id and the weight's index,
+// so equal bricks get equal files on every machine.
+Status SynthesiseWeight(const Hash128& id, int index, const TensorType& type, bool positive,
+                        onnx::TensorProto* t) {
+  std::mt19937_64 rng(id.hi ^ (id.lo * 0x9e3779b97f4a7c15ULL) ^ static_cast<uint64_t>(index));
+  std::uniform_real_distribution<float> real = positive ? std::uniform_real_distribution<float>(0.5f, 1.5f)
+                                                        : std::uniform_real_distribution<float>(-0.1f, 0.1f);
+  std::uniform_int_distribution<int> small(positive ? 1 : -2, 3);
+  t->set_data_type(type.dtype);
+  for (int64_t d : type.dims) t->add_dims(d);
+  const int64_t n = type.Elements();
+  std::string raw;
+  raw.reserve(static_cast<size_t>(std::max<int64_t>(type.Bytes(), 0)));
+  using TP = onnx::TensorProto;
+  for (int64_t i = 0; i < n; ++i) {
+    switch (type.dtype) {
+      case TP::FLOAT: AppendRaw(&raw, real(rng)); break;
+      case TP::DOUBLE: AppendRaw(&raw, static_cast<double>(real(rng))); break;
+      case TP::FLOAT16: AppendRaw(&raw, FloatToHalf(real(rng))); break;
+      case TP::BFLOAT16: AppendRaw(&raw, static_cast<uint16_t>(std::bit_cast<uint32_t>(real(rng)) >> 16)); break;
+      case TP::INT8: AppendRaw(&raw, static_cast<int8_t>(small(rng))); break;
+      case TP::UINT8: AppendRaw(&raw, static_cast<uint8_t>(std::abs(small(rng)))); break;
+      case TP::INT16: AppendRaw(&raw, static_cast<int16_t>(small(rng))); break;
+      case TP::UINT16: AppendRaw(&raw, static_cast<uint16_t>(std::abs(small(rng)))); break;
+      case TP::INT32: AppendRaw(&raw, static_cast<int32_t>(small(rng))); break;
+      case TP::UINT32: AppendRaw(&raw, static_cast<uint32_t>(std::abs(small(rng)))); break;
+      case TP::INT64: AppendRaw(&raw, static_cast<int64_t>(small(rng))); break;
+      case TP::UINT64: AppendRaw(&raw, static_cast<uint64_t>(std::abs(small(rng)))); break;
+      case TP::BOOL: AppendRaw(&raw, static_cast<uint8_t>(small(rng) > 0)); break;
+      default:
+        return Status::Unsupported(fmt::format("cannot synthesise a weight of type {}", type.ToString()));
+    }
+  }
+  t->set_raw_data(std::move(raw));
+  return Status::OK();
+}
+
+// Copies a node's attributes without names or doc strings that could carry source text.
+Status CopyAttributes(const onnx::NodeProto& from, onnx::NodeProto* to) {
+  for (const onnx::AttributeProto& a : from.attribute()) {
+    if (a.has_g() || a.graphs_size() > 0) {
+      return Status::Unsupported(fmt::format("{} layers hold subgraphs and cannot be exported as bricks",
+                                             from.op_type()));
+    }
+    onnx::AttributeProto* copy = to->add_attribute();
+    *copy = a;
+    copy->clear_doc_string();
+    if (copy->has_t()) {
+      copy->mutable_t()->clear_name();
+      copy->mutable_t()->clear_doc_string();
+    }
+    for (onnx::TensorProto& t : *copy->mutable_tensors()) {
+      t.clear_name();
+      t.clear_doc_string();
+    }
+  }
+  return Status::OK();
+}
+
+void SetValueInfo(const std::string& name, const TensorType& type, onnx::ValueInfoProto* vi) {
+  vi->set_name(name);
+  auto* tt = vi->mutable_type()->mutable_tensor_type();
+  tt->set_elem_type(type.dtype);
+  auto* shape = tt->mutable_shape();
+  for (int64_t d : type.dims) shape->add_dim()->set_dim_value(d);
+}
+
+}  // namespace
+
+std::string BrickFileName(const Hash128& id) { return "bricks/" + id.Hex() + ".onnx"; }
+
+BrickInfo DescribeBrick(const Graph& g, int begin, int end) {
+  BrickInfo info;
+  info.id = BrickSignature(g, begin, end);
+  info.layers = end - begin;
+  for (int i = begin; i < end; ++i) {
+    const Layer& layer = g.layers[static_cast<size_t>(i)];
+    info.op_types.push_back(layer.op_type);
+    info.cost += layer.cost;
+  }
+  BrickInterface io = WindowInterface(g, begin, end);
+  for (int v : io.inputs) info.inputs.push_back(g.values[static_cast<size_t>(v)].type);
+  for (int v : io.outputs) info.outputs.push_back(g.values[static_cast<size_t>(v)].type);
+  return info;
+}
+
+Status BuildBrickModel(const Graph& g, int begin, int end, const BrickExportOptions& options,
+                       onnx::ModelProto* model) {
+  const Hash128 id = BrickSignature(g, begin, end);
+  const BrickInterface io = WindowInterface(g, begin, end);
+  model->Clear();
+  model->set_ir_version(onnx::IR_VERSION);
+  model->set_producer_name("dlbricks");
+  model->set_producer_version("0.1.0");
+  for (const auto& [domain, version] : g.opset_imports) {
+    auto* imp = model->add_opset_import();
+    imp->set_domain(domain);
+    imp->set_version(version);
+  }
+  if (g.opset_imports.empty()) model->add_opset_import()->set_version(g.opset);
+  onnx::GraphProto* graph = model->mutable_graph();
+  graph->set_name("brick");
+
+  std::map<int, std::string> names;  // Value id -> canonical name
+  for (size_t k = 0; k < io.inputs.size(); ++k) {
+    names[io.inputs[k]] = fmt::format("input_{}", k);
+    SetValueInfo(names[io.inputs[k]], g.values[static_cast<size_t>(io.inputs[k])].type, graph->add_input());
+  }
+  for (size_t k = 0; k < io.outputs.size(); ++k) names[io.outputs[k]] = fmt::format("output_{}", k);
+  int weights = 0, constants = 0, activations = 0;
+
+  // Weights and constants become initializers the first time a layer reads them.
+  auto name_input = [&](int v, const std::string& op, size_t slot) -> Status {
+    if (names.count(v)) return Status::OK();
+    const Value& val = g.values[static_cast<size_t>(v)];
+    if (val.kind != ValueKind::kWeight && val.kind != ValueKind::kConstant) {
+      return Status::Internal(fmt::format("brick input slot {} of {} is neither fed nor produced", slot, op));
+    }
+    onnx::TensorProto* t = graph->add_initializer();
+    if (val.kind == ValueKind::kConstant || (options.use_source_weights && val.data)) {
+      if (!val.data) return Status::Internal(fmt::format("constant input {} of {} has no value", slot, op));
+      *t = *val.data;
+      t->clear_doc_string();
+    } else {
+      DLB_RETURN_IF_ERROR(SynthesiseWeight(id, weights, val.type, NeedsPositive(op, slot), t));
+    }
+    names[v] = val.kind == ValueKind::kConstant ? fmt::format("c{}", constants++) : fmt::format("w{}", weights++);
+    t->set_name(names[v]);
+    return Status::OK();
+  };
+
+  for (int i = begin; i < end; ++i) {
+    const Layer& layer = g.layers[static_cast<size_t>(i)];
+    onnx::NodeProto* node = graph->add_node();
+    node->set_name(fmt::format("n{}", i - begin));
+    node->set_op_type(layer.op_type);
+    if (!layer.domain.empty()) node->set_domain(layer.domain);
+    for (size_t s = 0; s < layer.inputs.size(); ++s) {
+      int v = layer.inputs[s];
+      if (v < 0) {
+        node->add_input("");
+        continue;
+      }
+      DLB_RETURN_IF_ERROR(name_input(v, layer.op_type, s));
+      node->add_input(names[v]);
+    }
+    for (int v : layer.outputs) {
+      if (v < 0) {
+        node->add_output("");
+        continue;
+      }
+      if (!names.count(v)) names[v] = fmt::format("t{}", activations++);
+      node->add_output(names[v]);
+    }
+    DLB_RETURN_IF_ERROR(CopyAttributes(layer.node, node));
+  }
+  for (size_t k = 0; k < io.outputs.size(); ++k) {
+    SetValueInfo(names[io.outputs[k]], g.values[static_cast<size_t>(io.outputs[k])].type, graph->add_output());
+  }
+  return Status::OK();
+}
+
+}  // namespace dlbricks

@@ -1,0 +1,223 @@
+// GenerateSuite: decompose a corpus, export every unique brick, write manifest.json
+// (docs/suite.md).
+#include <stdlib.h>
+
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <random>
+#include <system_error>
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include "dlbricks/suite.h"
+
+namespace dlbricks {
+
+namespace fs = std::filesystem;
+using Json = nlohmann::ordered_json;
+
+namespace {
+
+double Seconds(std::chrono::steady_clock::time_point since) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - since).count();
+}
+
+Json TypeJson(const TensorType& t) { return Json{{"dtype", DtypeName(t.dtype)}, {"dims", t.dims}}; }
+
+Json ModelsJson(const CorpusDecomposition& corpus, size_t real_models) {
+  Json models = Json::array();
+  for (size_t m = 0; m < real_models; ++m) {
+    const ModelDecomposition& d = corpus.models[m];
+    Json bricks = Json::array();
+    for (const BrickInstance& b : d.bricks) bricks.push_back({{"id", b.id.Hex()}, {"begin", b.begin}, {"end", b.end}});
+    Json edges = Json::array();
+    for (auto [a, b] : d.edges) edges.push_back({a, b});
+    models.push_back({{"name", d.model}, {"layers", d.layers}, {"bricks", bricks}, {"edges", edges}});
+  }
+  return models;
+}
+
+Status WriteText(const fs::path& path, const std::string& text) {
+  std::ofstream out(path, std::ios::binary | std::ios::trunc);
+  out << text;
+  out.close();
+  if (!out) return Status::IOError(fmt::format("{}: cannot write file", path.string()));
+  return Status::OK();
+}
+
+// True if `inner` is `outer` or lies below it.
+bool IsWithin(const fs::path& inner, const fs::path& outer) {
+  std::error_code ec;
+  fs::path a = fs::weakly_canonical(fs::absolute(inner), ec);
+  fs::path b = fs::weakly_canonical(fs::absolute(outer), ec);
+  auto [it, _] = std::mismatch(b.begin(), b.end(), a.begin(), a.end());
+  return it == b.end();
+}
+
+// Checks and prepares the suite folder before any model is loaded, so bad usage fails fast.
+Status PrepareFolder(const SuiteOptions& options) {
+  if (options.decompose.granularity < 1) {
+    return Status::InvalidArgument(fmt::format("granularity G must be >= 1 (got {})", options.decompose.granularity));
+  }
+  if (options.out_dir.empty()) return Status::InvalidArgument("no output folder given (-o SUITE)");
+  if (options.decoys < 0) return Status::InvalidArgument(fmt::format("--decoys must be >= 0 (got {})", options.decoys));
+  const fs::path dir(options.out_dir);
+  if (!options.private_mapping.empty() && IsWithin(options.private_mapping, dir)) {
+    return Status::InvalidArgument(fmt::format(
+        "{}: the private mapping must be outside the suite folder {}", options.private_mapping, options.out_dir));
+  }
+  std::error_code ec;
+  if (fs::exists(dir, ec)) {
+    if (!fs::is_directory(dir, ec)) return Status::InvalidArgument(fmt::format("{}: not a folder", options.out_dir));
+    if (!fs::is_empty(dir, ec)) {
+      if (!options.force) {
+        return Status::InvalidArgument(
+            fmt::format("{}: output folder is not empty (use --force to replace the suite in it)", options.out_dir));
+      }
+      fs::remove(dir / "manifest.json", ec);
+      fs::remove_all(dir / "bricks", ec);
+      if (ec) return Status::InvalidArgument(fmt::format("{}: cannot replace the suite: {}", options.out_dir, ec.message()));
+    }
+  }
+  fs::create_directories(dir / "bricks", ec);
+  if (ec) return Status::InvalidArgument(fmt::format("{}: cannot create output folder: {}", options.out_dir, ec.message()));
+  // create_directories succeeds on an existing read-only folder; probe that files can be made.
+  const fs::path probe = dir / "bricks" / ".probe";
+  if (!std::ofstream(probe)) {
+    return Status::InvalidArgument(fmt::format("{}: output folder is not writable", options.out_dir));
+  }
+  fs::remove(probe, ec);
+  return Status::OK();
+}
+
+// Loads the decoys through the graph module so they are canonicalised exactly like real models.
+Status LoadDecoys(const SuiteOptions& options, std::vector<Graph>* decoys) {
+  if (options.decoys == 0) return Status::OK();
+  uint64_t seed = options.decoy_seed;
+  if (seed == 0) seed = (uint64_t{std::random_device{}()} << 32) ^ std::random_device{}();
+  std::string tmpl = (fs::temp_directory_path() / "dlbricks-decoys-XXXXXX").string();
+  if (!mkdtemp(tmpl.data())) return Status::IOError("cannot create a temporary folder for decoys");
+  decoys->resize(static_cast<size_t>(options.decoys));
+  Status status;
+  for (int d = 0; d < options.decoys && status.ok(); ++d) {
+    const std::string path = fmt::format("{}/decoy{}.onnx", tmpl, d);
+    std::ofstream out(path, std::ios::binary);
+    if (!MakeDecoyModel(seed + static_cast<uint64_t>(d)).SerializeToOstream(&out)) {
+      status = Status::IOError(fmt::format("{}: cannot write decoy", path));
+      break;
+    }
+    out.close();
+    status = LoadGraph(path, IngestOptions{}, &(*decoys)[static_cast<size_t>(d)]);
+    if (!status.ok()) status = Status::Internal(fmt::format("decoy {}: {}", d, status.message()));
+  }
+  std::error_code ec;
+  fs::remove_all(tmpl, ec);
+  return status;
+}
+
+Status WriteSuite(const std::vector<const Graph*>& graphs, const SuiteOptions& options, SuiteSummary* summary);
+
+}  // namespace
+
+Status GenerateSuite(const std::vector<std::string>& model_paths, const SuiteOptions& options,
+                     SuiteSummary* summary) {
+  DLB_RETURN_IF_ERROR(PrepareFolder(options));
+  auto start = std::chrono::steady_clock::now();
+  std::vector<Graph> graphs(model_paths.size());
+  for (size_t i = 0; i < model_paths.size(); ++i) {
+    DLB_RETURN_IF_ERROR(LoadGraph(model_paths[i], options.ingest, &graphs[i]));
+  }
+  const double load = Seconds(start);
+  std::vector<const Graph*> pointers;
+  for (const Graph& g : graphs) pointers.push_back(&g);
+  DLB_RETURN_IF_ERROR(WriteSuite(pointers, options, summary));
+  summary->load_seconds = load;
+  return Status::OK();
+}
+
+Status GenerateSuite(const std::vector<const Graph*>& graphs, const SuiteOptions& options,
+                     SuiteSummary* summary) {
+  DLB_RETURN_IF_ERROR(PrepareFolder(options));
+  return WriteSuite(graphs, options, summary);
+}
+
+namespace {
+
+// REQUIRES: PrepareFolder(options) succeeded.
+Status WriteSuite(const std::vector<const Graph*>& graphs, const SuiteOptions& options, SuiteSummary* summary) {
+  auto start = std::chrono::steady_clock::now();
+  *summary = SuiteSummary{};
+  std::vector<Graph> decoys;
+  DLB_RETURN_IF_ERROR(LoadDecoys(options, &decoys));
+  std::vector<const Graph*> all = graphs;
+  for (const Graph& g : decoys) all.push_back(&g);
+
+  CorpusDecomposition corpus;
+  DLB_RETURN_IF_ERROR(DecomposeCorpus(all, options.decompose, &corpus));
+
+  const fs::path dir(options.out_dir);
+  Json bricks = Json::array();
+  for (const UniqueBrick& u : corpus.bricks) {
+    const Graph& g = *all[static_cast<size_t>(u.model)];
+    onnx::ModelProto model;
+    Status st = BuildBrickModel(g, u.begin, u.end, BrickExportOptions{}, &model);
+    if (!st.ok()) return st.WithPrefix(u.model < static_cast<int>(graphs.size()) ? g.path : "decoy");
+    std::string bytes;
+    if (!model.SerializeToString(&bytes)) return Status::Internal("cannot serialise brick " + u.id.Hex());
+    DLB_RETURN_IF_ERROR(WriteText(dir / BrickFileName(u.id), bytes));
+    BrickInfo info = DescribeBrick(g, u.begin, u.end);
+    Json inputs = Json::array(), outputs = Json::array();
+    for (const TensorType& t : info.inputs) inputs.push_back(TypeJson(t));
+    for (const TensorType& t : info.outputs) outputs.push_back(TypeJson(t));
+    bricks.push_back({{"id", u.id.Hex()},
+                      {"file", BrickFileName(u.id)},
+                      {"op_types", info.op_types},
+                      {"layers", info.layers},
+                      {"inputs", inputs},
+                      {"outputs", outputs},
+                      {"macs", info.cost.macs},
+                      {"flops", info.cost.flops},
+                      {"params", info.cost.params}});
+    summary->suite_macs += info.cost.macs;
+  }
+
+  Json manifest = {{"schema_version", kSuiteSchemaVersion},
+                   {"tool_version", "0.1.0"},
+                   {"granularity", options.decompose.granularity},
+                   {"mode", DecomposeModeName(options.decompose.mode)},
+                   {"bricks", bricks}};
+  Json models = ModelsJson(corpus, graphs.size());
+  if (options.private_mapping.empty()) {
+    manifest["models"] = models;
+  } else {
+    // The mapping file names the suite it belongs to by its parameters, never the reverse.
+    Json mapping = {{"schema_version", kSuiteSchemaVersion},
+                    {"granularity", options.decompose.granularity},
+                    {"mode", DecomposeModeName(options.decompose.mode)},
+                    {"models", models}};
+    Status st = WriteText(options.private_mapping, mapping.dump(2) + "\n");
+    if (!st.ok()) return Status::InvalidArgument(st.message());
+  }
+  manifest["decoys"] = options.decoys;
+  DLB_RETURN_IF_ERROR(WriteText(dir / "manifest.json", manifest.dump(2) + "\n"));
+
+  summary->models = static_cast<int>(graphs.size());
+  summary->decoys = options.decoys;
+  summary->unique_bricks = static_cast<int64_t>(corpus.bricks.size());
+  std::vector<Hash128> used;
+  for (size_t m = 0; m < graphs.size(); ++m) {
+    summary->layers += corpus.models[m].layers;
+    summary->instances += static_cast<int64_t>(corpus.models[m].bricks.size());
+    summary->corpus_macs += graphs[m]->totals.macs;
+    for (const BrickInstance& b : corpus.models[m].bricks) used.push_back(b.id);
+  }
+  std::sort(used.begin(), used.end());
+  summary->model_bricks = std::unique(used.begin(), used.end()) - used.begin();
+  summary->generate_seconds = Seconds(start);
+  return Status::OK();
+}
+
+}  // namespace
+}  // namespace dlbricks
