@@ -622,6 +622,30 @@ bool EvaluateNode(const onnx::NodeProto& n, int64_t opset, const std::vector<Eva
     for (int64_t i = 0; i < out.Elements(); ++i) CopyElem(x, BroadcastIndex(x, dims, strides, i), &out, i);
     return true;
   }
+  if (op == "ScatterND") {
+    if (vals.size() != 3 || !vals[1] || !vals[2] || vals[1]->IsReal() || vals[1]->dims.empty()) return false;
+    const std::string reduction = FindAttr(n, "reduction") ? FindAttr(n, "reduction")->s() : "none";
+    if (reduction != "none") return false;
+    const ConstTensor &idx = *vals[1], &upd = *vals[2];
+    size_t k = static_cast<size_t>(idx.dims.back());
+    if (k > x.dims.size()) return false;
+    int64_t slice = Product(std::vector<int64_t>(x.dims.begin() + k, x.dims.end()));
+    int64_t tuples = idx.Elements() / std::max<int64_t>(static_cast<int64_t>(k), 1);
+    if (upd.Elements() != tuples * slice) return false;
+    auto strides = Strides(x.dims);
+    out = x;
+    for (int64_t t = 0; t < tuples; ++t) {
+      int64_t base = 0;
+      for (size_t a = 0; a < k; ++a) {
+        int64_t ix = idx.ints[t * k + a];
+        if (ix < 0) ix += x.dims[a];
+        if (ix < 0 || ix >= x.dims[a]) return false;
+        base += ix * strides[a];
+      }
+      for (int64_t i = 0; i < slice; ++i) CopyElem(upd, t * slice + i, &out, base + i);
+    }
+    return true;
+  }
   if (op == "Slice") {
     std::vector<int64_t> starts, ends, axes, steps;
     if (opset < 10) {

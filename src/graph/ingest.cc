@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <deque>
 #include <climits>
 #include <filesystem>
 #include <fstream>
@@ -28,8 +29,6 @@ using graph_internal::ConstTensor;
 
 // Tensors above this many elements are not decoded for folding (decoding uses 8 bytes/element).
 constexpr int64_t kFoldMaxElements = int64_t{1} << 22;
-// Folding alternates with shape inference until nothing changes; exporters need 1-3 rounds.
-constexpr int kMaxFoldRounds = 16;
 
 double Seconds(std::chrono::steady_clock::time_point since) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - since).count();
@@ -47,6 +46,16 @@ int64_t SafeElements(const std::vector<int64_t>& dims) {
   for (int64_t d : dims) {
     if (d <= 0) return d == 0 ? 0 : n;
     if (n > INT64_MAX / d) return INT64_MAX;
+    n *= d;
+  }
+  return n;
+}
+
+int64_t TensorElements(const onnx::TensorProto& t) {
+  int64_t n = 1;
+  for (int64_t d : t.dims()) {
+    if (d < 0) return INT64_MAX;
+    if (d > 0 && n > INT64_MAX / d) return INT64_MAX;
     n *= d;
   }
   return n;
@@ -158,18 +167,25 @@ void SetDims(onnx::ValueInfoProto* vi, const std::vector<int64_t>& dims) {
 Status ApplyInputShapes(const IngestOptions& options, onnx::GraphProto* graph) {
   std::unordered_set<std::string> initializers;
   for (const auto& t : graph->initializer()) initializers.insert(t.name());
-  std::set<std::string> unused;
-  for (const auto& kv : options.input_shapes) unused.insert(kv.first);
+  std::set<std::string> names;
+  std::string listed;
+  for (const auto& vi : graph->input()) {
+    if (initializers.count(vi.name()) || !names.insert(vi.name()).second) continue;
+    listed += (listed.empty() ? "" : ", ") + vi.name();
+  }
+  for (const auto& kv : options.input_shapes) {
+    if (!names.count(kv.first)) {
+      return Status::InvalidArgument("--input-shape names '" + kv.first + "', which is not a graph input (inputs: " +
+                                     listed + ")");
+    }
+  }
   bool changed = false;
-  std::string names;
   for (auto& vi : *graph->mutable_input()) {
     if (initializers.count(vi.name())) continue;
-    names += (names.empty() ? "" : ", ") + vi.name();
     bool all_static = false;
     std::vector<int64_t> dims = DeclaredDims(vi, &all_static);
     auto it = options.input_shapes.find(vi.name());
     if (it != options.input_shapes.end()) {
-      unused.erase(vi.name());
       if (!vi.type().tensor_type().has_shape() || dims.size() == it->second.size()) {
         dims = it->second;
       } else {
@@ -195,10 +211,6 @@ Status ApplyInputShapes(const IngestOptions& options, onnx::GraphProto* graph) {
       return Status::InvalidArgument("graph input '" + vi.name() + "' has a dynamic or unknown shape; pass " +
                                      "--input-shape " + vi.name() + "=" + hint_text);
     }
-  }
-  if (!unused.empty()) {
-    return Status::InvalidArgument("--input-shape names '" + *unused.begin() + "', which is not a graph input (inputs: " +
-                                   names + ")");
   }
   if (changed) {
     // Shapes recorded by the exporter are stale now: infer them again.
@@ -339,19 +351,13 @@ bool StaticType(const onnx::TypeProto& type, TensorType* out) {
   return out->dtype != 0;
 }
 
-Status InferShapes(onnx::ModelProto* model) {
-  try {
-    onnx::ShapeInferenceOptions opts(/*check_type=*/false, /*strict_mode=*/0, /*data_prop=*/true);
-    onnx::shape_inference::InferShapes(*model, onnx::OpSchemaRegistry::Instance(), opts);
-  } catch (const std::exception& e) {
-    std::string msg = e.what();
-    if (auto nl = msg.find('\n'); nl != std::string::npos) msg.resize(nl);
-    return Status::Corruption("shape inference failed: " + msg);
-  }
-  return Status::OK();
+std::string FirstLine(const std::exception& e) {
+  std::string msg = e.what();
+  if (auto nl = msg.find('\n'); nl != std::string::npos) msg.resize(nl);
+  return msg;
 }
 
-// Static types of every named value after inference.
+// Static types of every named value (after FoldAndInferShapes has written value_info).
 std::unordered_map<std::string, TensorType> CollectTypes(const onnx::GraphProto& graph) {
   std::unordered_map<std::string, TensorType> types;
   auto add = [&](const onnx::ValueInfoProto& vi) {
@@ -395,29 +401,97 @@ bool ConstantNodeTensor(const onnx::NodeProto& node, onnx::TensorProto* t) {
   return t->data_location() != onnx::TensorProto::EXTERNAL;
 }
 
-// One folding round: drops Identity, turns Constant nodes into initializers and evaluates
-// nodes whose inputs are all known. Returns the number of nodes removed.
-Status FoldRound(int64_t opset, int64_t max_elements, onnx::GraphProto* graph, int* removed) {
-  auto types = CollectTypes(*graph);
-  std::unordered_map<std::string, const onnx::TensorProto*> inits;
-  for (const auto& t : graph->initializer()) inits[t.name()] = &t;
+void TypeOfTensor(const onnx::TensorProto& t, onnx::TypeProto* type) {
+  auto* tt = type->mutable_tensor_type();
+  tt->set_elem_type(t.data_type());
+  auto* shape = tt->mutable_shape();
+  shape->clear_dim();
+  for (int64_t d : t.dims()) shape->add_dim()->set_dim_value(d);
+}
+
+// Dropout is the identity at inference when not training (or its ratio is 0) and nobody
+// reads its mask.
+template <typename Decode>
+bool IsInferenceDropout(const onnx::NodeProto& node, const std::unordered_set<std::string>& consumed,
+                        Decode& decode) {
+  if (node.op_type() != "Dropout" || node.input_size() < 1) return false;
+  if (node.output_size() > 1 && !node.output(1).empty() && consumed.count(node.output(1))) return false;
+  auto scalar = [&](int i, double dflt, double* v) {
+    *v = dflt;
+    if (node.input_size() <= i || node.input(i).empty()) return true;
+    const ConstTensor* c = decode(node.input(i));
+    if (!c || c->Elements() != 1) return false;
+    *v = c->IsReal() ? c->reals[0] : static_cast<double>(c->ints[0]);
+    return true;
+  };
+  double ratio = 0, training = 0;
+  if (!scalar(1, 0.5, &ratio) || !scalar(2, 0, &training)) return false;
+  return training == 0 || ratio == 0;
+}
+
+// One pass in topological order that folds and infers together, so a shape computed by a
+// folded Shape -> Gather -> Concat chain is a constant by the time its Reshape is inferred:
+// drops Identity, turns Constant nodes into initializers, evaluates nodes whose inputs are
+// known (graph_internal::EvaluateNode), and runs each remaining node's ONNX type-and-shape
+// inference function with the constants as input data. Writes value_info for every output.
+Status FoldAndInferShapes(const std::map<std::string, int64_t>& imports, int64_t max_elements,
+                          onnx::GraphProto* graph) {
+  const int64_t opset = OpsetOf(imports, "");
+  // Exporter-declared types serve where inference knows less.
+  std::unordered_map<std::string, onnx::TypeProto> declared;
+  for (const auto& vi : graph->value_info()) declared[vi.name()] = vi.type();
+  for (const auto& vi : graph->output()) declared[vi.name()] = vi.type();
+  std::unordered_map<std::string, onnx::TypeProto> types;  // node-based: pointers stay valid
+  std::unordered_map<std::string, onnx::TypeProto*> type_ptrs;
+  std::unordered_map<std::string, TensorType> static_types;
+  auto set_type = [&](const std::string& name, const onnx::TypeProto& type) {
+    onnx::TypeProto& slot = types[name];
+    slot = type;
+    type_ptrs[name] = &slot;
+    TensorType t;
+    if (StaticType(slot, &t)) {
+      static_types[name] = t;
+    } else {
+      static_types.erase(name);
+    }
+  };
+  std::unordered_map<std::string, const onnx::TensorProto*> data;
+  for (const auto& vi : graph->input()) set_type(vi.name(), vi.type());
+  for (const auto& t : graph->initializer()) {
+    onnx::TypeProto type;
+    TypeOfTensor(t, &type);
+    set_type(t.name(), type);
+    data[t.name()] = &t;
+  }
   std::unordered_set<std::string> graph_outputs;
   for (const auto& o : graph->output()) graph_outputs.insert(o.name());
   std::unordered_map<std::string, ConstTensor> decoded;
   std::unordered_map<std::string, std::string> alias;  // Identity output -> its input
-  std::vector<onnx::TensorProto> new_inits;
+  std::deque<onnx::TensorProto> new_inits;             // stable addresses for `data`
   std::vector<bool> drop(graph->node_size(), false);
-  *removed = 0;
+  std::unordered_set<std::string> consumed(graph_outputs);
+  for (const auto& node : graph->node()) consumed.insert(node.input().begin(), node.input().end());
 
   auto decode = [&](const std::string& name) -> const ConstTensor* {
     if (auto it = decoded.find(name); it != decoded.end()) return &it->second;
-    auto it = inits.find(name);
-    if (it == inits.end() || SafeElements({it->second->dims().begin(), it->second->dims().end()}) > kFoldMaxElements) {
+    auto it = data.find(name);
+    if (it == data.end() || TensorElements(*it->second) > kFoldMaxElements) {
       return nullptr;
     }
     ConstTensor c;
     if (!graph_internal::DecodeTensor(*it->second, &c)) return nullptr;
     return &decoded.emplace(name, std::move(c)).first->second;
+  };
+  auto add_constant = [&](onnx::TensorProto&& t) -> Status {
+    std::vector<int64_t> dims(t.dims().begin(), t.dims().end());
+    DLB_RETURN_IF_ERROR(CheckElements("constant '" + t.name() + "'", dims, max_elements));
+    new_inits.push_back(std::move(t));
+    const onnx::TensorProto& stored = new_inits.back();
+    onnx::TypeProto type;
+    TypeOfTensor(stored, &type);
+    set_type(stored.name(), type);
+    data[stored.name()] = &stored;
+    return Status::OK();
   };
 
   for (int i = 0; i < graph->node_size(); ++i) {
@@ -427,57 +501,84 @@ Status FoldRound(int64_t opset, int64_t max_elements, onnx::GraphProto* graph, i
     }
     const std::string& op = node->op_type();
     bool onnx_domain = node->domain().empty() || node->domain() == "ai.onnx";
-    if (!onnx_domain) continue;
-    if (op == "Identity" && node->input_size() == 1 && !graph_outputs.count(node->output(0))) {
+    if (onnx_domain && (op == "Identity" || IsInferenceDropout(*node, consumed, decode)) &&
+        !graph_outputs.count(node->output(0))) {
       alias[node->output(0)] = node->input(0);
       drop[i] = true;
       continue;
     }
-    if (op == "Constant") {
+    if (onnx_domain && op == "Constant") {
       onnx::TensorProto t;
-      if (!ConstantNodeTensor(*node, &t)) continue;
-      std::vector<int64_t> dims(t.dims().begin(), t.dims().end());
-      DLB_RETURN_IF_ERROR(CheckElements("constant '" + t.name() + "'", dims, max_elements));
-      new_inits.push_back(std::move(t));
-      drop[i] = true;
-      continue;
-    }
-    std::vector<graph_internal::EvalInput> ins;
-    bool any_input = false;
-    for (const auto& in : node->input()) {
-      graph_internal::EvalInput e;
-      if (!in.empty()) {
-        e.value = decode(in);
-        if (auto it = types.find(in); it != types.end()) e.type = &it->second;
-        any_input = true;
+      if (ConstantNodeTensor(*node, &t)) {
+        DLB_RETURN_IF_ERROR(add_constant(std::move(t)));
+        drop[i] = true;
+        continue;
       }
-      ins.push_back(e);
     }
-    if (!any_input && op != "Range") continue;
-    std::vector<ConstTensor> outs;
-    if (!graph_internal::EvaluateNode(*node, opset, ins, kFoldMaxElements, &outs)) continue;
-    if (static_cast<int>(outs.size()) != node->output_size()) continue;
+    if (onnx_domain) {
+      std::vector<graph_internal::EvalInput> ins;
+      for (const auto& in : node->input()) {
+        graph_internal::EvalInput e;
+        if (!in.empty()) {
+          e.value = decode(in);
+          if (auto it = static_types.find(in); it != static_types.end()) e.type = &it->second;
+        }
+        ins.push_back(e);
+      }
+      std::vector<ConstTensor> outs;
+      if (graph_internal::EvaluateNode(*node, opset, ins, kFoldMaxElements, &outs) &&
+          static_cast<int>(outs.size()) == node->output_size()) {
+        for (int k = 0; k < node->output_size(); ++k) {
+          onnx::TensorProto t;
+          graph_internal::EncodeTensor(outs[k], &t);
+          t.set_name(node->output(k));
+          decoded[t.name()] = std::move(outs[k]);
+          DLB_RETURN_IF_ERROR(add_constant(std::move(t)));
+        }
+        drop[i] = true;
+        continue;
+      }
+    }
+    // A layer: infer its output types.
+    const auto* schema =
+        onnx::OpSchemaRegistry::Schema(op, static_cast<int>(OpsetOf(imports, node->domain())), node->domain());
+    std::vector<onnx::TypeProto> inferred(node->output_size());
+    if (schema && schema->has_type_and_shape_inference_function()) {
+      try {
+        onnx::shape_inference::InferenceContextImpl ctx(*node, type_ptrs, data, {}, nullptr);
+        schema->GetTypeAndShapeInferenceFunction()(ctx);
+        for (int k = 0; k < node->output_size(); ++k) inferred[k] = *ctx.getOutputType(k);
+      } catch (const std::exception& e) {
+        return Status::Corruption("shape inference failed at node '" + node->name() + "' (" + op +
+                                  "): " + FirstLine(e));
+      }
+    }
     for (int k = 0; k < node->output_size(); ++k) {
-      onnx::TensorProto t;
-      graph_internal::EncodeTensor(outs[k], &t);
-      t.set_name(node->output(k));
-      decoded[t.name()] = std::move(outs[k]);
-      new_inits.push_back(std::move(t));
+      const std::string& out = node->output(k);
+      if (out.empty()) continue;
+      TensorType t;
+      auto it = declared.find(out);
+      if (!StaticType(inferred[k], &t) && it != declared.end() && StaticType(it->second, &t)) {
+        set_type(out, it->second);
+      } else {
+        set_type(out, inferred[k]);
+      }
     }
-    drop[i] = true;
   }
   for (auto& out : *graph->mutable_output()) {
     if (auto it = alias.find(out.name()); it != alias.end()) out.set_name(it->second);
+    if (auto it = types.find(out.name()); it != types.end()) {
+      TensorType t;
+      if (StaticType(it->second, &t) || !out.has_type()) *out.mutable_type() = it->second;
+    }
   }
   google::protobuf::RepeatedPtrField<onnx::NodeProto> kept;
   for (int i = 0; i < graph->node_size(); ++i) {
-    if (drop[i]) {
-      ++*removed;
-    } else {
-      kept.Add()->Swap(graph->mutable_node(i));
-    }
+    if (!drop[i]) kept.Add()->Swap(graph->mutable_node(i));
   }
   graph->mutable_node()->Swap(&kept);
+  std::unordered_set<std::string> initializer_names;
+  for (const auto& t : graph->initializer()) initializer_names.insert(t.name());
   for (auto& t : new_inits) graph->add_initializer()->Swap(&t);
   // Initializers nothing reads any more (folded intermediates) go away.
   std::unordered_set<std::string> used;
@@ -490,13 +591,21 @@ Status FoldRound(int64_t opset, int64_t max_elements, onnx::GraphProto* graph, i
     if (used.count(t.name())) live.Add()->Swap(&t);
   }
   graph->mutable_initializer()->Swap(&live);
-  // Inputs listed for old IR versions that are now unused initializers are dropped too.
+  // Old IR versions list initializers as inputs too: unused ones go with them.
   google::protobuf::RepeatedPtrField<onnx::ValueInfoProto> inputs;
   for (auto& vi : *graph->mutable_input()) {
-    bool was_init = used.count(vi.name()) == 0 && inits.count(vi.name());
-    if (!was_init) inputs.Add()->Swap(&vi);
+    if (used.count(vi.name()) || !initializer_names.count(vi.name())) inputs.Add()->Swap(&vi);
   }
   graph->mutable_input()->Swap(&inputs);
+  graph->clear_value_info();
+  for (const auto& node : graph->node()) {
+    for (const auto& out : node.output()) {
+      if (out.empty() || graph_outputs.count(out)) continue;
+      auto* vi = graph->add_value_info();
+      vi->set_name(out);
+      *vi->mutable_type() = types[out];
+    }
+  }
   return Status::OK();
 }
 
@@ -608,6 +717,20 @@ Status BuildGraph(onnx::ModelProto* model, const IngestOptions& options, Graph* 
     graph_internal::ComputeLayerSignature(*g, &layer);
     g->totals += layer.cost;
   }
+  // A weight shared by several layers is one set of parameters (as torch counts).
+  g->totals.params = 0;
+  for (int id = 0; id < static_cast<int>(g->values.size()); ++id) {
+    const Value& v = g->values[id];
+    if (v.kind != ValueKind::kWeight) continue;
+    bool counted = false;
+    for (int c : v.consumers) {
+      const Layer& l = g->layers[c];
+      for (size_t k = 0; k < l.inputs.size() && !counted; ++k) {
+        counted = l.inputs[k] == id && !graph_internal::IsStatisticsSlot(l.op_type, static_cast<int>(k));
+      }
+    }
+    if (counted) g->totals.params += v.type.Elements();
+  }
   g->totals.has_rule = without_rule.empty();
   g->ops_without_rule.assign(without_rule.begin(), without_rule.end());
   return Status::OK();
@@ -630,16 +753,7 @@ Status LoadGraphImpl(const std::string& path, const IngestOptions& options, Grap
   DLB_RETURN_IF_ERROR(CheckDeclaredSizes(*graph, options.max_elements));
   DLB_RETURN_IF_ERROR(ApplyInputShapes(options, graph));
   DLB_RETURN_IF_ERROR(SortNodes(g->opset_imports, graph));
-  bool settled = false;
-  for (int round = 0; round < kMaxFoldRounds && !settled; ++round) {
-    DLB_RETURN_IF_ERROR(InferShapes(&model));
-    int removed = 0;
-    DLB_RETURN_IF_ERROR(FoldRound(g->opset, options.max_elements, graph, &removed));
-    settled = removed == 0;
-    // Stale shapes of folded values would shadow the new initializers.
-    if (!settled) graph->clear_value_info();
-  }
-  if (!settled) DLB_RETURN_IF_ERROR(InferShapes(&model));
+  DLB_RETURN_IF_ERROR(FoldAndInferShapes(g->opset_imports, options.max_elements, graph));
   // Checked after folding: the checker wants shapes on graph outputs, which only inference on
   // the folded graph can supply for exporter-style dynamic reshapes.
   if (options.check) DLB_RETURN_IF_ERROR(RunChecker(model));

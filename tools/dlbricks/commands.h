@@ -17,6 +17,8 @@ struct Context {
 int Fail(const Status& status);
 
 // One declaration per subcommand.
+void RegisterInspect(CLI::App& app, Context& ctx);
+void RegisterAnalyze(CLI::App& app, Context& ctx);
 void RegisterGenerate(CLI::App& app, Context& ctx);
 
 }  // namespace dlbricks::cli

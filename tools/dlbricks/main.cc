@@ -21,6 +21,8 @@ int main(int argc, char** argv) {
   Context ctx;
   // One line per subcommand (each defined in cmd_<name>.cc).
   const std::vector<void (*)(CLI::App&, Context&)> commands = {
+      RegisterInspect,
+      RegisterAnalyze,
       RegisterGenerate,
   };
   for (auto* reg : commands) reg(app, ctx);
