@@ -76,6 +76,7 @@ struct SuiteSummary {
   double suite_macs = 0;       // sum of the MACs of the bricks written
   double load_seconds = 0;     // LoadGraph of the input models (0 when given Graphs)
   double generate_seconds = 0; // decoys + decomposition + export + writing
+  double decompose_seconds = 0;// of which Algorithms 1-2, signatures and dedupe
 };
 
 // Decomposes the models and writes the suite folder (docs/suite.md).

@@ -4,7 +4,6 @@
 #include <bit>
 #include <cstring>
 #include <map>
-#include <random>
 
 #include <fmt/format.h>
 
@@ -29,47 +28,69 @@ uint16_t FloatToHalf(float f) {
   return static_cast<uint16_t>(sign | (exp << 10) | ((x >> 13) & 0x3ffu));
 }
 
-template <typename T>
-void AppendRaw(std::string* raw, T v) {
-  char bytes[sizeof(T)];
-  std::memcpy(bytes, &v, sizeof(T));
-  raw->append(bytes, sizeof(T));
+// splitmix64: fast and good enough for synthetic weights (the big bricks hold 10^8 values).
+class WeightRng {
+ public:
+  explicit WeightRng(uint64_t seed) : state_(seed) {}
+  uint64_t Next() {
+    uint64_t z = (state_ += 0x9e3779b97f4a7c15ULL);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+    return z ^ (z >> 31);
+  }
+  // Uniform in [lo, lo + width).
+  float Real(float lo, float width) { return lo + width * static_cast<float>(Next() >> 40) * 0x1.0p-24f; }
+  int Small(int lo, int count) { return lo + static_cast<int>(Next() % static_cast<uint64_t>(count)); }
+
+ private:
+  uint64_t state_;
+};
+
+template <typename T, typename Gen>
+void Fill(std::string* raw, int64_t n, Gen gen) {
+  raw->resize(static_cast<size_t>(n) * sizeof(T));
+  char* p = raw->data();
+  for (int64_t i = 0; i < n; ++i, p += sizeof(T)) {
+    T v = gen();
+    std::memcpy(p, &v, sizeof(T));
+  }
 }
 
 // Deterministic values for a weight: the RNG is keyed by the brick id and the weight's index,
-// so equal bricks get equal files on every machine.
+// so equal bricks get equal files on every machine. Small values (no overflow through deep
+// bricks); positive ones where the op needs them.
 Status SynthesiseWeight(const Hash128& id, int index, const TensorType& type, bool positive,
                         onnx::TensorProto* t) {
-  std::mt19937_64 rng(id.hi ^ (id.lo * 0x9e3779b97f4a7c15ULL) ^ static_cast<uint64_t>(index));
-  std::uniform_real_distribution<float> real = positive ? std::uniform_real_distribution<float>(0.5f, 1.5f)
-                                                        : std::uniform_real_distribution<float>(-0.1f, 0.1f);
-  std::uniform_int_distribution<int> small(positive ? 1 : -2, 3);
+  WeightRng rng(id.hi ^ (id.lo * 0x9e3779b97f4a7c15ULL) ^ static_cast<uint64_t>(index));
+  const float lo = positive ? 0.5f : -0.1f, width = positive ? 1.0f : 0.2f;
+  auto real = [&] { return rng.Real(lo, width); };
+  const int ilo = positive ? 1 : -2, icount = positive ? 3 : 6;  // [1,3] or [-2,3]
+  auto small = [&] { return rng.Small(ilo, icount); };
+  auto unsigned_small = [&] { return std::abs(rng.Small(ilo, icount)); };
   t->set_data_type(type.dtype);
   for (int64_t d : type.dims) t->add_dims(d);
   const int64_t n = type.Elements();
-  std::string raw;
-  raw.reserve(static_cast<size_t>(std::max<int64_t>(type.Bytes(), 0)));
+  std::string* raw = t->mutable_raw_data();
   using TP = onnx::TensorProto;
-  for (int64_t i = 0; i < n; ++i) {
-    switch (type.dtype) {
-      case TP::FLOAT: AppendRaw(&raw, real(rng)); break;
-      case TP::DOUBLE: AppendRaw(&raw, static_cast<double>(real(rng))); break;
-      case TP::FLOAT16: AppendRaw(&raw, FloatToHalf(real(rng))); break;
-      case TP::BFLOAT16: AppendRaw(&raw, static_cast<uint16_t>(std::bit_cast<uint32_t>(real(rng)) >> 16)); break;
-      case TP::INT8: AppendRaw(&raw, static_cast<int8_t>(small(rng))); break;
-      case TP::UINT8: AppendRaw(&raw, static_cast<uint8_t>(std::abs(small(rng)))); break;
-      case TP::INT16: AppendRaw(&raw, static_cast<int16_t>(small(rng))); break;
-      case TP::UINT16: AppendRaw(&raw, static_cast<uint16_t>(std::abs(small(rng)))); break;
-      case TP::INT32: AppendRaw(&raw, static_cast<int32_t>(small(rng))); break;
-      case TP::UINT32: AppendRaw(&raw, static_cast<uint32_t>(std::abs(small(rng)))); break;
-      case TP::INT64: AppendRaw(&raw, static_cast<int64_t>(small(rng))); break;
-      case TP::UINT64: AppendRaw(&raw, static_cast<uint64_t>(std::abs(small(rng)))); break;
-      case TP::BOOL: AppendRaw(&raw, static_cast<uint8_t>(small(rng) > 0)); break;
-      default:
-        return Status::Unsupported(fmt::format("cannot synthesise a weight of type {}", type.ToString()));
-    }
+  switch (type.dtype) {
+    case TP::FLOAT: Fill<float>(raw, n, real); break;
+    case TP::DOUBLE: Fill<double>(raw, n, [&] { return static_cast<double>(real()); }); break;
+    case TP::FLOAT16: Fill<uint16_t>(raw, n, [&] { return FloatToHalf(real()); }); break;
+    case TP::BFLOAT16:
+      Fill<uint16_t>(raw, n, [&] { return static_cast<uint16_t>(std::bit_cast<uint32_t>(real()) >> 16); });
+      break;
+    case TP::INT8: Fill<int8_t>(raw, n, small); break;
+    case TP::UINT8: Fill<uint8_t>(raw, n, unsigned_small); break;
+    case TP::INT16: Fill<int16_t>(raw, n, small); break;
+    case TP::UINT16: Fill<uint16_t>(raw, n, unsigned_small); break;
+    case TP::INT32: Fill<int32_t>(raw, n, small); break;
+    case TP::UINT32: Fill<uint32_t>(raw, n, unsigned_small); break;
+    case TP::INT64: Fill<int64_t>(raw, n, small); break;
+    case TP::UINT64: Fill<uint64_t>(raw, n, unsigned_small); break;
+    case TP::BOOL: Fill<uint8_t>(raw, n, [&] { return static_cast<uint8_t>(small() > 0); }); break;
+    default:
+      return Status::Unsupported(fmt::format("cannot synthesise a weight of type {}", type.ToString()));
   }
-  t->set_raw_data(std::move(raw));
   return Status::OK();
 }
 

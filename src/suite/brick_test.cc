@@ -77,30 +77,12 @@ TEST(BuildBrickModel, EveryBrickRunsInOnnxRuntime) {
   }
 }
 
-// Runs the original model with every activation as an extra graph output.
-TensorMap RunWithIntermediates(onnx::ModelProto model, const TensorMap& inputs) {
-  std::set<std::string> outputs;
-  for (const auto& o : model.graph().output()) outputs.insert(o.name());
-  for (const auto& node : model.graph().node()) {
-    for (const auto& name : node.output()) {
-      if (outputs.insert(name).second) {
-        auto* vi = model.mutable_graph()->add_output();
-        vi->set_name(name);
-        vi->mutable_type()->mutable_tensor_type()->set_elem_type(onnx::TensorProto::FLOAT);
-      }
-    }
-  }
-  TensorMap all = testing::RunOrt(model, inputs);
-  for (const auto& [name, t] : inputs) all[name] = t;
-  return all;
-}
-
 TEST(BuildBrickModel, SourceWeightsReproduceTheModel) {
   testing::TempDir dir;
   for (const auto& [file, builder] : {std::pair{"small.onnx", testing::SmallConvNet()}, {"branchy.onnx", BranchyNet()}}) {
     Graph g = Load(builder, dir, file);
     onnx::ModelProto original = builder.Build();
-    TensorMap tensors = RunWithIntermediates(original, testing::RandomInputs(original, 42));
+    TensorMap tensors = testing::RunWithIntermediates(original, testing::RandomInputs(original, 42));
     for (auto [begin, end] : AllWindows(g)) {
       SCOPED_TRACE(BrickSignatureText(g, begin, end));
       onnx::ModelProto brick;

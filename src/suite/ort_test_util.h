@@ -7,6 +7,7 @@
 #include <cmath>
 #include <map>
 #include <random>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -59,6 +60,25 @@ inline TensorMap RunOrt(const onnx::ModelProto& model, const TensorMap& inputs) 
     result[out_names[i]] = std::move(t);
   }
   return result;
+}
+
+// Runs a float model with every node output as an extra graph output; the result also holds
+// the inputs, so any brick input can be looked up by source name.
+inline TensorMap RunWithIntermediates(onnx::ModelProto model, const TensorMap& inputs) {
+  std::set<std::string> outputs;
+  for (const auto& o : model.graph().output()) outputs.insert(o.name());
+  for (const auto& node : model.graph().node()) {
+    for (const auto& name : node.output()) {
+      if (!name.empty() && outputs.insert(name).second) {
+        auto* vi = model.mutable_graph()->add_output();
+        vi->set_name(name);
+        vi->mutable_type()->mutable_tensor_type()->set_elem_type(onnx::TensorProto::FLOAT);
+      }
+    }
+  }
+  TensorMap all = RunOrt(model, inputs);
+  for (const auto& [name, t] : inputs) all[name] = t;
+  return all;
 }
 
 // Random float inputs for every graph input of `model` (static shapes), fixed seed.

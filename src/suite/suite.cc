@@ -47,6 +47,14 @@ Status WriteText(const fs::path& path, const std::string& text) {
   return Status::OK();
 }
 
+Status WriteModel(const fs::path& path, const onnx::ModelProto& model) {
+  std::ofstream out(path, std::ios::binary | std::ios::trunc);
+  if (!model.SerializeToOstream(&out) || !out.flush()) {
+    return Status::IOError(fmt::format("{}: cannot write file", path.string()));
+  }
+  return Status::OK();
+}
+
 // True if `inner` is `outer` or lies below it.
 bool IsWithin(const fs::path& inner, const fs::path& outer) {
   std::error_code ec;
@@ -154,8 +162,10 @@ Status WriteSuite(const std::vector<const Graph*>& graphs, const SuiteOptions& o
   std::vector<const Graph*> all = graphs;
   for (const Graph& g : decoys) all.push_back(&g);
 
+  auto decompose_start = std::chrono::steady_clock::now();
   CorpusDecomposition corpus;
   DLB_RETURN_IF_ERROR(DecomposeCorpus(all, options.decompose, &corpus));
+  summary->decompose_seconds = Seconds(decompose_start);
 
   const fs::path dir(options.out_dir);
   Json bricks = Json::array();
@@ -164,9 +174,7 @@ Status WriteSuite(const std::vector<const Graph*>& graphs, const SuiteOptions& o
     onnx::ModelProto model;
     Status st = BuildBrickModel(g, u.begin, u.end, BrickExportOptions{}, &model);
     if (!st.ok()) return st.WithPrefix(u.model < static_cast<int>(graphs.size()) ? g.path : "decoy");
-    std::string bytes;
-    if (!model.SerializeToString(&bytes)) return Status::Internal("cannot serialise brick " + u.id.Hex());
-    DLB_RETURN_IF_ERROR(WriteText(dir / BrickFileName(u.id), bytes));
+    DLB_RETURN_IF_ERROR(WriteModel(dir / BrickFileName(u.id), model));
     BrickInfo info = DescribeBrick(g, u.begin, u.end);
     Json inputs = Json::array(), outputs = Json::array();
     for (const TensorType& t : info.inputs) inputs.push_back(TypeJson(t));

@@ -38,7 +38,8 @@ void PrintSummary(const SuiteOptions& o, const SuiteSummary& s, bool json) {
                                 {"corpus_macs", s.corpus_macs},
                                 {"suite_macs", s.suite_macs},
                                 {"load_seconds", s.load_seconds},
-                                {"generate_seconds", s.generate_seconds}};
+                                {"generate_seconds", s.generate_seconds},
+                                {"decompose_seconds", s.decompose_seconds}};
     std::printf("%s\n", j.dump(2).c_str());
     return;
   }
@@ -49,7 +50,8 @@ void PrintSummary(const SuiteOptions& o, const SuiteSummary& s, bool json) {
                                 s.decoys ? fmt::format(", {} with {} decoys", s.unique_bricks, s.decoys) : "").c_str());
   std::printf("%s", fmt::format("  MACs: suite {:.4g} vs corpus {:.4g} ({:.1f}%)\n", s.suite_macs, s.corpus_macs,
                                 s.corpus_macs > 0 ? 100.0 * s.suite_macs / s.corpus_macs : 0.0).c_str());
-  std::printf("%s", fmt::format("  time: load {:.3f} s, generate {:.3f} s\n", s.load_seconds, s.generate_seconds).c_str());
+  std::printf("%s", fmt::format("  time: load {:.3f} s, generate {:.3f} s (decompose {:.3f} s)\n", s.load_seconds,
+                                s.generate_seconds, s.decompose_seconds).c_str());
   if (!o.private_mapping.empty()) std::printf("  model mapping (private): %s\n", o.private_mapping.c_str());
 }
 
