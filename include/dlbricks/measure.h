@@ -1,0 +1,180 @@
+// Stage 4: measurement. A timing protocol (warm-up, stopping rules, raw samples, robust
+// statistics), a system fingerprint, crash/hang isolation, and the runners behind
+// `dlbricks run` (suite bricks) and `dlbricks measure` (whole models, batch sweeps).
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "dlbricks/backend.h"
+#include "dlbricks/hash.h"
+#include "dlbricks/status.h"
+#include "dlbricks/store.h"
+
+namespace dlbricks {
+
+struct Graph;
+
+// ---- Statistics over raw samples ------------------------------------------------------
+
+struct SampleStats {
+  int64_t n = 0;
+  double min = 0, max = 0, median = 0, mean = 0, stddev = 0;  // stddev: sample (n-1)
+  double trimmed_mean = 0;  // mean after dropping floor(trim*n) samples at each end
+  double cv = 0;            // stddev / mean
+  double p90 = 0, p99 = 0;  // linear interpolation between order statistics
+  // Distribution-free CI of the median from order statistics (binomial(n, 1/2));
+  // ci_coverage is the exact coverage achieved (< 0.95 when n < 6: then [min, max]).
+  double ci_low = 0, ci_high = 0, ci_coverage = 0;
+};
+
+// REQUIRES: 0 <= trim < 0.5. Empty input → all zero.
+SampleStats ComputeStats(const std::vector<double>& samples, double trim = 0.2);
+// 0-based ranks [lo, hi] into the sorted samples bounding the median with >= `level`
+// coverage; returns the achieved coverage (falls back to [0, n-1]).
+double MedianCiRanks(int64_t n, double level, int64_t* lo, int64_t* hi);
+
+// ---- Protocol -------------------------------------------------------------------------
+
+enum class Headline { kTrimmedMean, kMin, kMedian, kMean };
+
+// How one item is timed. Warm-up, then timed runs until the stopping rule holds:
+//   n >= max_runs or timed time >= max_time_s (hard caps), else
+//   n >= min_runs and timed time >= min_time_s and (ci_target == 0 or the 95% CI of the
+//   median is within ±ci_target of it).
+// Fixed-count mode: min_runs == max_runs and ci_target == 0.
+struct ProtocolOptions {
+  std::string preset = "dlbricks";  // the preset these values started from
+  int warmup_runs = 5;       // untimed runs before sampling; the first is reported as first_run
+  double warmup_s = 0;       // keep warming up until this much time has passed. Default: 0
+  int min_runs = 100;        // DLBricks section 4: each benchmark runs 100 times
+  double min_time_s = 0;     // Default: 0
+  double ci_target = 0;      // relative half-width of the median's 95% CI; 0 = off. auto: 0.02
+  int max_runs = 100;        // hard cap
+  double max_time_s = 300;   // hard cap on the timed loop
+  double cool_off_s = 0;     // idle before each item (EmBench section 4: 2 s)
+  Headline headline = Headline::kTrimmedMean;  // the value stored as value_ms
+  double trim = 0.2;         // trimmed-mean fraction per end (DLBricks: 20%)
+};
+
+// Presets: "dlbricks" (5 warm-ups, 100 runs, 20% trimmed mean; DLBricks section 4),
+// "embench" (10 warm-ups, 50 runs, 2 s cool-off, minimum; EmBench section 4),
+// "auto" (warm-up 3 runs + 0.2 s, >= 10 runs and 0.5 s, CI of the median within 2%,
+// caps 10000 runs / 20 s; median).
+Status ProtocolPreset(const std::string& name, ProtocolOptions* options);
+// The store's protocol key: the preset name if the options equal that preset, else
+// "custom:<12 hex>" of the canonical option text.
+std::string ProtocolKey(const ProtocolOptions& options);
+Status ValidateProtocol(const ProtocolOptions& options);
+// The stopping rule above; `samples_ms` are the timed runs so far.
+bool ShouldStop(const ProtocolOptions& options, const std::vector<double>& samples_ms, double timed_s);
+// The statistic the protocol reports (options.headline).
+double HeadlineValue(const ProtocolOptions& options, const SampleStats& stats);
+
+// Result of timing one item.
+struct ItemTiming {
+  std::vector<double> samples_ms;
+  SampleStats stats;
+  double value_ms = 0;          // the protocol's headline statistic
+  double session_create_ms = 0; // Backend::Prepare
+  double first_run_ms = 0;
+  double wall_s = 0;            // everything, session creation included
+  std::vector<OpTypeTime> op_times;  // only from a profiling run
+};
+
+// Times a prepared model in this process: warm-up (first run timed apart) and the timed
+// loop, which does nothing but steady_clock reads, Run() and a push_back per iteration.
+Status TimePreparedModel(PreparedModel& model, const ProtocolOptions& protocol, ItemTiming* timing);
+// Prepare + TimePreparedModel in this process (no isolation).
+Status TimeModelFile(Backend& backend, const std::string& path, const BackendOptions& options,
+                     const ProtocolOptions& protocol, ItemTiming* timing);
+
+// ---- Isolation ------------------------------------------------------------------------
+
+struct IsolatedResult {
+  std::string status = "ok";  // ok | failed | timeout | crashed
+  std::string error;
+  ItemTiming timing;
+};
+
+enum class IsolatedTask { kTime, kProfileOps };
+
+// Runs one item in a forked child (fresh backend session) so a segfault, abort or hang in
+// the engine cannot end the run: no result within timeout_s → the child is killed
+// (status timeout); death by a signal → crashed; a Status error → failed.
+IsolatedResult RunIsolated(const std::string& backend_name, const std::string& path, const BackendOptions& options,
+                           const ProtocolOptions& protocol, IsolatedTask task, int profile_runs, double timeout_s);
+
+// ---- System fingerprint and noise checks ----------------------------------------------
+
+// Canonical JSON (sorted keys): CPU model, logical cores, ISA flags, memory, kernel,
+// backend name + version + every recorded option. The id is HashBytes of this text.
+std::string SystemFingerprintJson(const Backend& backend, const BackendOptions& options);
+SystemRecord MakeSystemRecord(const Backend& backend, const BackendOptions& options);
+// Warnings (never errors) about a noisy machine: frequency governor other than
+// "performance", a 1-minute load average above half the cores.
+std::vector<std::string> SystemNoiseWarnings();
+
+// ---- Model signature ------------------------------------------------------------------
+
+// HashBytes over the ordered layer signatures plus the topology (which layer output or graph
+// input feeds every layer input, and the graph outputs). Names and weight values are ignored.
+Hash128 ModelSignature(const Graph& graph);
+
+// ---- Suite manifest (the fields `run` needs; format in docs/suite.md) --------------------
+
+struct SuiteBrick {
+  std::string id;    // 32 hex
+  std::string path;  // absolute path of the brick's ONNX file
+  std::vector<std::string> op_types;
+};
+// Bad or missing manifest, or a brick file that is missing → InvalidArgument/Corruption
+// naming the file.
+Status ReadSuiteBricks(const std::string& suite_dir, std::vector<SuiteBrick>* bricks);
+
+// ---- Runners ---------------------------------------------------------------------------
+
+struct RunOptions {
+  std::string backend = "onnxruntime";
+  BackendOptions backend_options;
+  ProtocolOptions protocol;        // Default: the dlbricks preset
+  double timeout_s = 60;           // per item, session creation included
+  bool force = false;              // re-measure items already in the store
+  bool isolate = true;             // fork a child per item (tests may turn it off)
+  bool progress = true;            // progress on stderr (bar on a terminal, lines otherwise)
+  std::vector<int64_t> batches = {1};  // measure: batch sizes (EmBench Fig. 2)
+  bool profile_ops = false;        // measure: an extra, separate per-operator profiling run
+  int profile_runs = 20;           // inferences in the profiling run
+  std::string work_dir;            // measure: temp files (re-batched models). Default: system temp
+};
+
+// One item of a run, as reported (skipped items come from the store).
+struct RunItem {
+  Measurement m;
+  bool skipped = false;            // already in the store (or claimed by a concurrent run)
+  double throughput_per_s = 0;     // batch / value (measure)
+  std::vector<OpTypeTime> op_times;
+};
+
+struct RunSummary {
+  std::string system_id;
+  std::string fingerprint_json;
+  std::string protocol;
+  std::vector<RunItem> items;
+  int measured = 0, skipped = 0, failed = 0;
+  double wall_s = 0;
+  std::vector<std::string> warnings;
+};
+
+// `dlbricks run`: measures every brick of the suite that the store lacks for this system
+// and protocol; each result is committed as soon as it is done.
+Status RunSuite(const std::string& suite_dir, const RunOptions& options, Store* store, RunSummary* summary);
+// `dlbricks measure`: whole models (item_id = ModelSignature), per batch size.
+Status MeasureModels(const std::vector<std::string>& model_paths, const RunOptions& options, Store* store,
+                     RunSummary* summary);
+// The `--json` summary (schema_version 1; docs/store.md lists the keys).
+std::string RunSummaryJson(const RunSummary& summary);
+
+}  // namespace dlbricks

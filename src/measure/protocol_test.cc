@@ -1,0 +1,139 @@
+#include <gtest/gtest.h>
+
+#include "dlbricks/measure.h"
+#include "testing/model_builder.h"
+
+namespace dlbricks {
+namespace {
+
+ProtocolOptions Preset(const std::string& name) {
+  ProtocolOptions o;
+  EXPECT_TRUE(ProtocolPreset(name, &o).ok());
+  return o;
+}
+
+TEST(ProtocolTest, PresetsMatchThePapers) {
+  const ProtocolOptions d = Preset("dlbricks");
+  EXPECT_EQ(d.min_runs, 100);
+  EXPECT_EQ(d.max_runs, 100);
+  EXPECT_EQ(d.headline, Headline::kTrimmedMean);
+  EXPECT_DOUBLE_EQ(d.trim, 0.2);
+  const ProtocolOptions e = Preset("embench");
+  EXPECT_EQ(e.warmup_runs, 10);
+  EXPECT_EQ(e.min_runs, 50);
+  EXPECT_EQ(e.max_runs, 50);
+  EXPECT_DOUBLE_EQ(e.cool_off_s, 2);
+  EXPECT_EQ(e.headline, Headline::kMin);
+  ProtocolOptions o;
+  EXPECT_EQ(ProtocolPreset("fastest", &o).ExitCode(), 2);
+}
+
+TEST(ProtocolTest, KeyIsPresetNameUnlessChanged) {
+  ProtocolOptions d = Preset("dlbricks");
+  EXPECT_EQ(ProtocolKey(d), "dlbricks");
+  EXPECT_EQ(ProtocolKey(Preset("embench")), "embench");
+  d.min_runs = d.max_runs = 20;
+  const std::string key = ProtocolKey(d);
+  EXPECT_EQ(key.rfind("custom:", 0), 0u);
+  EXPECT_EQ(key.size(), 7u + 12u);
+  ProtocolOptions d2 = Preset("dlbricks");
+  d2.min_runs = d2.max_runs = 20;
+  EXPECT_EQ(ProtocolKey(d2), key);
+  d2.max_runs = 21;
+  EXPECT_NE(ProtocolKey(d2), key);
+}
+
+TEST(ProtocolTest, FixedCountStopsExactly) {
+  const ProtocolOptions d = Preset("dlbricks");
+  EXPECT_FALSE(ShouldStop(d, std::vector<double>(99, 1.0), 10.0));
+  EXPECT_TRUE(ShouldStop(d, std::vector<double>(100, 1.0), 0.001));
+}
+
+TEST(ProtocolTest, MinTimeAndCapsAndCiTarget) {
+  ProtocolOptions o = Preset("auto");  // >= 10 runs, >= 0.5 s, CI within 2%, caps 10000 / 20 s
+  std::vector<double> steady(20, 1.0);
+  EXPECT_FALSE(ShouldStop(o, steady, 0.4));  // too little time
+  EXPECT_TRUE(ShouldStop(o, steady, 0.6));   // CI of identical samples has zero width
+  std::vector<double> noisy;
+  for (int i = 0; i < 20; ++i) noisy.push_back(1.0 + 0.1 * i);
+  EXPECT_FALSE(ShouldStop(o, noisy, 0.6));   // CI half-width ~30% of the median
+  EXPECT_TRUE(ShouldStop(o, noisy, 20.0));   // time cap
+  std::vector<double> many(10000, 1.0);
+  many[0] = 50;
+  EXPECT_TRUE(ShouldStop(o, many, 0.01));    // run cap
+  // Noise that shrinks with n: 2% is reached once there are enough samples.
+  std::vector<double> jitter;
+  for (int i = 0; i < 400; ++i) jitter.push_back(1.0 + 0.05 * ((i * 37) % 100) / 100.0);
+  EXPECT_TRUE(ShouldStop(o, jitter, 1.0));
+}
+
+TEST(ProtocolTest, ValidateRejectsNonsense) {
+  ProtocolOptions o = Preset("dlbricks");
+  o.max_runs = 10;
+  EXPECT_EQ(ValidateProtocol(o).ExitCode(), 2);
+  o = Preset("dlbricks");
+  o.trim = 0.5;
+  EXPECT_FALSE(ValidateProtocol(o).ok());
+  o = Preset("dlbricks");
+  o.warmup_runs = 0;
+  EXPECT_FALSE(ValidateProtocol(o).ok());
+}
+
+std::unique_ptr<Backend> Fake() {
+  std::unique_ptr<Backend> b;
+  EXPECT_TRUE(BackendRegistry::Create("fake", &b).ok());
+  return b;
+}
+
+TEST(ProtocolTest, TimesFakeModelWithFixedCount) {
+  testing::TempDir dir;
+  testing::WriteFile(dir.File("m.onnx"), "fake model bytes");
+  auto backend = Fake();
+  ProtocolOptions o = Preset("dlbricks");
+  o.min_runs = o.max_runs = 30;
+  ItemTiming t;
+  ASSERT_TRUE(TimeModelFile(*backend, dir.File("m.onnx"), BackendOptions{}, o, &t).ok());
+  ASSERT_EQ(t.samples_ms.size(), 30u);
+  for (double v : t.samples_ms) EXPECT_GE(v, 0.05);
+  EXPECT_GE(t.first_run_ms, 0.05);
+  EXPECT_GE(t.session_create_ms, 0.0);
+  EXPECT_DOUBLE_EQ(t.value_ms, t.stats.trimmed_mean);
+  EXPECT_GE(t.wall_s * 1000, t.stats.mean * 30);
+  // The latency is the fake's deterministic one: a second measurement agrees.
+  ItemTiming t2;
+  ASSERT_TRUE(TimeModelFile(*backend, dir.File("m.onnx"), BackendOptions{}, o, &t2).ok());
+  EXPECT_NEAR(t2.stats.median, t.stats.median, 0.05 * t.stats.median);
+}
+
+TEST(ProtocolTest, AutoStopsOnTimeAndCi) {
+  testing::TempDir dir;
+  testing::WriteFile(dir.File("m.onnx"), "another fake model");
+  auto backend = Fake();
+  ProtocolOptions o = Preset("auto");
+  o.min_time_s = 0.2;
+  o.warmup_s = 0.01;
+  ItemTiming t;
+  ASSERT_TRUE(TimeModelFile(*backend, dir.File("m.onnx"), BackendOptions{}, o, &t).ok());
+  double timed = 0;
+  for (double v : t.samples_ms) timed += v;
+  EXPECT_GE(timed, 200.0);
+  EXPECT_GE(t.samples_ms.size(), 10u);
+  EXPECT_LE((t.stats.ci_high - t.stats.ci_low) / 2, 0.02 * t.stats.median);
+  EXPECT_DOUBLE_EQ(t.value_ms, t.stats.median);
+}
+
+TEST(ProtocolTest, WarmupByTime) {
+  testing::TempDir dir;
+  testing::WriteFile(dir.File("m.onnx"), "x");
+  auto backend = Fake();
+  ProtocolOptions o = Preset("dlbricks");
+  o.warmup_runs = 1;
+  o.warmup_s = 0.15;
+  o.min_runs = o.max_runs = 5;
+  ItemTiming t;
+  ASSERT_TRUE(TimeModelFile(*backend, dir.File("m.onnx"), BackendOptions{}, o, &t).ok());
+  EXPECT_GE(t.wall_s, 0.15);
+}
+
+}  // namespace
+}  // namespace dlbricks

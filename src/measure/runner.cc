@@ -1,0 +1,310 @@
+// The runners behind `dlbricks run` and `dlbricks measure`: skip what the store has, claim,
+// measure in an isolated child, commit each result at once, report progress.
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+#include <thread>
+
+#include "dlbricks/graph.h"
+#include "dlbricks/measure.h"
+
+namespace dlbricks {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+// Progress on stderr: a redrawn bar with ETA on a terminal, one plain line per item otherwise.
+class Progress {
+ public:
+  Progress(size_t total, bool enabled) : total_(total), enabled_(enabled), tty_(isatty(2) == 1) {}
+
+  void Item(const RunItem& item, double measured_wall_s) {
+    ++done_;
+    if (!item.skipped) {
+      ++measured_;
+      measured_wall_ += measured_wall_s;
+    }
+    if (!enabled_) return;
+    const Measurement& m = item.m;
+    std::string what = m.key.kind + " " + m.name + (m.key.batch != 1 ? fmt::format(" b{}", m.key.batch) : "");
+    std::string result = item.skipped ? (m.error.empty() ? "in store" : m.error)
+                         : m.status == "ok" ? fmt::format("{:.4f} ms (cv {:.1f}%)", m.value_ms, 100 * m.cv)
+                                            : m.status + ": " + m.error;
+    const size_t remaining = total_ - done_;
+    const double eta = measured_ ? measured_wall_ / static_cast<double>(measured_) * static_cast<double>(remaining) : 0;
+    if (tty_) {
+      const int width = 24;
+      const int fill = total_ ? static_cast<int>(width * done_ / total_) : width;
+      std::fprintf(stderr, "\r\033[K[%s%s] %zu/%zu ETA %s  %s: %s", std::string(static_cast<size_t>(fill), '#').c_str(),
+                   std::string(static_cast<size_t>(width - fill), '.').c_str(), done_, total_, FormatEta(eta).c_str(),
+                   what.substr(0, 40).c_str(), result.c_str());
+      if (done_ == total_) std::fprintf(stderr, "\n");
+    } else {
+      std::fprintf(stderr, "[%zu/%zu] %s: %s\n", done_, total_, what.c_str(), result.c_str());
+    }
+    if (!item.skipped && m.status == "ok" && m.cv > 0.05)
+      Warn(fmt::format("{} has CV {:.1f}% (> 5%): noisy measurement", what, 100 * m.cv));
+  }
+
+  void Warn(const std::string& w) {
+    if (tty_ && enabled_) std::fprintf(stderr, "\r\033[K");
+    std::fprintf(stderr, "dlbricks: warning: %s\n", w.c_str());
+  }
+
+ private:
+  static std::string FormatEta(double s) {
+    const int64_t t = static_cast<int64_t>(s + 0.5);
+    return t >= 3600 ? fmt::format("{}h{:02}m", t / 3600, t / 60 % 60) : fmt::format("{}m{:02}s", t / 60, t % 60);
+  }
+  size_t total_, done_ = 0, measured_ = 0;
+  double measured_wall_ = 0;
+  bool enabled_, tty_;
+};
+
+// One thing to measure.
+struct Job {
+  std::string kind, item_id, name, path;
+  int64_t batch = 1;
+  std::string prepare_error;  // set when the runnable file could not be made (stored as failed)
+};
+
+class Runner {
+ public:
+  Runner(const RunOptions& options, Store* store, RunSummary* summary)
+      : options_(options), store_(store), summary_(summary) {}
+
+  Status Start() {
+    DLB_RETURN_IF_ERROR(ValidateBackendOptions(options_.backend_options));
+    DLB_RETURN_IF_ERROR(ValidateProtocol(options_.protocol));
+    if (!(options_.timeout_s > 0)) return Status::InvalidArgument("--timeout must be > 0");
+    DLB_RETURN_IF_ERROR(BackendRegistry::Create(options_.backend, &backend_));
+    system_ = MakeSystemRecord(*backend_, options_.backend_options);
+    DLB_RETURN_IF_ERROR(store_->PutSystem(system_));
+    summary_->system_id = system_.id;
+    summary_->fingerprint_json = system_.fingerprint_json;
+    summary_->protocol = ProtocolKey(options_.protocol);
+    summary_->warnings = SystemNoiseWarnings();
+    start_ = Clock::now();
+    return Status::OK();
+  }
+
+  const std::string& backend_name() const { return options_.backend; }
+
+  Status RunAll(const std::vector<Job>& jobs) {
+    Progress progress(jobs.size(), options_.progress);
+    for (const std::string& w : summary_->warnings) progress.Warn(w);
+    for (const Job& job : jobs) {
+      RunItem item;
+      const auto t0 = Clock::now();
+      DLB_RETURN_IF_ERROR(RunOne(job, &item));
+      summary_->items.push_back(item);
+      if (item.skipped) ++summary_->skipped;
+      else if (item.m.status == "ok") ++summary_->measured;
+      else ++summary_->failed;
+      progress.Item(item, std::chrono::duration<double>(Clock::now() - t0).count());
+    }
+    summary_->wall_s = std::chrono::duration<double>(Clock::now() - start_).count();
+    return Status::OK();
+  }
+
+ private:
+  Status RunOne(const Job& job, RunItem* item) {
+    Measurement& m = item->m;
+    m.key = {system_.id, job.kind, job.item_id, job.batch, summary_->protocol};
+    m.name = job.name;
+    std::optional<Measurement> existing;
+    if (!options_.force) {
+      DLB_RETURN_IF_ERROR(store_->Lookup(m.key, &existing));
+      if (existing) return Skip(*existing, item);
+    }
+    bool claimed = false;
+    DLB_RETURN_IF_ERROR(store_->TryClaim(m.key, &claimed));
+    if (!claimed) {
+      item->skipped = true;
+      m.error = "being measured by another process";
+      return Status::OK();
+    }
+    if (!options_.force) {  // a concurrent run may have finished it between Lookup and claim
+      DLB_RETURN_IF_ERROR(store_->Lookup(m.key, &existing));
+      if (existing) {
+        DLB_RETURN_IF_ERROR(store_->ReleaseClaim(m.key));
+        return Skip(*existing, item);
+      }
+    }
+    if (options_.protocol.cool_off_s > 0)
+      std::this_thread::sleep_for(std::chrono::duration<double>(options_.protocol.cool_off_s));
+
+    IsolatedResult r;
+    if (!job.prepare_error.empty()) {
+      r.status = "failed";
+      r.error = job.prepare_error;
+    } else if (options_.isolate) {
+      r = RunIsolated(options_.backend, job.path, options_.backend_options, options_.protocol, IsolatedTask::kTime, 0,
+                      options_.timeout_s);
+    } else {
+      Status st = TimeModelFile(*backend_, job.path, options_.backend_options, options_.protocol, &r.timing);
+      if (!st.ok()) {
+        r.status = "failed";
+        r.error = st.message();
+      }
+    }
+    Fill(r, &m);
+    if (m.status == "ok" && m.value_ms > 0) item->throughput_per_s = static_cast<double>(job.batch) * 1000.0 / m.value_ms;
+    DLB_RETURN_IF_ERROR(store_->Put(m));
+
+    if (options_.profile_ops && m.status == "ok") {
+      // A separate run in its own child: profiling overhead never touches the latency samples.
+      IsolatedResult p = RunIsolated(options_.backend, job.path, options_.backend_options, options_.protocol,
+                                     IsolatedTask::kProfileOps, options_.profile_runs, options_.timeout_s);
+      if (p.status == "ok") {
+        item->op_times = p.timing.op_times;
+        std::vector<OpProfileRow> rows;
+        for (const OpTypeTime& t : p.timing.op_times)
+          rows.push_back({system_.id, job.kind, job.item_id, job.batch, job.name, t.op_type, t.ms, t.calls});
+        DLB_RETURN_IF_ERROR(store_->PutOpProfile(rows));
+      } else {
+        summary_->warnings.push_back(job.name + ": per-operator profiling " + p.status + ": " + p.error);
+        std::fprintf(stderr, "dlbricks: warning: %s\n", summary_->warnings.back().c_str());
+      }
+    }
+    return Status::OK();
+  }
+
+  static Status Skip(const Measurement& existing, RunItem* item) {
+    item->m = existing;
+    item->skipped = true;
+    if (existing.status == "ok" && existing.value_ms > 0)
+      item->throughput_per_s = static_cast<double>(existing.key.batch) * 1000.0 / existing.value_ms;
+    return Status::OK();
+  }
+
+  static void Fill(const IsolatedResult& r, Measurement* m) {
+    m->status = r.status;
+    m->error = r.error;
+    const ItemTiming& t = r.timing;
+    const SampleStats& s = t.stats;
+    m->value_ms = t.value_ms;
+    m->min_ms = s.min;
+    m->median_ms = s.median;
+    m->trimmed_mean_ms = s.trimmed_mean;
+    m->mean_ms = s.mean;
+    m->stddev_ms = s.stddev;
+    m->cv = s.cv;
+    m->p90_ms = s.p90;
+    m->p99_ms = s.p99;
+    m->ci_low_ms = s.ci_low;
+    m->ci_high_ms = s.ci_high;
+    m->samples_ms = t.samples_ms;
+    m->session_create_ms = t.session_create_ms;
+    m->first_run_ms = t.first_run_ms;
+    m->wall_s = t.wall_s;
+  }
+
+  const RunOptions& options_;
+  Store* store_;
+  RunSummary* summary_;
+  std::unique_ptr<Backend> backend_;
+  SystemRecord system_;
+  Clock::time_point start_;
+};
+
+nlohmann::json ItemJson(const RunItem& item) {
+  const Measurement& m = item.m;
+  nlohmann::json ops = nlohmann::json::array();
+  for (const auto& o : item.op_times) ops.push_back({{"op_type", o.op_type}, {"ms", o.ms}, {"calls", o.calls}});
+  return {{"kind", m.key.kind}, {"item_id", m.key.item_id}, {"name", m.name}, {"batch", m.key.batch},
+          {"status", m.status}, {"error", m.error}, {"skipped", item.skipped}, {"value_ms", m.value_ms},
+          {"min_ms", m.min_ms}, {"median_ms", m.median_ms}, {"trimmed_mean_ms", m.trimmed_mean_ms},
+          {"mean_ms", m.mean_ms}, {"stddev_ms", m.stddev_ms}, {"cv", m.cv}, {"p90_ms", m.p90_ms},
+          {"p99_ms", m.p99_ms}, {"ci_low_ms", m.ci_low_ms}, {"ci_high_ms", m.ci_high_ms},
+          {"runs", m.samples_ms.size()}, {"session_create_ms", m.session_create_ms},
+          {"first_run_ms", m.first_run_ms}, {"wall_s", m.wall_s}, {"throughput_per_s", item.throughput_per_s},
+          {"op_times", ops}};
+}
+
+}  // namespace
+
+Status RunSuite(const std::string& suite_dir, const RunOptions& options, Store* store, RunSummary* summary) {
+  std::vector<SuiteBrick> bricks;
+  DLB_RETURN_IF_ERROR(ReadSuiteBricks(suite_dir, &bricks));
+  Runner runner(options, store, summary);
+  DLB_RETURN_IF_ERROR(runner.Start());
+  std::vector<Job> jobs;
+  for (const SuiteBrick& b : bricks) jobs.push_back({"brick", b.id, b.id, b.path, 1, ""});
+  return runner.RunAll(jobs);
+}
+
+Status MeasureModels(const std::vector<std::string>& model_paths, const RunOptions& options, Store* store,
+                     RunSummary* summary) {
+  namespace fs = std::filesystem;
+  if (options.batches.empty()) return Status::InvalidArgument("--batch needs at least one size");
+  for (int64_t b : options.batches)
+    if (b < 1) return Status::InvalidArgument("--batch sizes must be >= 1");
+  Runner runner(options, store, summary);
+  DLB_RETURN_IF_ERROR(runner.Start());
+  // Re-batched / canonical copies go to a private temp folder removed at the end.
+  const fs::path base = options.work_dir.empty() ? fs::temp_directory_path() : fs::path(options.work_dir);
+  const fs::path work = base / fmt::format("dlbricks-measure-{}", getpid());
+  std::error_code ec;
+  fs::create_directories(work, ec);
+  if (ec) return Status::IOError(work.string() + ": cannot create temp folder: " + ec.message());
+  struct Cleanup {
+    fs::path dir;
+    ~Cleanup() {
+      std::error_code e;
+      fs::remove_all(dir, e);
+    }
+  } cleanup{work};
+
+  std::vector<Job> jobs;
+  for (const std::string& path : model_paths) {
+    Graph graph;
+    DLB_RETURN_IF_ERROR(LoadGraph(path, IngestOptions{}, &graph));
+    const std::string sig = ModelSignature(graph).Hex();
+    int64_t file_batch = 0;
+    if (!graph.inputs.empty() && !graph.values[static_cast<size_t>(graph.inputs[0])].type.dims.empty())
+      file_batch = graph.values[static_cast<size_t>(graph.inputs[0])].type.dims[0];
+    for (int64_t b : options.batches) {
+      Job job{"model", sig, graph.name, path, b, ""};
+      // OpenCV always gets the canonical model; other engines get the file as is at its own batch.
+      if (runner.backend_name() == "opencv" || b != file_batch) {
+        job.path = (work / fmt::format("{}_b{}.onnx", sig, b)).string();
+        Status st;
+        if (b == file_batch) {
+          st = SaveCanonicalModel(graph, job.path);
+        } else {
+          IngestOptions io;
+          io.batch = b;
+          Graph rebatched;
+          st = LoadGraph(path, io, &rebatched);
+          if (st.ok()) st = SaveCanonicalModel(rebatched, job.path);
+        }
+        if (!st.ok()) job.prepare_error = "re-batching to " + std::to_string(b) + ": " + st.message();
+      }
+      jobs.push_back(job);
+    }
+  }
+  return runner.RunAll(jobs);
+}
+
+std::string RunSummaryJson(const RunSummary& s) {
+  nlohmann::json items = nlohmann::json::array();
+  for (const RunItem& item : s.items) items.push_back(ItemJson(item));
+  nlohmann::json j = {{"schema_version", 1},
+                      {"system_id", s.system_id},
+                      {"system", nlohmann::json::parse(s.fingerprint_json, nullptr, false)},
+                      {"protocol", s.protocol},
+                      {"measured", s.measured},
+                      {"skipped", s.skipped},
+                      {"failed", s.failed},
+                      {"wall_s", s.wall_s},
+                      {"warnings", s.warnings},
+                      {"items", items}};
+  return j.dump(2);
+}
+
+}  // namespace dlbricks

@@ -1,0 +1,201 @@
+#include <gtest/gtest.h>
+
+#include <filesystem>
+
+#include "dlbricks/graph.h"
+#include "dlbricks/measure.h"
+#include "fake_suite.h"
+
+namespace dlbricks {
+namespace {
+
+using testing::TempDir;
+using testing::WriteFakeSuite;
+
+RunOptions FakeOptions() {
+  RunOptions o;
+  o.backend = "fake";
+  EXPECT_TRUE(ProtocolPreset("dlbricks", &o.protocol).ok());
+  o.protocol.warmup_runs = 2;
+  o.protocol.min_runs = o.protocol.max_runs = 20;
+  o.timeout_s = 3;
+  o.progress = false;
+  return o;
+}
+
+std::unique_ptr<Store> OpenDb(const std::string& path) {
+  std::unique_ptr<Store> s;
+  EXPECT_TRUE(OpenStore(path, {}, &s).ok());
+  return s;
+}
+
+TEST(RunnerTest, CrashAndHangAreIsolatedAndStored) {
+  TempDir dir;
+  const auto ids = WriteFakeSuite(dir.File("suite"), {"brick a", "dlbricks-fake:crash", "brick b",
+                                                      "dlbricks-fake:hang", "brick c"});
+  auto store = OpenDb(dir.File("r.db"));
+  RunSummary summary;
+  RunOptions o = FakeOptions();
+  Status st = RunSuite(dir.File("suite"), o, store.get(), &summary);
+  ASSERT_TRUE(st.ok()) << st.message();
+  EXPECT_EQ(summary.measured, 3);
+  EXPECT_EQ(summary.failed, 2);
+  ASSERT_EQ(summary.items.size(), 5u);
+  EXPECT_EQ(summary.items[1].m.status, "crashed");
+  EXPECT_NE(summary.items[1].m.error.find("signal 6"), std::string::npos) << summary.items[1].m.error;
+  EXPECT_EQ(summary.items[3].m.status, "timeout");
+  EXPECT_GE(summary.items[3].m.wall_s, 3.0);
+  EXPECT_LT(summary.items[3].m.wall_s, 10.0);
+  // Items after the failures still ran.
+  EXPECT_EQ(summary.items[4].m.status, "ok");
+  EXPECT_EQ(summary.items[4].m.samples_ms.size(), 20u);
+
+  std::vector<Measurement> rows;
+  ASSERT_TRUE(store->List(summary.system_id, "brick", &rows).ok());
+  ASSERT_EQ(rows.size(), 5u);
+  for (const auto& r : rows) {
+    EXPECT_EQ(r.key.protocol, ProtocolKey(o.protocol));
+    if (r.status == "ok") {
+      EXPECT_GE(r.value_ms, 0.05);
+      EXPECT_LE(r.min_ms, r.median_ms);
+      EXPECT_LE(r.ci_low_ms, r.median_ms);
+      EXPECT_GE(r.ci_high_ms, r.median_ms);
+    }
+  }
+}
+
+TEST(RunnerTest, ResumeSkipsMeasuredAndForceRedoes) {
+  TempDir dir;
+  WriteFakeSuite(dir.File("suite"), {"x1", "x2", "x3"});
+  auto store = OpenDb(dir.File("r.db"));
+  RunOptions o = FakeOptions();
+  RunSummary first, second, third;
+  ASSERT_TRUE(RunSuite(dir.File("suite"), o, store.get(), &first).ok());
+  EXPECT_EQ(first.measured, 3);
+  ASSERT_TRUE(RunSuite(dir.File("suite"), o, store.get(), &second).ok());
+  EXPECT_EQ(second.measured, 0);
+  EXPECT_EQ(second.skipped, 3);
+  EXPECT_DOUBLE_EQ(second.items[0].m.value_ms, first.items[0].m.value_ms);  // from the store
+  // Another protocol is another key: measured again.
+  RunOptions other = o;
+  other.protocol.min_runs = other.protocol.max_runs = 10;
+  ASSERT_TRUE(RunSuite(dir.File("suite"), other, store.get(), &third).ok());
+  EXPECT_EQ(third.measured, 3);
+  RunSummary forced;
+  o.force = true;
+  ASSERT_TRUE(RunSuite(dir.File("suite"), o, store.get(), &forced).ok());
+  EXPECT_EQ(forced.measured, 3);
+  std::vector<Measurement> rows;
+  ASSERT_TRUE(store->List(first.system_id, "brick", &rows).ok());
+  EXPECT_EQ(rows.size(), 6u);  // 3 bricks x 2 protocols, no duplicates
+}
+
+TEST(RunnerTest, SystemIdFollowsBackendOptions) {
+  std::unique_ptr<Backend> b;
+  ASSERT_TRUE(BackendRegistry::Create("onnxruntime", &b).ok());
+  BackendOptions one, two;
+  two.intra_op_threads = 2;
+  const SystemRecord r1 = MakeSystemRecord(*b, one), r1b = MakeSystemRecord(*b, one), r2 = MakeSystemRecord(*b, two);
+  EXPECT_EQ(r1.id, r1b.id);
+  EXPECT_NE(r1.id, r2.id);
+  EXPECT_EQ(r1.id.size(), 32u);
+  auto fp = nlohmann::json::parse(r1.fingerprint_json);
+  EXPECT_EQ(fp["backend"]["name"], "onnxruntime");
+  EXPECT_EQ(fp["backend"]["options"]["intra_op_threads"], "1");
+  EXPECT_GT(fp["cpu"]["logical_cores"].get<int>(), 0);
+  EXPECT_FALSE(fp["kernel"]["release"].get<std::string>().empty());
+  EXPECT_EQ(HashBytes(r1.fingerprint_json).Hex(), r1.id);
+}
+
+TEST(RunnerTest, BadManifestsNameTheFile) {
+  TempDir dir;
+  std::vector<SuiteBrick> bricks;
+  Status st = ReadSuiteBricks(dir.File("nosuite"), &bricks);
+  EXPECT_EQ(st.ExitCode(), 2);
+  EXPECT_NE(st.message().find("manifest.json"), std::string::npos);
+  std::filesystem::create_directories(dir.File("s"));
+  testing::WriteFile(dir.File("s/manifest.json"), "{not json");
+  st = ReadSuiteBricks(dir.File("s"), &bricks);
+  EXPECT_EQ(st.ExitCode(), 2);
+  EXPECT_NE(st.message().find("s/manifest.json"), std::string::npos);
+  testing::WriteFile(dir.File("s/manifest.json"), R"({"schema_version": 1, "bricks": [{"id": "zz", "file": "a"}]})");
+  EXPECT_EQ(ReadSuiteBricks(dir.File("s"), &bricks).ExitCode(), 2);
+  WriteFakeSuite(dir.File("t"), {"only"});
+  std::filesystem::remove_all(dir.File("t/bricks"));
+  st = ReadSuiteBricks(dir.File("t"), &bricks);
+  EXPECT_EQ(st.ExitCode(), 2);
+  EXPECT_NE(st.message().find(".onnx"), std::string::npos) << st.message();
+}
+
+TEST(RunnerTest, ModelSignatureIgnoresNamesAndWeights) {
+  TempDir dir;
+  Graph a, b, c;
+  ASSERT_TRUE(LoadGraph(testing::SmallConvNet(1).Write(dir.path(), "a.onnx"), {}, &a).ok());
+  ASSERT_TRUE(LoadGraph(testing::SmallConvNet(9).Write(dir.path(), "b.onnx"), {}, &b).ok());
+  testing::ModelBuilder mb;
+  mb.Input("x", {1, 8});
+  mb.Node("Relu", {"x"}, {"y"});
+  mb.Output("y");
+  ASSERT_TRUE(LoadGraph(mb.Write(dir.path(), "c.onnx"), {}, &c).ok());
+  EXPECT_EQ(ModelSignature(a), ModelSignature(b));
+  EXPECT_NE(ModelSignature(a), ModelSignature(c));
+  IngestOptions io;
+  io.batch = 4;
+  Graph a4;
+  ASSERT_TRUE(LoadGraph(dir.File("a.onnx"), io, &a4).ok());
+  EXPECT_NE(ModelSignature(a), ModelSignature(a4));
+}
+
+void MeasureSmallConvNet(const std::string& backend) {
+  TempDir dir;
+  // kernel_shape made explicit on every Conv, as exporters write it (OpenCV requires it).
+  testing::ModelBuilder net = testing::SmallConvNet();
+  onnx::ModelProto proto = net.Build();
+  for (auto& node : *proto.mutable_graph()->mutable_node()) {
+    bool has_kernel = false;
+    for (const auto& a : node.attribute()) has_kernel |= a.name() == "kernel_shape";
+    if (node.op_type() == "Conv" && !has_kernel) testing::AttrInts(node, "kernel_shape", {3, 3});
+  }
+  const std::string model = dir.File("net.onnx");
+  testing::WriteFile(model, proto.SerializeAsString());
+  auto store = OpenDb(dir.File("m.db"));
+  RunOptions o;
+  o.backend = backend;
+  o.progress = false;
+  o.protocol.min_runs = o.protocol.max_runs = 20;
+  o.batches = {1, 4};
+  o.profile_ops = backend == "onnxruntime";
+  o.profile_runs = 3;
+  RunSummary s;
+  Status st = MeasureModels({model}, o, store.get(), &s);
+  ASSERT_TRUE(st.ok()) << st.message();
+  ASSERT_EQ(s.items.size(), 2u);
+  for (const RunItem& item : s.items) {
+    EXPECT_EQ(item.m.status, "ok") << item.m.error;
+    EXPECT_GT(item.m.value_ms, 0);
+    EXPECT_NEAR(item.throughput_per_s, item.m.key.batch * 1000.0 / item.m.value_ms, 1e-6);
+    EXPECT_EQ(item.m.name, "net");
+  }
+  EXPECT_EQ(s.items[1].m.key.batch, 4);
+  Graph g;
+  ASSERT_TRUE(LoadGraph(model, {}, &g).ok());
+  std::optional<Measurement> row;
+  ASSERT_TRUE(store->Lookup({s.system_id, "model", ModelSignature(g).Hex(), 4, s.protocol}, &row).ok());
+  ASSERT_TRUE(row.has_value());
+  if (o.profile_ops) {
+    std::vector<OpProfileRow> ops;
+    ASSERT_TRUE(store->ListOpProfiles(s.system_id, &ops).ok());
+    EXPECT_FALSE(ops.empty());
+    EXPECT_FALSE(s.items[0].op_times.empty());
+  }
+  // The JSON summary parses and carries the schema version.
+  auto j = nlohmann::json::parse(RunSummaryJson(s));
+  EXPECT_EQ(j["schema_version"], 1);
+  EXPECT_EQ(j["items"].size(), 2u);
+}
+
+TEST(RunnerTest, MeasuresModelsAcrossBatchesOnOnnxRuntime) { MeasureSmallConvNet("onnxruntime"); }
+TEST(RunnerTest, MeasuresModelsOnOpenCvViaCanonicalModel) { MeasureSmallConvNet("opencv"); }
+
+}  // namespace
+}  // namespace dlbricks
