@@ -1,0 +1,137 @@
+// Stage 5: performance construction and validation (DLBricks sections 3.2 and 4).
+// A model's latency is constructed from its bricks' latencies: sequentially (sum over a
+// cover of the layers) or in parallel (longest path through the brick DAG).
+#pragma once
+
+#include <optional>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "dlbricks/decompose.h"
+#include "dlbricks/graph.h"
+#include "dlbricks/measure.h"
+#include "dlbricks/status.h"
+#include "dlbricks/store.h"
+
+namespace dlbricks {
+
+enum class ConstructionMode {
+  kSequential,  // sum of brick latencies (DLBricks default: frameworks run layers in order)
+  kParallel,    // sum along the critical path of the brick DAG
+};
+std::string ConstructionName(ConstructionMode mode);
+Status ParseConstruction(const std::string& text, ConstructionMode* mode);
+
+enum class BrickSource { kMeasured, kPredicted, kMissing };
+std::string BrickSourceName(BrickSource source);
+
+// What construction knows about one brick.
+struct BrickLatency {
+  double ms = 0;
+  BrickSource source = BrickSource::kMeasured;
+  double uncertainty_ms = 0;  // predicted bricks: from the predictor's test error
+};
+using BrickLatencies = std::unordered_map<Hash128, BrickLatency, Hash128Hasher>;
+
+struct EstimateOptions {
+  ConstructionMode construction = ConstructionMode::kSequential;  // Default: sequential
+  bool allow_partial = false;  // a missing brick is an error unless true. Default: false
+  // Fixed cost of one inference call on an empty network: subtracted from every brick and
+  // added once per model, so G=1 does not pay it once per layer. Default: 0 (the paper).
+  double run_overhead_ms = 0;
+};
+
+// One brick of the cover construction used.
+struct BrickEstimate {
+  Hash128 id;
+  int begin = 0, end = 0;  // layers [begin, end)
+  BrickSource source = BrickSource::kMissing;
+  double ms = 0;           // after the overhead correction; 0 when missing
+};
+
+struct ModelEstimate {
+  std::string model;
+  double latency_ms = 0;
+  ConstructionMode construction = ConstructionMode::kSequential;
+  int measured = 0, predicted = 0, missing = 0;
+  double uncertainty_ms = 0;        // sum over predicted bricks
+  std::vector<BrickEstimate> bricks;  // the cover, in layer order
+  std::vector<int> critical_path;     // parallel: indices into bricks
+};
+
+// Constructs one model. Overlapping instances (overlap mode) are resolved by choosing the
+// cover of the layers with the fewest missing bricks, then the smallest latency (DLBricks
+// section 6: "pick the layer sequence resulting in the smallest latency"); for a partition
+// that cover is the partition itself. Parallel construction needs the graph when the cover
+// is not the decomposition's own instance list.
+// REQUIRES: decomposition covers layers [0, decomposition.layers).
+Status ConstructModel(const Graph* graph, const ModelDecomposition& decomposition,
+                      const BrickLatencies& latencies, const EstimateOptions& options,
+                      ModelEstimate* estimate);
+
+// Which measurements in a store to construct from.
+struct StoreQuery {
+  std::string system_id;             // full id or unique prefix; empty = the store's only system
+  std::string protocol = "dlbricks"; // protocol key of the brick runs. Default: dlbricks
+  int64_t batch = 1;                 // Default: 1
+};
+
+// Resolves query.system_id against the store (unique prefix, or the only system).
+Status ResolveSystem(Store* store, StoreQuery* query);
+// Brick latencies of one system from the store (status ok rows only).
+Status LoadBrickLatencies(Store* store, const StoreQuery& query, BrickLatencies* latencies);
+// The measured end-to-end latency of a model, if stored (status ok).
+Status LookupModelLatency(Store* store, const StoreQuery& query, const Graph& graph,
+                          std::optional<Measurement>* measurement);
+
+// ---- Validation (DLBricks section 4, Fig. 10-12) ----------------------------------------
+
+struct ValidateOptions {
+  std::vector<int> granularities = {1};  // G values to validate. Default: {1}
+  DecomposeMode mode = DecomposeMode::kChain;  // Default: chain (the paper)
+  EstimateOptions estimate;              // construction, overhead correction
+  RunOptions run;                        // backend, options and protocol for bricks and models
+  bool measure_missing = true;           // run what the store lacks; false: read only
+  std::string work_dir;                  // suites are generated here (required when measuring)
+  // Measure the empty-network overhead and apply it (EstimateOptions::run_overhead_ms).
+  bool overhead_correction = false;      // Default: false (the paper)
+};
+
+struct ValidationRow {
+  std::string model;
+  int granularity = 1;
+  double constructed_ms = 0, measured_ms = 0;
+  double normalised = 0;  // constructed / measured (Fig. 10)
+  int bricks = 0, missing = 0;
+};
+
+struct GranularitySummary {
+  int granularity = 1;
+  int models = 0;
+  int64_t instances = 0, unique_bricks = 0;
+  double geomean_normalised = 0;  // Fig. 11
+  double geomean_abs_error = 0;   // geomean over models of |normalised - 1| (floored at 1e-4)
+  double within_10pct = 0;        // share of models with |normalised - 1| <= 0.10
+  double sum_model_ms = 0, sum_brick_ms = 0;      // paper's speedup terms (Fig. 12)
+  double speedup_latency = 0;     // sum_model_ms / sum_brick_ms
+  double model_wall_s = 0, brick_wall_s = 0;      // benchmarking wall clock, sessions included
+  double speedup_wall = 0;        // model_wall_s / brick_wall_s
+};
+
+struct ValidationReport {
+  std::string system_id, fingerprint_json, protocol, backend;
+  std::string construction, mode;
+  double run_overhead_ms = 0;
+  std::vector<ValidationRow> rows;
+  std::vector<GranularitySummary> summaries;
+};
+
+Status Validate(const std::vector<std::string>& model_paths, const IngestOptions& ingest,
+                const ValidateOptions& options, Store* store, ValidationReport* report);
+// JSON (schema_version 1, keys in docs/json.md) and CSV renderings of one report.
+std::string ValidationJson(const ValidationReport& report);
+std::string ValidationCsv(const ValidationReport& report);
+std::string ValidationTable(const ValidationReport& report);
+
+}  // namespace dlbricks

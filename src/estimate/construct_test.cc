@@ -1,0 +1,134 @@
+#include <gtest/gtest.h>
+
+#include "dlbricks/estimate.h"
+
+namespace dlbricks {
+namespace {
+
+Hash128 Id(int i) { return HashBytes("brick" + std::to_string(i)); }
+
+ModelDecomposition Chain(std::vector<std::pair<int, int>> windows) {
+  ModelDecomposition d;
+  d.model = "m";
+  for (size_t i = 0; i < windows.size(); ++i) {
+    d.bricks.push_back(BrickInstance{windows[i].first, windows[i].second, Id(static_cast<int>(i))});
+    if (i > 0) d.edges.push_back({static_cast<int>(i) - 1, static_cast<int>(i)});
+  }
+  d.layers = windows.empty() ? 0 : windows.back().second;
+  return d;
+}
+
+TEST(ConstructSequential, ExactWhenBrickLatenciesAddUp) {
+  ModelDecomposition d = Chain({{0, 2}, {2, 3}, {3, 6}});
+  BrickLatencies lat{{Id(0), {1.5}}, {Id(1), {0.25}}, {Id(2), {3.0}}};
+  ModelEstimate e;
+  ASSERT_TRUE(ConstructModel(nullptr, d, lat, {}, &e).ok());
+  EXPECT_DOUBLE_EQ(e.latency_ms, 4.75);
+  EXPECT_EQ(e.measured, 3);
+  EXPECT_EQ(e.missing, 0);
+  ASSERT_EQ(e.bricks.size(), 3u);
+}
+
+TEST(ConstructSequential, RepeatedBrickCountsEveryOccurrence) {
+  ModelDecomposition d = Chain({{0, 1}, {1, 2}});
+  d.bricks[1].id = d.bricks[0].id;  // the same layer twice
+  BrickLatencies lat{{Id(0), {2.0}}};
+  ModelEstimate e;
+  ASSERT_TRUE(ConstructModel(nullptr, d, lat, {}, &e).ok());
+  EXPECT_DOUBLE_EQ(e.latency_ms, 4.0);
+}
+
+TEST(ConstructParallel, CriticalPathOfABranchingModel) {
+  // 0 -> {1, 2} -> 3: branches of 5 ms and 2 ms.
+  ModelDecomposition d;
+  d.model = "diamond";
+  d.layers = 4;
+  for (int i = 0; i < 4; ++i) d.bricks.push_back(BrickInstance{i, i + 1, Id(i)});
+  d.edges = {{0, 1}, {0, 2}, {1, 3}, {2, 3}};
+  BrickLatencies lat{{Id(0), {1}}, {Id(1), {5}}, {Id(2), {2}}, {Id(3), {1}}};
+  EstimateOptions opt;
+  opt.construction = ConstructionMode::kParallel;
+  ModelEstimate e;
+  ASSERT_TRUE(ConstructModel(nullptr, d, lat, opt, &e).ok());
+  EXPECT_DOUBLE_EQ(e.latency_ms, 7.0);
+  EXPECT_EQ(e.critical_path, (std::vector<int>{0, 1, 3}));
+  // Swap the branch costs: the path follows the other branch.
+  lat[Id(1)].ms = 0.5;
+  ASSERT_TRUE(ConstructModel(nullptr, d, lat, opt, &e).ok());
+  EXPECT_DOUBLE_EQ(e.latency_ms, 4.0);
+  EXPECT_EQ(e.critical_path, (std::vector<int>{0, 2, 3}));
+  // Sequential construction of the same model is the plain sum.
+  opt.construction = ConstructionMode::kSequential;
+  ASSERT_TRUE(ConstructModel(nullptr, d, lat, opt, &e).ok());
+  EXPECT_DOUBLE_EQ(e.latency_ms, 4.5);
+}
+
+TEST(Construct, MissingBricksAreReported) {
+  ModelDecomposition d = Chain({{0, 1}, {1, 2}, {2, 3}});
+  BrickLatencies lat{{Id(0), {1}}};
+  ModelEstimate e;
+  Status st = ConstructModel(nullptr, d, lat, {}, &e);
+  ASSERT_FALSE(st.ok());
+  EXPECT_NE(st.message().find("2 brick(s) not measured"), std::string::npos) << st.message();
+  EXPECT_NE(st.message().find("--allow-partial"), std::string::npos);
+  EstimateOptions partial;
+  partial.allow_partial = true;
+  ASSERT_TRUE(ConstructModel(nullptr, d, lat, partial, &e).ok());
+  EXPECT_EQ(e.missing, 2);
+  EXPECT_EQ(e.measured, 1);
+  EXPECT_EQ(e.bricks[1].source, BrickSource::kMissing);
+  EXPECT_DOUBLE_EQ(e.latency_ms, 1.0);
+}
+
+TEST(Construct, PredictedBricksAreMarkedWithUncertainty) {
+  ModelDecomposition d = Chain({{0, 1}, {1, 2}});
+  BrickLatencies lat{{Id(0), {1, BrickSource::kMeasured, 0}}, {Id(1), {2, BrickSource::kPredicted, 0.3}}};
+  ModelEstimate e;
+  ASSERT_TRUE(ConstructModel(nullptr, d, lat, {}, &e).ok());
+  EXPECT_EQ(e.predicted, 1);
+  EXPECT_DOUBLE_EQ(e.uncertainty_ms, 0.3);
+  EXPECT_DOUBLE_EQ(e.latency_ms, 3.0);
+}
+
+TEST(Construct, OverlapChoosesTheFastestCover) {
+  // Windows [0,1) [1,2) [2,3) and the overlapping [0,2) [1,3): a fused pair is cheaper.
+  ModelDecomposition d;
+  d.model = "overlap";
+  d.layers = 3;
+  d.bricks = {{0, 1, Id(0)}, {0, 2, Id(3)}, {1, 2, Id(1)}, {1, 3, Id(4)}, {2, 3, Id(2)}};
+  BrickLatencies lat{{Id(0), {1}}, {Id(1), {1}}, {Id(2), {1}}, {Id(3), {1.2}}, {Id(4), {3}}};
+  ModelEstimate e;
+  ASSERT_TRUE(ConstructModel(nullptr, d, lat, {}, &e).ok());
+  EXPECT_DOUBLE_EQ(e.latency_ms, 2.2);
+  ASSERT_EQ(e.bricks.size(), 2u);
+  EXPECT_EQ(e.bricks[0].end, 2);
+}
+
+TEST(Construct, OverheadIsPaidOncePerModel) {
+  ModelDecomposition d = Chain({{0, 1}, {1, 2}, {2, 3}});
+  BrickLatencies lat{{Id(0), {1.1}}, {Id(1), {1.1}}, {Id(2), {0.05}}};
+  EstimateOptions opt;
+  opt.run_overhead_ms = 0.1;
+  ModelEstimate e;
+  ASSERT_TRUE(ConstructModel(nullptr, d, lat, opt, &e).ok());
+  // (1.0 + 1.0 + 0 clamped) + 0.1 once.
+  EXPECT_NEAR(e.latency_ms, 2.1, 1e-12);
+}
+
+TEST(Construct, RejectsAnIncompleteCover) {
+  ModelDecomposition d = Chain({{0, 1}, {2, 3}});
+  d.layers = 3;
+  ModelEstimate e;
+  EXPECT_FALSE(ConstructModel(nullptr, d, {}, {}, &e).ok());
+}
+
+TEST(ParseConstruction, NamesAndErrors) {
+  ConstructionMode m;
+  EXPECT_TRUE(ParseConstruction("parallel", &m).ok());
+  EXPECT_EQ(m, ConstructionMode::kParallel);
+  Status st = ParseConstruction("fastest", &m);
+  EXPECT_EQ(st.ExitCode(), 2);
+}
+
+}  // namespace
+}  // namespace dlbricks

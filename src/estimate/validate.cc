@@ -1,0 +1,282 @@
+// Validation of constructed latencies against end-to-end runs (DLBricks section 4).
+#include <nlohmann/json.hpp>
+
+#include <algorithm>
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <map>
+
+#include <fmt/format.h>
+
+#include "dlbricks/estimate.h"
+#include "dlbricks/suite.h"
+
+namespace dlbricks {
+
+namespace {
+
+constexpr char kEmptyNetworkId[] = "empty-network";
+
+// The smallest network a backend will run: one Relu on one float. Its latency is the fixed
+// cost of an inference call (session bookkeeping, input binding, output allocation).
+Status WriteEmptyNetwork(const std::string& path) {
+  onnx::ModelProto m;
+  m.set_ir_version(8);
+  m.set_producer_name("dlbricks");
+  auto* imp = m.add_opset_import();
+  imp->set_domain("");
+  imp->set_version(13);
+  auto* g = m.mutable_graph();
+  g->set_name("empty_network");
+  for (auto [vi, name] : {std::pair{g->add_input(), "input_0"}, std::pair{g->add_output(), "output_0"}}) {
+    vi->set_name(name);
+    auto* tt = vi->mutable_type()->mutable_tensor_type();
+    tt->set_elem_type(onnx::TensorProto::FLOAT);
+    tt->mutable_shape()->add_dim()->set_dim_value(1);
+  }
+  auto* n = g->add_node();
+  n->set_op_type("Relu");
+  n->add_input("input_0");
+  n->add_output("output_0");
+  std::ofstream out(path, std::ios::binary);
+  if (!out || !m.SerializeToOstream(&out)) return Status::IOError(path + ": cannot write");
+  return Status::OK();
+}
+
+Status MeasureOverhead(const ValidateOptions& options, Store* store, const std::string& system_id,
+                       double* overhead_ms) {
+  MeasurementKey key{system_id, "brick", kEmptyNetworkId, 1, ProtocolKey(options.run.protocol)};
+  std::optional<Measurement> have;
+  DLB_RETURN_IF_ERROR(store->Lookup(key, &have));
+  if (have && have->status == "ok" && !options.run.force) {
+    *overhead_ms = have->value_ms;
+    return Status::OK();
+  }
+  const std::string path = options.work_dir + "/empty_network.onnx";
+  DLB_RETURN_IF_ERROR(WriteEmptyNetwork(path));
+  IsolatedResult r = RunIsolated(options.run.backend, path, options.run.backend_options, options.run.protocol,
+                                 IsolatedTask::kTime, 0, options.run.timeout_s);
+  if (r.status != "ok") return Status::Internal(path + ": empty-network probe " + r.status + ": " + r.error);
+  Measurement m;
+  m.key = key;
+  m.name = kEmptyNetworkId;
+  m.value_ms = r.timing.value_ms;
+  m.min_ms = r.timing.stats.min;
+  m.median_ms = r.timing.stats.median;
+  m.trimmed_mean_ms = r.timing.stats.trimmed_mean;
+  m.mean_ms = r.timing.stats.mean;
+  m.stddev_ms = r.timing.stats.stddev;
+  m.cv = r.timing.stats.cv;
+  m.samples_ms = r.timing.samples_ms;
+  m.session_create_ms = r.timing.session_create_ms;
+  m.first_run_ms = r.timing.first_run_ms;
+  m.wall_s = r.timing.wall_s;
+  DLB_RETURN_IF_ERROR(store->Put(m));
+  *overhead_ms = m.value_ms;
+  return Status::OK();
+}
+
+double GeoMean(const std::vector<double>& xs) {
+  if (xs.empty()) return 0;
+  double s = 0;
+  for (double x : xs) s += std::log(x);
+  return std::exp(s / static_cast<double>(xs.size()));
+}
+
+}  // namespace
+
+Status Validate(const std::vector<std::string>& model_paths, const IngestOptions& ingest,
+                const ValidateOptions& options, Store* store, ValidationReport* report) {
+  if (model_paths.empty()) return Status::InvalidArgument("validate: no models given");
+  for (int g : options.granularities) {
+    if (g < 1) return Status::InvalidArgument("-G " + std::to_string(g) + ": granularity must be >= 1");
+  }
+  std::vector<std::unique_ptr<Graph>> graphs;
+  std::vector<const Graph*> views;
+  for (const std::string& p : model_paths) {
+    graphs.push_back(std::make_unique<Graph>());
+    DLB_RETURN_IF_ERROR(LoadGraph(p, ingest, graphs.back().get()));
+    views.push_back(graphs.back().get());
+  }
+
+  std::unique_ptr<Backend> backend;
+  DLB_RETURN_IF_ERROR(BackendRegistry::Create(options.run.backend, &backend));
+  SystemRecord system = MakeSystemRecord(*backend, options.run.backend_options);
+  DLB_RETURN_IF_ERROR(store->PutSystem(system));
+  ValidationReport rep;
+  rep.system_id = system.id;
+  rep.fingerprint_json = system.fingerprint_json;
+  rep.protocol = ProtocolKey(options.run.protocol);
+  rep.backend = options.run.backend;
+  rep.construction = ConstructionName(options.estimate.construction);
+  rep.mode = DecomposeModeName(options.mode);
+  StoreQuery query{system.id, rep.protocol, 1};
+
+  if (options.measure_missing) {
+    if (options.work_dir.empty()) return Status::InvalidArgument("validate: a work folder is required to measure");
+    std::error_code ec;
+    std::filesystem::create_directories(options.work_dir, ec);
+    if (ec) return Status::IOError(options.work_dir + ": cannot create folder (" + ec.message() + ")");
+    RunOptions run = options.run;
+    run.batches = {1};
+    RunSummary summary;
+    DLB_RETURN_IF_ERROR(MeasureModels(model_paths, run, store, &summary));
+  }
+
+  EstimateOptions est = options.estimate;
+  if (options.overhead_correction) {
+    if (!options.measure_missing) {
+      std::optional<Measurement> have;
+      DLB_RETURN_IF_ERROR(store->Lookup({system.id, "brick", kEmptyNetworkId, 1, rep.protocol}, &have));
+      if (!have) return Status::NotFound("no empty-network overhead measured for this system; run validate with measuring on");
+      est.run_overhead_ms = have->value_ms;
+    } else {
+      DLB_RETURN_IF_ERROR(MeasureOverhead(options, store, system.id, &est.run_overhead_ms));
+    }
+  }
+  rep.run_overhead_ms = est.run_overhead_ms;
+
+  // End-to-end references.
+  std::vector<std::optional<Measurement>> e2e(graphs.size());
+  for (size_t i = 0; i < graphs.size(); ++i) {
+    DLB_RETURN_IF_ERROR(LookupModelLatency(store, query, *graphs[i], &e2e[i]));
+  }
+
+  for (int g : options.granularities) {
+    DecomposeOptions dopt{g, options.mode};
+    if (options.measure_missing) {
+      SuiteOptions sopt;
+      sopt.decompose = dopt;
+      sopt.out_dir = fmt::format("{}/suite-G{}-{}", options.work_dir, g, rep.mode);
+      sopt.force = true;
+      SuiteSummary ss;
+      DLB_RETURN_IF_ERROR(GenerateSuite(views, sopt, &ss));
+      RunSummary rs;
+      DLB_RETURN_IF_ERROR(RunSuite(sopt.out_dir, options.run, store, &rs));
+    }
+    CorpusDecomposition corpus;
+    DLB_RETURN_IF_ERROR(DecomposeCorpus(views, dopt, &corpus));
+    BrickLatencies latencies;
+    DLB_RETURN_IF_ERROR(LoadBrickLatencies(store, query, &latencies));
+
+    GranularitySummary sum;
+    sum.granularity = g;
+    sum.instances = corpus.instances;
+    sum.unique_bricks = static_cast<int64_t>(corpus.bricks.size());
+    for (const UniqueBrick& b : corpus.bricks) {
+      std::optional<Measurement> m;
+      DLB_RETURN_IF_ERROR(store->Lookup({system.id, "brick", b.id.Hex(), 1, rep.protocol}, &m));
+      if (m && m->status == "ok") {
+        sum.sum_brick_ms += m->value_ms;
+        sum.brick_wall_s += m->wall_s;
+      }
+    }
+    std::vector<double> norms, abs_errors;
+    int within = 0;
+    for (size_t i = 0; i < graphs.size(); ++i) {
+      ModelEstimate e;
+      EstimateOptions eo = est;
+      eo.allow_partial = true;
+      DLB_RETURN_IF_ERROR(ConstructModel(views[i], corpus.models[i], latencies, eo, &e));
+      ValidationRow row;
+      row.model = graphs[i]->name;
+      row.granularity = g;
+      row.constructed_ms = e.latency_ms;
+      row.bricks = static_cast<int>(e.bricks.size());
+      row.missing = e.missing;
+      if (e2e[i]) {
+        row.measured_ms = e2e[i]->value_ms;
+        if (row.measured_ms > 0 && e.missing == 0) {
+          row.normalised = row.constructed_ms / row.measured_ms;
+          norms.push_back(row.normalised);
+          abs_errors.push_back(std::max(1e-4, std::fabs(row.normalised - 1)));
+          if (std::fabs(row.normalised - 1) <= 0.10) ++within;
+          sum.sum_model_ms += row.measured_ms;
+          sum.model_wall_s += e2e[i]->wall_s;
+        }
+      }
+      rep.rows.push_back(row);
+    }
+    sum.models = static_cast<int>(norms.size());
+    sum.geomean_normalised = GeoMean(norms);
+    sum.geomean_abs_error = GeoMean(abs_errors);
+    sum.within_10pct = norms.empty() ? 0 : static_cast<double>(within) / static_cast<double>(norms.size());
+    sum.speedup_latency = sum.sum_brick_ms > 0 ? sum.sum_model_ms / sum.sum_brick_ms : 0;
+    sum.speedup_wall = sum.brick_wall_s > 0 ? sum.model_wall_s / sum.brick_wall_s : 0;
+    rep.summaries.push_back(sum);
+  }
+  *report = std::move(rep);
+  return Status::OK();
+}
+
+std::string ValidationJson(const ValidationReport& r) {
+  nlohmann::ordered_json j;
+  j["schema_version"] = 1;
+  j["system_id"] = r.system_id;
+  j["system"] = nlohmann::json::parse(r.fingerprint_json, nullptr, false);
+  j["backend"] = r.backend;
+  j["protocol"] = r.protocol;
+  j["construction"] = r.construction;
+  j["mode"] = r.mode;
+  j["run_overhead_ms"] = r.run_overhead_ms;
+  j["models"] = nlohmann::ordered_json::array();
+  for (const ValidationRow& row : r.rows) {
+    j["models"].push_back({{"model", row.model},
+                           {"G", row.granularity},
+                           {"constructed_ms", row.constructed_ms},
+                           {"measured_ms", row.measured_ms},
+                           {"normalised", row.normalised},
+                           {"bricks", row.bricks},
+                           {"missing", row.missing}});
+  }
+  j["granularities"] = nlohmann::ordered_json::array();
+  for (const GranularitySummary& s : r.summaries) {
+    j["granularities"].push_back({{"G", s.granularity},
+                                  {"models", s.models},
+                                  {"instances", s.instances},
+                                  {"unique_bricks", s.unique_bricks},
+                                  {"geomean_normalised", s.geomean_normalised},
+                                  {"geomean_abs_error", s.geomean_abs_error},
+                                  {"within_10pct", s.within_10pct},
+                                  {"sum_model_ms", s.sum_model_ms},
+                                  {"sum_brick_ms", s.sum_brick_ms},
+                                  {"speedup_latency", s.speedup_latency},
+                                  {"model_wall_s", s.model_wall_s},
+                                  {"brick_wall_s", s.brick_wall_s},
+                                  {"speedup_wall", s.speedup_wall}});
+  }
+  return j.dump(2) + "\n";
+}
+
+std::string ValidationCsv(const ValidationReport& r) {
+  std::string out = "model,G,constructed_ms,measured_ms,normalised,bricks,missing\n";
+  for (const ValidationRow& row : r.rows) {
+    out += fmt::format("{},{},{:.6g},{:.6g},{:.6g},{},{}\n", row.model, row.granularity, row.constructed_ms,
+                       row.measured_ms, row.normalised, row.bricks, row.missing);
+  }
+  return out;
+}
+
+std::string ValidationTable(const ValidationReport& r) {
+  std::string out = fmt::format("system {}  backend {}  protocol {}  construction {}  mode {}  overhead {:.4f} ms\n",
+                                r.system_id.substr(0, 12), r.backend, r.protocol, r.construction, r.mode,
+                                r.run_overhead_ms);
+  out += fmt::format("{:<22} {:>3} {:>14} {:>12} {:>10} {:>7}\n", "model", "G", "constructed_ms", "measured_ms",
+                     "normalised", "bricks");
+  for (const ValidationRow& row : r.rows) {
+    out += fmt::format("{:<22} {:>3} {:>14.3f} {:>12.3f} {:>10.3f} {:>7}{}\n", row.model, row.granularity,
+                       row.constructed_ms, row.measured_ms, row.normalised, row.bricks,
+                       row.missing ? fmt::format("  ({} missing)", row.missing) : "");
+  }
+  out += fmt::format("\n{:>3} {:>6} {:>8} {:>8} {:>9} {:>9} {:>8} {:>10} {:>10}\n", "G", "models", "unique",
+                     "geomean", "|err|", "within10", "speedup", "wall_spdup", "inst");
+  for (const GranularitySummary& s : r.summaries) {
+    out += fmt::format("{:>3} {:>6} {:>8} {:>8.3f} {:>8.1f}% {:>8.0f}% {:>7.2f}x {:>9.2f}x {:>10}\n", s.granularity,
+                       s.models, s.unique_bricks, s.geomean_normalised, 100 * s.geomean_abs_error,
+                       100 * s.within_10pct, s.speedup_latency, s.speedup_wall, s.instances);
+  }
+  return out;
+}
+
+}  // namespace dlbricks
