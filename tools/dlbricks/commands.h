@@ -20,5 +20,9 @@ int Fail(const Status& status);
 void RegisterInspect(CLI::App& app, Context& ctx);
 void RegisterAnalyze(CLI::App& app, Context& ctx);
 void RegisterGenerate(CLI::App& app, Context& ctx);
+void RegisterRun(CLI::App& app, Context& ctx);
+void RegisterMeasure(CLI::App& app, Context& ctx);
+void RegisterEstimate(CLI::App& app, Context& ctx);
+void RegisterValidate(CLI::App& app, Context& ctx);
 
 }  // namespace dlbricks::cli

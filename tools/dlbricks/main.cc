@@ -24,6 +24,10 @@ int main(int argc, char** argv) {
       RegisterInspect,
       RegisterAnalyze,
       RegisterGenerate,
+      RegisterRun,
+      RegisterMeasure,
+      RegisterEstimate,
+      RegisterValidate,
   };
   for (auto* reg : commands) reg(app, ctx);
   try {

@@ -1,0 +1,34 @@
+// Flags shared by `dlbricks run` and `dlbricks measure` (defined in cmd_run.cc): backend
+// options and protocol overrides map one-to-one onto BackendOptions / ProtocolOptions.
+#pragma once
+
+#include <CLI/CLI.hpp>
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "dlbricks/measure.h"
+
+namespace dlbricks::cli {
+
+struct MeasureFlags {
+  RunOptions options;
+  std::string db;
+  std::string protocol = "dlbricks";
+  std::vector<std::string> backend_options;  // KEY=VALUE
+  bool no_spinning = false;
+  bool no_isolate = false;
+  bool json = false;
+  // Protocol overrides, applied over the preset when given.
+  int warmup_runs = 0, min_runs = 0, max_runs = 0;
+  double warmup_s = 0, min_time_s = 0, max_time_s = 0, ci_target = 0, cool_off_s = 0;
+};
+
+void AddMeasureFlags(CLI::App* cmd, MeasureFlags* flags);
+// Resolves the preset and overrides into flags->options (InvalidArgument on bad values).
+Status ResolveMeasureFlags(const CLI::App& cmd, MeasureFlags* flags);
+// Opens the --db store for writing.
+Status OpenRunStore(const MeasureFlags& flags, std::unique_ptr<Store>* store);
+
+}  // namespace dlbricks::cli
