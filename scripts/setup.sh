@@ -11,6 +11,8 @@ pkgs=(cmake g++ make pkg-config ninja-build
       libsqlite3-dev sqlite3 nlohmann-json3-dev libcli11-dev libfmt-dev
       libgtest-dev libgmock-dev libbenchmark-dev
       libopencv-dnn-dev
+      chromium
+      libtorch-dev libxgboost-dev
       ca-certificates)
 [[ " $* " == *" --corpus "* ]] && pkgs+=(python3-torchvision python3-onnx python3-torch)
 
@@ -40,5 +42,22 @@ if [[ ! -f "$ort/lib/libonnxruntime.so.1" || ! -f "$ort/include/onnxruntime_cxx_
   cp "$tmp/node/package/bin/napi-v6/linux/x64/libonnxruntime.so.1" "$ort/lib/"
   ln -sf libonnxruntime.so.1 "$ort/lib/libonnxruntime.so"
   cp "$tmp"/hdr/package/Plugins/iOS~/onnxruntime.xcframework/ios-arm64_x86_64-simulator/onnxruntime.framework/Headers/*.h "$ort/include/"
+  rm -rf "$tmp"
+fi
+
+# Vega, Vega-Lite and vega-embed (browser builds) from npm: compiled into `dlbricks report`
+# so report.html opens offline (src/report/CMakeLists.txt).
+vega="$here/third_party/vega"
+if [[ ! -f "$vega/vega.min.js" || ! -f "$vega/vega-lite.min.js" || ! -f "$vega/vega-embed.min.js" ]]; then
+  echo "setup: fetching Vega, Vega-Lite, vega-embed from npm"
+  tmp=$(mktemp -d)
+  (cd "$tmp" && npm pack --silent vega@6.2.0 vega-lite@6.4.1 vega-embed@7.1.0 >/dev/null)
+  mkdir -p "$vega"
+  for p in vega-6.2.0 vega-lite-6.4.1 vega-embed-7.1.0; do
+    mkdir -p "$tmp/$p" && tar -xzf "$tmp/$p.tgz" -C "$tmp/$p"
+    cp "$tmp/$p/package/LICENSE" "$vega/LICENSE.${p%-*}"
+  done
+  cp "$tmp/vega-6.2.0/package/build/vega.min.js" "$tmp/vega-lite-6.4.1/package/build/vega-lite.min.js" \
+     "$tmp/vega-embed-7.1.0/package/build/vega-embed.min.js" "$vega/"
   rm -rf "$tmp"
 fi
