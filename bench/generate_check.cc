@@ -32,9 +32,13 @@ int main(int argc, char** argv) {
   std::vector<std::string> paths;
   std::vector<int> gs = {1, 2, 5};
   bool source_weights = false;
+  std::vector<float> range = {-1.0f, 1.0f};
   app.add_option("models", paths, "ONNX models")->required();
   app.add_option("-G", gs, "granularities")->delimiter(',');
   app.add_flag("--source-weights", source_weights, "compare with the model's intermediate tensors");
+  app.add_option("--input-range", range, "synthetic brick inputs uniform in [lo,hi) (default -1,1)")
+      ->delimiter(',')
+      ->expected(2);
   CLI11_PARSE(app, argc, argv);
 
   int failures = 0;
@@ -70,7 +74,7 @@ int main(int argc, char** argv) {
       }
     }
     std::set<Hash128> seen;
-    int ran = 0, skipped = 0, failed = 0, compared = 0;
+    int ran = 0, skipped = 0, failed = 0, nonfinite = 0, compared = 0;
     double worst = 0;
     for (auto [begin, end] : windows) {
       if (!seen.insert(BrickSignature(g, begin, end)).second) continue;
@@ -86,6 +90,9 @@ int main(int argc, char** argv) {
         for (size_t k = 0; k < io.inputs.size(); ++k) feed["input_" + std::to_string(k)] = tensors[g.values[static_cast<size_t>(io.inputs[k])].name];
       } else {
         feed = testing::RandomInputs(brick);
+        for (auto& [name, t] : feed) {
+          for (float& x : t.data) x = range[0] + (x + 1.0f) / 2.0f * (range[1] - range[0]);
+        }
       }
       try {
         TensorMap out = testing::RunOrt(brick, feed);
@@ -101,7 +108,7 @@ int main(int argc, char** argv) {
         }
         ++ran;
         if (!ok) {
-          ++failed;
+          ++nonfinite;
           std::printf("  non-finite output: %s", BrickSignatureText(g, begin, end).c_str());
         }
       } catch (const Ort::Exception& e) {
@@ -110,9 +117,10 @@ int main(int argc, char** argv) {
       }
     }
     failures += failed;
-    std::printf("%s: %zu layers, G %s: %zu windows, %zu unique bricks, ran %d, failed %d, skipped %d",
+    std::printf("%s: %zu layers, G %s: %zu windows, %zu unique bricks, ran %d, ORT failed %d, non-finite outputs %d, "
+                "skipped %d",
                 g.name.c_str(), g.layers.size(), fmt::format("{}", fmt::join(gs, ",")).c_str(), windows.size(),
-                seen.size(), ran, failed, skipped);
+                seen.size(), ran, failed, nonfinite, skipped);
     if (source_weights) std::printf(", compared %d outputs, max relative error %.2e", compared, worst);
     std::printf("\n");
     std::fflush(stdout);

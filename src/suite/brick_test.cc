@@ -106,6 +106,30 @@ TEST(BuildBrickModel, SourceWeightsReproduceTheModel) {
   }
 }
 
+// A brick file, ingested again, has the brick's id: identity survives export.
+TEST(BuildBrickModel, ExportedBrickReingestsToTheSameSignature) {
+  testing::TempDir dir;
+  for (const auto& [file, builder] : {std::pair{"small.onnx", testing::SmallConvNet()}, {"branchy.onnx", BranchyNet()}}) {
+    Graph g = Load(builder, dir, file);
+    for (auto [begin, end] : AllWindows(g)) {
+      SCOPED_TRACE(BrickSignatureText(g, begin, end));
+      onnx::ModelProto model;
+      ASSERT_TRUE(BuildBrickModel(g, begin, end, BrickExportOptions{}, &model).ok());
+      const std::string path = dir.File("brick.onnx");
+      testing::WriteFile(path, model.SerializeAsString());
+      Graph brick;
+      Status st = LoadGraph(path, IngestOptions{}, &brick);
+      ASSERT_TRUE(st.ok()) << st.ToString();
+      const int n = static_cast<int>(brick.layers.size());
+      ASSERT_EQ(n, end - begin);
+      for (int i = 0; i < n; ++i) {
+        EXPECT_EQ(brick.layers[static_cast<size_t>(i)].signature, g.layers[static_cast<size_t>(begin + i)].signature);
+      }
+      EXPECT_EQ(BrickSignature(brick, 0, n), BrickSignature(g, begin, end));
+    }
+  }
+}
+
 TEST(BuildBrickModel, CanonicalNamesAndDeterministicSyntheticWeights) {
   testing::TempDir dir;
   Graph g1 = Load(testing::SmallConvNet(1), dir, "one.onnx");

@@ -3,6 +3,7 @@
 #include <stdlib.h>
 
 #include <chrono>
+#include <cmath>
 #include <filesystem>
 #include <fstream>
 #include <random>
@@ -185,8 +186,8 @@ Status WriteSuite(const std::vector<const Graph*>& graphs, const SuiteOptions& o
                       {"layers", info.layers},
                       {"inputs", inputs},
                       {"outputs", outputs},
-                      {"macs", info.cost.macs},
-                      {"flops", info.cost.flops},
+                      {"macs", std::llround(info.cost.macs)},  // whole counts, as in the contract
+                      {"flops", std::llround(info.cost.flops)},
                       {"params", info.cost.params}});
     summary->suite_macs += info.cost.macs;
   }
