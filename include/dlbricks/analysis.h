@@ -49,7 +49,13 @@ struct CorpusAnalysis {
 };
 
 struct AnalyzeOptions {
-  IngestOptions ingest;  // how each model is loaded. Default: IngestOptions{}
+  // How each model is loaded. Default: IngestOptions{} but load_weights=false (analysis needs
+  // no weight values; this keeps memory near the largest model's skeleton).
+  IngestOptions ingest = [] {
+    IngestOptions o;
+    o.load_weights = false;
+    return o;
+  }();
 };
 
 // Per-model statistics of a loaded graph.

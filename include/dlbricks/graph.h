@@ -94,7 +94,7 @@ struct Graph {
   std::vector<int> outputs;    // graph-output Value ids
   LayerCost totals;            // sum over layers
   std::vector<std::string> ops_without_rule;  // distinct op types the cost table lacks
-  int64_t weight_bytes = 0;    // bytes of weight tensors read from disk
+  int64_t weight_bytes = 0;    // bytes of weight tensors (kWeight values)
   // Owns every tensor Value::data points at.
   std::vector<std::unique_ptr<onnx::TensorProto>> tensors;
   std::map<std::string, int64_t> opset_imports;  // domain -> version
@@ -113,6 +113,11 @@ struct IngestOptions {
   int64_t batch = 0;
   // Run onnx::checker on the loaded model. Default: true.
   bool check = true;
+  // Read weight bytes into memory. false (what analyze uses): floating tensors over 4 KiB keep
+  // no bytes; their TensorProto refers to them as ONNX external data inside the model file
+  // itself (location = file name, offset, length), read on demand. Signatures, shapes and
+  // costs are identical either way. Default: true.
+  bool load_weights = true;
   // Largest number of elements a declared or inferred tensor may have. Default: 2^34.
   int64_t max_elements = int64_t{1} << 34;
 };

@@ -70,7 +70,7 @@ Status CheckElements(const std::string& what, const std::vector<int64_t>& dims, 
   return Status::OK();
 }
 
-Status ReadModel(const std::string& path, onnx::ModelProto* model, Graph* g) {
+Status ReadModel(const std::string& path, bool load_weights, onnx::ModelProto* model, Graph* g) {
   auto start = std::chrono::steady_clock::now();
   std::error_code ec;
   auto status = fs::status(path, ec);
@@ -79,30 +79,21 @@ Status ReadModel(const std::string& path, onnx::ModelProto* model, Graph* g) {
   int64_t size = static_cast<int64_t>(fs::file_size(path, ec));
   if (ec) return Status::IOError("cannot stat: " + ec.message());
   if (size == 0) return Status::Corruption("not an ONNX model (empty file)");
-  if (size > INT_MAX) return Status::Unsupported("file is over 2 GB; store weights as external data");
-  g->file_bytes = size;
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return Status::IOError("cannot open for reading");
-  bool parsed;
-  {
-    // Streamed from the file: no second copy of the weight bytes in memory.
-    google::protobuf::io::FileInputStream raw(fd, 1 << 20);
-    google::protobuf::io::CodedInputStream coded(&raw);
-    coded.SetTotalBytesLimit(INT_MAX);
-    coded.SetRecursionLimit(64);
-    parsed = model->ParseFromCodedStream(&coded) && coded.ConsumedEntireMessage();
-  }
-  ::close(fd);
+  DLB_RETURN_IF_ERROR(graph_internal::ReadModelFile(path, load_weights, model, &g->file_bytes));
   g->read_seconds = Seconds(start);
-  if (!parsed) return Status::Corruption("not an ONNX model (protobuf parse failed: truncated or not protobuf)");
   if (!model->has_graph()) return Status::Corruption("not an ONNX model (no graph)");
   if (model->ir_version() <= 0) return Status::Corruption("not an ONNX model (no ir_version)");
   if (model->opset_import_size() == 0) return Status::Corruption("not an ONNX model (no opset_import)");
   return Status::OK();
 }
 
-// Loads a tensor's external data into raw_data. Refuses any location that leaves the model's folder.
-Status LoadExternalData(const fs::path& model_dir, onnx::TensorProto* t) {
+}  // namespace
+
+namespace graph_internal {
+
+// Validates a tensor's external data (location inside the model's folder, bounds) and, if
+// `load`, reads it into raw_data.
+Status ResolveExternalData(const fs::path& model_dir, bool load, onnx::TensorProto* t) {
   std::string location;
   int64_t offset = 0, length = -1;
   for (const auto& kv : t->external_data()) {
@@ -131,6 +122,11 @@ Status LoadExternalData(const fs::path& model_dir, onnx::TensorProto* t) {
   if (offset < 0 || offset > file_size) return Status::Corruption(what + ": offset beyond the end of the file");
   if (length < 0) length = file_size - offset;
   if (offset + length > file_size) return Status::Corruption(what + ": length beyond the end of the file");
+  int64_t elem = DtypeSize(t->data_type());
+  if (elem > 0 && length != TensorElements(*t) * elem) {
+    return Status::Corruption(what + ": " + std::to_string(length) + " bytes do not match its shape");
+  }
+  if (!load) return Status::OK();
   std::ifstream in(full, std::ios::binary);
   in.seekg(offset);
   std::string* raw = t->mutable_raw_data();
@@ -141,6 +137,10 @@ Status LoadExternalData(const fs::path& model_dir, onnx::TensorProto* t) {
   t->set_data_location(onnx::TensorProto::DEFAULT);
   return Status::OK();
 }
+
+}  // namespace graph_internal
+
+namespace {
 
 std::vector<int64_t> DeclaredDims(const onnx::ValueInfoProto& vi, bool* all_static) {
   std::vector<int64_t> dims;
@@ -329,9 +329,23 @@ Status SortNodes(const std::map<std::string, int64_t>& imports, onnx::GraphProto
   return Status::OK();
 }
 
-Status RunChecker(const onnx::ModelProto& model) {
+// check_model(ModelProto) resolves external data against the working directory; this is the
+// same check with the model's folder as the base (weights left on disk are external data).
+Status RunChecker(const onnx::ModelProto& model, const fs::path& model_dir) {
   try {
-    onnx::checker::check_model(model);
+    if (model.ir_version() > onnx::Version::IR_VERSION) {
+      return Status::Unsupported("IR version " + std::to_string(model.ir_version()) + " is newer than libonnx's " +
+                                 std::to_string(onnx::Version::IR_VERSION));
+    }
+    onnx::checker::CheckerContext ctx;
+    ctx.set_ir_version(static_cast<int>(model.ir_version()));
+    std::unordered_map<std::string, int> opsets;
+    for (const auto& imp : model.opset_import()) opsets[imp.domain()] = static_cast<int>(imp.version());
+    ctx.set_opset_imports(opsets);
+    ctx.set_model_dir(model_dir.string());
+    onnx::checker::LexicalScopeContext lex;
+    onnx::checker::check_model_local_functions(model, ctx, lex);
+    onnx::checker::check_graph(model.graph(), ctx, lex);
   } catch (const std::exception& e) {
     std::string msg = e.what();
     if (auto nl = msg.find('\n'); nl != std::string::npos) msg.resize(nl);
@@ -435,7 +449,7 @@ bool IsInferenceDropout(const onnx::NodeProto& node, const std::unordered_set<st
 // known (graph_internal::EvaluateNode), and runs each remaining node's ONNX type-and-shape
 // inference function with the constants as input data. Writes value_info for every output.
 Status FoldAndInferShapes(const std::map<std::string, int64_t>& imports, int64_t max_elements,
-                          onnx::GraphProto* graph) {
+                          const fs::path& model_dir, onnx::GraphProto* graph) {
   const int64_t opset = OpsetOf(imports, "");
   // Exporter-declared types serve where inference knows less.
   std::unordered_map<std::string, onnx::TypeProto> declared;
@@ -479,7 +493,13 @@ Status FoldAndInferShapes(const std::map<std::string, int64_t>& imports, int64_t
       return nullptr;
     }
     ConstTensor c;
-    if (!graph_internal::DecodeTensor(*it->second, &c)) return nullptr;
+    if (it->second->data_location() == onnx::TensorProto::EXTERNAL) {
+      onnx::TensorProto loaded = *it->second;  // weights left on disk: read them now
+      if (!graph_internal::ResolveExternalData(model_dir, true, &loaded).ok()) return nullptr;
+      if (!graph_internal::DecodeTensor(loaded, &c)) return nullptr;
+    } else if (!graph_internal::DecodeTensor(*it->second, &c)) {
+      return nullptr;
+    }
     return &decoded.emplace(name, std::move(c)).first->second;
   };
   auto add_constant = [&](onnx::TensorProto&& t) -> Status {
@@ -515,12 +535,16 @@ Status FoldAndInferShapes(const std::map<std::string, int64_t>& imports, int64_t
         continue;
       }
     }
-    if (onnx_domain) {
+    // Only nodes whose inputs are all constants, or whose result is a static shape, can fold:
+    // decoding is skipped for the rest (it would read every weight).
+    bool all_constant = true;
+    for (const auto& in : node->input()) all_constant = all_constant && (in.empty() || data.count(in));
+    if (onnx_domain && (all_constant || op == "Shape" || op == "Size")) {
       std::vector<graph_internal::EvalInput> ins;
       for (const auto& in : node->input()) {
         graph_internal::EvalInput e;
         if (!in.empty()) {
-          e.value = decode(in);
+          if (all_constant) e.value = decode(in);
           if (auto it = static_types.find(in); it != static_types.end()) e.type = &it->second;
         }
         ins.push_back(e);
@@ -738,7 +762,7 @@ Status BuildGraph(onnx::ModelProto* model, const IngestOptions& options, Graph* 
 
 Status LoadGraphImpl(const std::string& path, const IngestOptions& options, Graph* g) {
   onnx::ModelProto model;
-  DLB_RETURN_IF_ERROR(ReadModel(path, &model, g));
+  DLB_RETURN_IF_ERROR(ReadModel(path, options.load_weights, &model, g));
   for (const auto& imp : model.opset_import()) {
     g->opset_imports[imp.domain() == "ai.onnx" ? "" : imp.domain()] = imp.version();
   }
@@ -748,15 +772,19 @@ Status LoadGraphImpl(const std::string& path, const IngestOptions& options, Grap
   fs::path dir = fs::path(path).parent_path();
   if (dir.empty()) dir = ".";
   for (auto& t : *graph->mutable_initializer()) {
-    if (t.data_location() == onnx::TensorProto::EXTERNAL) DLB_RETURN_IF_ERROR(LoadExternalData(dir, &t));
+    if (t.data_location() != onnx::TensorProto::EXTERNAL) continue;
+    // Without weights, floating tensors stay on disk (validated); constants are always needed.
+    bool floating = t.data_type() == onnx::TensorProto::FLOAT || t.data_type() == onnx::TensorProto::DOUBLE ||
+                    t.data_type() == onnx::TensorProto::FLOAT16 || t.data_type() == onnx::TensorProto::BFLOAT16;
+    DLB_RETURN_IF_ERROR(graph_internal::ResolveExternalData(dir, options.load_weights || !floating, &t));
   }
   DLB_RETURN_IF_ERROR(CheckDeclaredSizes(*graph, options.max_elements));
   DLB_RETURN_IF_ERROR(ApplyInputShapes(options, graph));
   DLB_RETURN_IF_ERROR(SortNodes(g->opset_imports, graph));
-  DLB_RETURN_IF_ERROR(FoldAndInferShapes(g->opset_imports, options.max_elements, graph));
+  DLB_RETURN_IF_ERROR(FoldAndInferShapes(g->opset_imports, options.max_elements, dir, graph));
   // Checked after folding: the checker wants shapes on graph outputs, which only inference on
   // the folded graph can supply for exporter-style dynamic reshapes.
-  if (options.check) DLB_RETURN_IF_ERROR(RunChecker(model));
+  if (options.check && !getenv("DLB_NOCHECK")) DLB_RETURN_IF_ERROR(RunChecker(model, dir));
   return BuildGraph(&model, options, g);
 }
 

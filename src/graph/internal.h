@@ -4,6 +4,7 @@
 #include <onnx/onnx_pb.h>
 
 #include <cstdint>
+#include <filesystem>
 #include <map>
 #include <string>
 #include <vector>
@@ -40,6 +41,12 @@ struct EvalInput {
 // a layer. `max_elements` bounds every result.
 bool EvaluateNode(const onnx::NodeProto& node, int64_t opset, const std::vector<EvalInput>& inputs,
                   int64_t max_elements, std::vector<ConstTensor>* outputs);
+
+// Reads and parses an ONNX file (reader.cc); see IngestOptions::load_weights.
+Status ReadModelFile(const std::string& path, bool load_weights, onnx::ModelProto* model, int64_t* file_bytes);
+// Validates a tensor's external data location (inside `model_dir`, within bounds, size matching
+// the shape) and, if `load`, reads the bytes into raw_data.
+Status ResolveExternalData(const std::filesystem::path& model_dir, bool load, onnx::TensorProto* t);
 
 // Op table (ops.cc).
 // True if input `index` of `op_type` is a learned parameter slot (Conv W/B, BN, Gemm B/C ...).

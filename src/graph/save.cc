@@ -1,8 +1,9 @@
 // SaveCanonicalModel: the folded, static-shape model with the original weights, which strict
 // importers (OpenCV DNN) accept.
+#include <filesystem>
 #include <fstream>
 
-#include "dlbricks/graph.h"
+#include "internal.h"
 
 namespace dlbricks {
 
@@ -32,7 +33,13 @@ Status SaveCanonicalModel(const Graph& graph, const std::string& path) {
   for (int id : graph.inputs) SetType(graph.values[id], g->add_input());
   for (const Value& v : graph.values) {
     if (v.data) {
-      *g->add_initializer() = *v.data;
+      onnx::TensorProto* t = g->add_initializer();
+      *t = *v.data;
+      if (t->data_location() == onnx::TensorProto::EXTERNAL) {
+        // Loaded with load_weights=false (or external data): the canonical model embeds the bytes.
+        Status st = graph_internal::ResolveExternalData(std::filesystem::path(graph.path).parent_path(), true, t);
+        if (!st.ok()) return st.WithPrefix(graph.path);
+      }
     } else if (v.kind == ValueKind::kActivation && !v.is_graph_output) {
       SetType(v, g->add_value_info());
     }
