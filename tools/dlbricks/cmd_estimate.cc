@@ -1,0 +1,121 @@
+// dlbricks estimate MODEL... --db FILE [--system ID] [--construction sequential|parallel]
+//                  [-G N] [--mode chain|dag|overlap] [--protocol P] [--allow-partial] [--json|--csv]
+#include <cstdio>
+#include <memory>
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include "commands.h"
+#include "dlbricks/estimate.h"
+
+namespace dlbricks::cli {
+
+namespace {
+
+struct EstimateFlags {
+  std::vector<std::string> models;
+  std::string db;
+  std::string construction = "sequential";
+  std::string mode = "chain";
+  std::vector<std::string> input_shapes;
+  int granularity = 1;
+  double overhead_ms = 0;
+  bool allow_partial = false, json = false, csv = false;
+  StoreQuery query;
+};
+
+Status Estimate(const EstimateFlags& f) {
+  EstimateOptions eo;
+  eo.allow_partial = f.allow_partial;
+  eo.run_overhead_ms = f.overhead_ms;
+  DLB_RETURN_IF_ERROR(ParseConstruction(f.construction, &eo.construction));
+  DecomposeOptions dopt;
+  dopt.granularity = f.granularity;
+  DLB_RETURN_IF_ERROR(ParseDecomposeMode(f.mode, &dopt.mode));
+  if (dopt.granularity < 1) return Status::InvalidArgument("-G must be >= 1");
+  IngestOptions ingest;
+  for (const std::string& s : f.input_shapes) DLB_RETURN_IF_ERROR(ParseInputShape(s, &ingest));
+
+  StoreOptions so;
+  so.read_only = true;
+  so.create_if_missing = false;
+  std::unique_ptr<Store> store;
+  DLB_RETURN_IF_ERROR(OpenStore(f.db, so, &store));
+  StoreQuery query = f.query;
+  DLB_RETURN_IF_ERROR(ResolveSystem(store.get(), &query).WithPrefix(f.db));
+  BrickLatencies latencies;
+  DLB_RETURN_IF_ERROR(LoadBrickLatencies(store.get(), query, &latencies));
+
+  nlohmann::ordered_json j = {{"schema_version", 1},
+                              {"system_id", query.system_id},
+                              {"protocol", query.protocol},
+                              {"construction", f.construction},
+                              {"granularity", dopt.granularity},
+                              {"mode", f.mode},
+                              {"models", nlohmann::ordered_json::array()}};
+  std::string text = fmt::format("system {}  protocol {}  construction {}  G={} {}\n", query.system_id.substr(0, 12),
+                                 query.protocol, f.construction, dopt.granularity, f.mode);
+  text += fmt::format("{:<24} {:>14} {:>12} {:>10} {:>9} {:>9} {:>8}\n", "model", "constructed_ms", "measured_ms",
+                      "normalised", "measured", "predicted", "missing");
+  std::string csv = "model,constructed_ms,measured_ms,normalised,measured_bricks,predicted_bricks,missing_bricks\n";
+  for (const std::string& path : f.models) {
+    Graph g;
+    DLB_RETURN_IF_ERROR(LoadGraph(path, ingest, &g));
+    ModelDecomposition d;
+    DLB_RETURN_IF_ERROR(DecomposeModel(g, dopt, &d));
+    ModelEstimate e;
+    DLB_RETURN_IF_ERROR(ConstructModel(&g, d, latencies, eo, &e).WithPrefix(path));
+    std::optional<Measurement> m;
+    DLB_RETURN_IF_ERROR(LookupModelLatency(store.get(), query, g, &m));
+    const double measured = m ? m->value_ms : 0;
+    const double norm = measured > 0 ? e.latency_ms / measured : 0;
+    nlohmann::ordered_json bricks = nlohmann::ordered_json::array();
+    for (const BrickEstimate& b : e.bricks) {
+      bricks.push_back({{"id", b.id.Hex()}, {"begin", b.begin}, {"end", b.end}, {"source", BrickSourceName(b.source)},
+                        {"ms", b.ms}});
+    }
+    j["models"].push_back({{"model", g.name},
+                           {"constructed_ms", e.latency_ms},
+                           {"uncertainty_ms", e.uncertainty_ms},
+                           {"measured_ms", m ? nlohmann::json(measured) : nlohmann::json(nullptr)},
+                           {"normalised", m ? nlohmann::json(norm) : nlohmann::json(nullptr)},
+                           {"measured_bricks", e.measured},
+                           {"predicted_bricks", e.predicted},
+                           {"missing_bricks", e.missing},
+                           {"critical_path", e.critical_path},
+                           {"bricks", bricks}});
+    text += fmt::format("{:<24} {:>14.3f} {:>12} {:>10} {:>9} {:>9} {:>8}\n", g.name, e.latency_ms,
+                        m ? fmt::format("{:.3f}", measured) : "-", m ? fmt::format("{:.3f}", norm) : "-", e.measured,
+                        e.predicted, e.missing);
+    csv += fmt::format("{},{:.6g},{},{},{},{},{}\n", g.name, e.latency_ms, m ? fmt::format("{:.6g}", measured) : "",
+                       m ? fmt::format("{:.6g}", norm) : "", e.measured, e.predicted, e.missing);
+  }
+  std::fputs(f.json ? (j.dump(2) + "\n").c_str() : f.csv ? csv.c_str() : text.c_str(), stdout);
+  return Status::OK();
+}
+
+}  // namespace
+
+void RegisterEstimate(CLI::App& app, Context& ctx) {
+  auto f = std::make_shared<EstimateFlags>();
+  CLI::App* cmd = app.add_subcommand("estimate", "Construct model latencies from measured bricks (DLBricks 3.2)");
+  cmd->add_option("models", f->models, "ONNX model files")->required();
+  cmd->add_option("--db", f->db, "results store")->required();
+  cmd->add_option("--system", f->query.system_id, "system id or unique prefix (default: the store's only system)");
+  cmd->add_option("--protocol", f->query.protocol, "protocol of the brick runs (default dlbricks)");
+  cmd->add_option("--construction", f->construction, "sequential (default) or parallel");
+  cmd->add_option("-G,--granularity", f->granularity, "G used to generate the suite (default 1)");
+  cmd->add_option("--mode", f->mode, "decomposition mode of the suite: chain (default), dag, overlap");
+  cmd->add_option("--overhead-ms", f->overhead_ms, "per-run overhead to pay once per model instead of per brick");
+  cmd->add_option("--input-shape", f->input_shapes, "NAME=1x3x224x224 for models with dynamic inputs");
+  cmd->add_flag("--allow-partial", f->allow_partial, "estimate even when bricks are missing (reported)");
+  cmd->add_flag("--json", f->json, "JSON output (schema_version 1)");
+  cmd->add_flag("--csv", f->csv, "CSV output");
+  cmd->callback([f, &ctx] {
+    Status st = Estimate(*f);
+    if (!st.ok()) ctx.exit_code = Fail(st);
+  });
+}
+
+}  // namespace dlbricks::cli

@@ -1,0 +1,115 @@
+// dlbricks validate MODEL... --db FILE [-G 1..10] [--mode chain|dag|overlap]
+//   [--construction sequential|parallel] [--overhead-correction] [--read-only] [--work DIR]
+//   [backend and protocol flags as in `run`] [--json|--csv]
+#include <cstdio>
+#include <filesystem>
+#include <memory>
+
+#include "commands.h"
+#include "dlbricks/estimate.h"
+#include "measure_flags.h"
+
+namespace dlbricks::cli {
+
+namespace {
+
+struct ValidateFlags {
+  MeasureFlags measure;
+  std::vector<std::string> models;
+  std::string granularities = "1";
+  std::string mode = "chain";
+  std::string construction = "sequential";
+  std::string work_dir;
+  std::vector<std::string> input_shapes;
+  bool overhead_correction = false, read_only = false, csv = false;
+};
+
+// "1..10", "1,2,4" or "3".
+Status ParseGranularities(const std::string& text, std::vector<int>* out) {
+  out->clear();
+  auto bad = [&] { return Status::InvalidArgument("-G '" + text + "': expected N, A..B or a comma list"); };
+  try {
+    if (auto dots = text.find(".."); dots != std::string::npos) {
+      int a = std::stoi(text.substr(0, dots)), b = std::stoi(text.substr(dots + 2));
+      if (a > b || b - a > 1000) return bad();
+      for (int g = a; g <= b; ++g) out->push_back(g);
+    } else {
+      size_t pos = 0;
+      while (pos <= text.size()) {
+        size_t comma = text.find(',', pos);
+        std::string part = text.substr(pos, comma == std::string::npos ? std::string::npos : comma - pos);
+        size_t used = 0;
+        out->push_back(std::stoi(part, &used));
+        if (used != part.size()) return bad();
+        if (comma == std::string::npos) break;
+        pos = comma + 1;
+      }
+    }
+  } catch (const std::exception&) {
+    return bad();
+  }
+  for (int g : *out) {
+    if (g < 1) return Status::InvalidArgument("-G '" + text + "': granularity must be >= 1");
+  }
+  return Status::OK();
+}
+
+Status RunValidate(const CLI::App& cmd, ValidateFlags& f, std::string* output) {
+  DLB_RETURN_IF_ERROR(ResolveMeasureFlags(cmd, &f.measure));
+  ValidateOptions o;
+  o.run = f.measure.options;
+  DLB_RETURN_IF_ERROR(ParseGranularities(f.granularities, &o.granularities));
+  DLB_RETURN_IF_ERROR(ParseDecomposeMode(f.mode, &o.mode));
+  DLB_RETURN_IF_ERROR(ParseConstruction(f.construction, &o.estimate.construction));
+  o.overhead_correction = f.overhead_correction;
+  o.measure_missing = !f.read_only;
+  o.work_dir = f.work_dir.empty() ? f.measure.db + ".work" : f.work_dir;
+  IngestOptions ingest;
+  for (const std::string& s : f.input_shapes) DLB_RETURN_IF_ERROR(ParseInputShape(s, &ingest));
+  for (const std::string& m : f.models) {
+    if (!std::filesystem::is_regular_file(m)) return Status::InvalidArgument(m + ": no such model file");
+  }
+  std::unique_ptr<Store> store;
+  if (f.read_only) {
+    StoreOptions so;
+    so.read_only = true;
+    so.create_if_missing = false;
+    DLB_RETURN_IF_ERROR(OpenStore(f.measure.db, so, &store));
+  } else {
+    DLB_RETURN_IF_ERROR(OpenRunStore(f.measure, &store));
+  }
+  ValidationReport report;
+  DLB_RETURN_IF_ERROR(Validate(f.models, ingest, o, store.get(), &report));
+  *output = f.measure.json ? ValidationJson(report) : f.csv ? ValidationCsv(report) : ValidationTable(report);
+  return Status::OK();
+}
+
+}  // namespace
+
+void RegisterValidate(CLI::App& app, Context& ctx) {
+  auto f = std::make_shared<ValidateFlags>();
+  CLI::App* cmd = app.add_subcommand(
+      "validate", "Construct model latencies from bricks and compare with end-to-end runs (DLBricks section 4)");
+  cmd->add_option("models", f->models, "ONNX model files")->required();
+  cmd->add_option("-G,--granularity", f->granularities, "G values: N, A..B or a comma list (default 1)");
+  cmd->add_option("--mode", f->mode, "decomposition: chain (default, the paper), dag, overlap");
+  cmd->add_option("--construction", f->construction, "sequential (default) or parallel");
+  cmd->add_flag("--overhead-correction", f->overhead_correction,
+                "measure the empty-network run overhead and pay it once per model, not per brick");
+  cmd->add_flag("--read-only", f->read_only, "only read the store; measure nothing");
+  cmd->add_option("--work", f->work_dir, "folder for generated suites (default: <db>.work)");
+  cmd->add_option("--input-shape", f->input_shapes, "NAME=1x3x224x224 for models with dynamic inputs");
+  cmd->add_flag("--csv", f->csv, "CSV output");
+  AddMeasureFlags(cmd, &f->measure);
+  cmd->callback([f, cmd, &ctx] {
+    std::string out;
+    Status st = RunValidate(*cmd, *f, &out);
+    if (!st.ok()) {
+      ctx.exit_code = Fail(st);
+      return;
+    }
+    std::fputs(out.c_str(), stdout);
+  });
+}
+
+}  // namespace dlbricks::cli
