@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# The main job on the default corpus (README quick start): analyse, generate a suite, run it,
+# measure the models end to end, construct and validate their latencies, and write a report.
+#   scripts/demo.sh BIN MODEL_NAME...
+set -euo pipefail
+bin=$1
+shift
+out=${DEMO_OUT:-out/demo}
+mkdir -p "$out"
+models=()
+for m in "$@"; do models+=("models/$m.onnx"); done
+db="$out/results.db"
+threads=${DEMO_THREADS:-1}
+step() { printf '\n== %s\n' "$*"; }
+
+step "1/7 analyze: layer repetition within and across ${#models[@]} models (DLBricks Fig. 5-7)"
+"$bin" analyze "${models[@]}"
+
+step "2/7 generate: a shareable G=1 suite (no weights, no model names: --private mapping)"
+"$bin" generate "${models[@]}" -G 1 -o "$out/suite-G1" --force --private "$out/models-G1.json"
+
+step "3/7 run: every brick on ONNX Runtime ($threads thread), resumable, into $db"
+"$bin" run "$out/suite-G1" --backend onnxruntime --threads "$threads" --db "$db"
+
+step "4/7 measure: the models end to end with the same protocol, and throughput vs batch"
+"$bin" measure "${models[@]}" --backend onnxruntime --threads "$threads" --db "$db"
+"$bin" measure "models/$1.onnx" --backend onnxruntime --threads "$threads" --batch 1,2,4,8 --profile-ops --db "$db"
+
+step "5/7 estimate: model latency constructed from the G=1 bricks"
+"$bin" estimate "${models[@]}" --db "$db" -G 1
+
+step "6/7 validate: constructed vs end-to-end for G=1..3 (DLBricks Fig. 10-12)"
+"$bin" validate "${models[@]}" -G 1..3 --backend onnxruntime --threads "$threads" --db "$db" \
+  --work "$out/work" --json >"$out/validation.json"
+"$bin" validate "${models[@]}" -G 1..3 --backend onnxruntime --threads "$threads" --db "$db" --read-only
+
+step "7/7 report"
+if "$bin" report --help >/dev/null 2>&1; then
+  "$bin" report --db "$db" --models "${models[@]}" --validation "$out/validation.json" -o "$out/report.html"
+  echo "report: $(cd "$out" && pwd)/report.html"
+fi
+echo "results store: $db"
