@@ -216,3 +216,78 @@ TEST(LoadGraph, ExternalDataInsideFolderLoads) {
 
 }  // namespace
 }  // namespace dlbricks
+
+namespace dlbricks {
+namespace {
+
+// 64x64 weights (16 KiB) are left on disk without load_weights; an Expand of a 32x32 float
+// initializer must still fold by reading its bytes on demand.
+testing::ModelBuilder BigWeightNet() {
+  testing::ModelBuilder b;
+  b.Input("x", {2, 64});
+  b.Weight("w", {64, 64});
+  b.Node("MatMul", {"x", "w"}, {"h"});
+  b.Weight("table", {32, 32});
+  b.Int64s("shape", {2, 32, 32});
+  b.Node("Expand", {"table", "shape"}, {"table2"});
+  b.Int64s("flat", {2, 1024});
+  b.Node("Reshape", {"table2", "flat"}, {"t2"});
+  b.Node("Concat", {"h", "t2"}, {"y"}).add_attribute()->CopyFrom([] {
+    onnx::AttributeProto a;
+    a.set_name("axis");
+    a.set_type(onnx::AttributeProto::INT);
+    a.set_i(1);
+    return a;
+  }());
+  b.Output("y");
+  return b;
+}
+
+TEST(LoadGraph, WithoutWeightsGivesTheSameGraph) {
+  testing::TempDir dir;
+  std::string path = BigWeightNet().Write(dir.path(), "big.onnx");
+  Graph full, light;
+  ASSERT_TRUE(LoadGraph(path, IngestOptions{}, &full).ok());
+  IngestOptions opt;
+  opt.load_weights = false;
+  Status st = LoadGraph(path, opt, &light);
+  ASSERT_TRUE(st.ok()) << st.message();
+  ASSERT_EQ(full.layers.size(), light.layers.size());
+  ASSERT_EQ(full.layers.size(), 2u);  // MatMul, Concat: Expand + Reshape folded
+  for (size_t i = 0; i < full.layers.size(); ++i) {
+    EXPECT_EQ(full.layers[i].signature, light.layers[i].signature) << i;
+    EXPECT_EQ(full.layers[i].cost.params, light.layers[i].cost.params) << i;
+  }
+  const Value& w = light.values[light.layers[0].inputs[1]];
+  ASSERT_NE(w.data, nullptr);
+  EXPECT_EQ(w.data->data_location(), onnx::TensorProto::EXTERNAL);
+  EXPECT_FALSE(w.data->has_raw_data());
+  // The folded constant carries real values.
+  const Value& folded = light.values[light.layers[1].inputs[1]];
+  EXPECT_EQ(folded.type.ToString(), "f32[2x1024]");
+  EXPECT_EQ(folded.data->raw_data(), full.values[full.layers[1].inputs[1]].data->raw_data());
+  // The canonical model written from a weightless graph embeds the original bytes.
+  ASSERT_TRUE(SaveCanonicalModel(light, dir.File("canon.onnx")).ok());
+  Graph again;
+  ASSERT_TRUE(LoadGraph(dir.File("canon.onnx"), IngestOptions{}, &again).ok());
+  EXPECT_EQ(again.values[again.layers[0].inputs[1]].data->raw_data(),
+            full.values[full.layers[0].inputs[1]].data->raw_data());
+}
+
+TEST(LoadGraph, TruncatedWeightBytesAreCorruption) {
+  testing::TempDir dir;
+  std::string bytes = BigWeightNet().Build().SerializeAsString();
+  // Cut inside the 16 KiB weight: the wire walk sees a length beyond the end.
+  testing::WriteFile(dir.File("cut.onnx"), bytes.substr(0, 9000));
+  for (bool load : {true, false}) {
+    IngestOptions opt;
+    opt.load_weights = load;
+    Graph g;
+    Status st = LoadGraph(dir.File("cut.onnx"), opt, &g);
+    EXPECT_EQ(st.code(), Status::Code::kCorruption) << st.message();
+    EXPECT_NE(st.message().find("not an ONNX model"), std::string::npos) << st.message();
+  }
+}
+
+}  // namespace
+}  // namespace dlbricks

@@ -1,4 +1,4 @@
-// dlbricks analyze MODEL... [--input-shape NAME=1x3x224x224]... [--batch N] [--json]
+// dlbricks analyze MODEL... [--input-shape NAME=1x3x224x224]... [--batch N] [--load-weights] [--json]
 #include <iostream>
 #include <memory>
 
@@ -24,6 +24,8 @@ void RegisterAnalyze(CLI::App& app, Context& ctx) {
   cmd->add_option("models", flags->models, "ONNX model files")->required();
   cmd->add_option("--input-shape", flags->input_shapes, "NAME=1x3x224x224: fix a graph input's shape");
   cmd->add_option("--batch", flags->options.ingest.batch, "set the leading dim of every graph input");
+  cmd->add_flag("--load-weights", flags->options.ingest.load_weights,
+                "read every weight byte into memory (analysis does not need them; for I/O measurements)");
   cmd->add_flag("--json", flags->json, "print JSON (docs/json.md)");
   cmd->callback([flags, &ctx] {
     Status st;

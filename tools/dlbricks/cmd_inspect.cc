@@ -25,6 +25,7 @@ void RegisterInspect(CLI::App& app, Context& ctx) {
   cmd->add_option("--input-shape", flags->input_shapes, "NAME=1x3x224x224: fix a graph input's shape");
   cmd->add_option("--batch", flags->ingest.batch, "set the leading dim of every graph input");
   cmd->add_flag("--json", flags->json, "print JSON (docs/json.md)");
+  flags->ingest.load_weights = false;  // shapes, signatures and costs need no weight values
   cmd->callback([flags, &ctx] {
     Status st;
     for (const std::string& s : flags->input_shapes) {
