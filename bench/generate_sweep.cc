@@ -43,6 +43,8 @@ int main(int argc, char** argv) {
   app.add_option("--max-g", max_g, "largest G (default 10)");
   app.add_option("--export", export_dir, "also write each suite below DIR (removed after measuring)");
   app.add_option("--json", json_path, "write the rows as JSON");
+  bool load_weights = false;
+  app.add_flag("--load-weights", load_weights, "read weight bytes while loading (generate does not)");
   app.add_option("--modes", mode_names, "modes to sweep (default chain,dag,overlap)")->delimiter(',');
   CLI11_PARSE(app, argc, argv);
 
@@ -53,7 +55,9 @@ int main(int argc, char** argv) {
   for (const std::string& p : paths) {
     Graph g;
     auto t = std::chrono::steady_clock::now();
-    Status st = LoadGraph(p, IngestOptions{}, &g);
+    IngestOptions ingest;
+    ingest.load_weights = load_weights;
+    Status st = LoadGraph(p, ingest, &g);
     if (!st.ok()) {
       std::fprintf(stderr, "skipped: %s\n", st.message().c_str());
       skipped.push_back(p);

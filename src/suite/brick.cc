@@ -177,7 +177,10 @@ Status BuildBrickModel(const Graph& g, int begin, int end, const BrickExportOpti
     }
     onnx::TensorProto* t = graph->add_initializer();
     if (val.kind == ValueKind::kConstant || (options.use_source_weights && val.data)) {
-      if (!val.data) return Status::Internal(fmt::format("constant input {} of {} has no value", slot, op));
+      // Bytes left on disk would make the brick point at the source file.
+      if (!val.data || val.data->data_location() == onnx::TensorProto::EXTERNAL) {
+        return Status::Internal(fmt::format("input {} of {} was not loaded (IngestOptions::load_weights)", slot, op));
+      }
       *t = *val.data;
       t->clear_doc_string();
     } else {

@@ -134,9 +134,12 @@ Status GenerateSuite(const std::vector<std::string>& model_paths, const SuiteOpt
                      SuiteSummary* summary) {
   DLB_RETURN_IF_ERROR(PrepareFolder(options));
   auto start = std::chrono::steady_clock::now();
+  // A suite never holds source weights, so they are not even read (only shapes and constants).
+  IngestOptions ingest = options.ingest;
+  ingest.load_weights = false;
   std::vector<Graph> graphs(model_paths.size());
   for (size_t i = 0; i < model_paths.size(); ++i) {
-    DLB_RETURN_IF_ERROR(LoadGraph(model_paths[i], options.ingest, &graphs[i]));
+    DLB_RETURN_IF_ERROR(LoadGraph(model_paths[i], ingest, &graphs[i]));
   }
   const double load = Seconds(start);
   std::vector<const Graph*> pointers;
