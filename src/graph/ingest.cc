@@ -1,6 +1,7 @@
 // LoadGraph: read -> external data -> input shapes -> DAG order -> checker -> shape inference
 // and constant folding (to a fixed point) -> Graph with classified values, signatures, costs.
 #include <fcntl.h>
+#include <fmt/format.h>
 #include <google/protobuf/io/coded_stream.h>
 #include <google/protobuf/io/zero_copy_stream_impl.h>
 #include <onnx/checker.h>
@@ -788,6 +789,28 @@ Status LoadGraphImpl(const std::string& path, const IngestOptions& options, Grap
   return BuildGraph(&model, options, g);
 }
 
+// Names inside a corrupt file may hold any bytes: escape control characters so the message
+// stays one printable line.
+Status OneLine(const Status& st) {
+  if (st.ok()) return st;
+  std::string msg;
+  for (unsigned char c : st.message()) {
+    if (c < 0x20 || c == 0x7f) {
+      msg += fmt::format("\\x{:02x}", c);
+    } else {
+      msg += static_cast<char>(c);
+    }
+  }
+  switch (st.code()) {
+    case Status::Code::kInvalidArgument: return Status::InvalidArgument(msg);
+    case Status::Code::kNotFound: return Status::NotFound(msg);
+    case Status::Code::kCorruption: return Status::Corruption(msg);
+    case Status::Code::kIOError: return Status::IOError(msg);
+    case Status::Code::kUnsupported: return Status::Unsupported(msg);
+    default: return Status::Internal(msg);
+  }
+}
+
 }  // namespace
 
 Status LoadGraph(const std::string& path, const IngestOptions& options, Graph* graph) {
@@ -797,7 +820,7 @@ Status LoadGraph(const std::string& path, const IngestOptions& options, Graph* g
   graph->name = fs::path(path).stem().string();
   Status st = LoadGraphImpl(path, options, graph);
   graph->total_seconds = Seconds(start);
-  return st.WithPrefix(path);
+  return OneLine(st).WithPrefix(path);
 }
 
 }  // namespace dlbricks

@@ -1,5 +1,7 @@
 #include <gtest/gtest.h>
 
+#include <random>
+
 #include "dlbricks/graph.h"
 #include "testing/model_builder.h"
 
@@ -287,6 +289,40 @@ TEST(LoadGraph, TruncatedWeightBytesAreCorruption) {
     EXPECT_EQ(st.code(), Status::Code::kCorruption) << st.message();
     EXPECT_NE(st.message().find("not an ONNX model"), std::string::npos) << st.message();
   }
+}
+
+}  // namespace
+}  // namespace dlbricks
+
+namespace dlbricks {
+namespace {
+
+// Mutated and truncated models must give a Status, never a crash or a hang.
+TEST(LoadGraph, MutatedFilesNeverCrash) {
+  testing::TempDir dir;
+  const std::string original = testing::SmallConvNet().Build().SerializeAsString();
+  std::mt19937 rng(7767517);
+  int failures = 0;
+  for (int i = 0; i < 400; ++i) {
+    std::string bytes = original;
+    int flips = 1 + static_cast<int>(rng() % 4);
+    for (int k = 0; k < flips; ++k) bytes[rng() % bytes.size()] = static_cast<char>(rng() & 0xff);
+    if (i % 5 == 0) bytes.resize(rng() % bytes.size());
+    std::string path = dir.File("m" + std::to_string(i) + ".onnx");
+    testing::WriteFile(path, bytes);
+    for (bool load : {true, false}) {
+      IngestOptions opt;
+      opt.load_weights = load;
+      Graph g;
+      Status st = LoadGraph(path, opt, &g);
+      if (!st.ok()) {
+        ++failures;
+        EXPECT_EQ(st.message().rfind(path + ": ", 0), 0u) << st.message();
+        EXPECT_EQ(st.message().find('\n'), std::string::npos) << st.message();
+      }
+    }
+  }
+  EXPECT_GT(failures, 0);
 }
 
 }  // namespace
