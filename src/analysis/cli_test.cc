@@ -166,6 +166,18 @@ TEST(BadInput, InferredShapeOfTenToTheTwelveElements) {
   ExpectBadInput(RunCli({"inspect", path}), path, "1000000000000 elements");
 }
 
+TEST(BadInput, AttributeOfTheWrongType) {
+  ModelBuilder b;
+  b.Input("x", {1, 3, 8, 8});
+  b.Weight("w", {4, 3, 3, 3});
+  auto& conv = b.Node("Conv", {"x", "w"}, {"y"}, "bad_conv");
+  testing::AttrString(conv, "strides", "two");
+  b.Output("y");
+  TempDir dir;
+  std::string path = b.Write(dir.path(), "badattr.onnx");
+  ExpectBadInput(RunCli({"inspect", path}), path, "node 'bad_conv' (Conv) fails the ONNX checker");
+}
+
 void WriteExternalModel(const TempDir& dir, const std::string& location) {
   ModelBuilder b;
   b.Input("x", {1, 4});

@@ -35,6 +35,12 @@ double Seconds(std::chrono::steady_clock::time_point since) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - since).count();
 }
 
+std::string FirstLine(const std::exception& e) {
+  std::string msg = e.what();
+  if (auto nl = msg.find('\n'); nl != std::string::npos) msg.resize(nl);
+  return msg;
+}
+
 std::string DimsText(const std::vector<int64_t>& dims) {
   std::string s;
   for (size_t i = 0; i < dims.size(); ++i) s += (i ? "x" : "") + std::to_string(dims[i]);
@@ -254,7 +260,7 @@ int64_t OpsetOf(const std::map<std::string, int64_t>& imports, const std::string
 }
 
 // Validates ops and edges and reorders nodes topologically (Kahn, ties by source order).
-Status SortNodes(const std::map<std::string, int64_t>& imports, onnx::GraphProto* graph) {
+Status SortNodes(const std::map<std::string, int64_t>& imports, int64_t ir_version, onnx::GraphProto* graph) {
   const int n = graph->node_size();
   std::unordered_set<std::string> available = {""};
   for (const auto& vi : graph->input()) available.insert(vi.name());
@@ -327,6 +333,23 @@ Status SortNodes(const std::map<std::string, int64_t>& imports, onnx::GraphProto
   google::protobuf::RepeatedPtrField<onnx::NodeProto> sorted;
   for (int i : order) sorted.Add()->Swap(graph->mutable_node(i));
   graph->mutable_node()->Swap(&sorted);
+  // Each node against its schema (attribute types, arity) before anything evaluates or infers it.
+  onnx::checker::CheckerContext ctx;
+  ctx.set_ir_version(static_cast<int>(ir_version));
+  std::unordered_map<std::string, int> opsets;
+  for (const auto& [domain, version] : imports) opsets[domain] = static_cast<int>(version);
+  ctx.set_opset_imports(opsets);
+  onnx::checker::LexicalScopeContext lex;
+  for (const auto& name : available) lex.add(name);
+  for (const auto& [name, index] : producer) lex.add(name);
+  for (const auto& node : graph->node()) {
+    try {
+      onnx::checker::check_node(node, ctx, lex);
+    } catch (const std::exception& e) {
+      return Status::Corruption("node '" + node.name() + "' (" + node.op_type() + ") fails the ONNX checker: " +
+                                FirstLine(e));
+    }
+  }
   return Status::OK();
 }
 
@@ -364,12 +387,6 @@ bool StaticType(const onnx::TypeProto& type, TensorType* out) {
     out->dims.push_back(d.dim_value());
   }
   return out->dtype != 0;
-}
-
-std::string FirstLine(const std::exception& e) {
-  std::string msg = e.what();
-  if (auto nl = msg.find('\n'); nl != std::string::npos) msg.resize(nl);
-  return msg;
 }
 
 // Static types of every named value (after FoldAndInferShapes has written value_info).
@@ -781,7 +798,7 @@ Status LoadGraphImpl(const std::string& path, const IngestOptions& options, Grap
   }
   DLB_RETURN_IF_ERROR(CheckDeclaredSizes(*graph, options.max_elements));
   DLB_RETURN_IF_ERROR(ApplyInputShapes(options, graph));
-  DLB_RETURN_IF_ERROR(SortNodes(g->opset_imports, graph));
+  DLB_RETURN_IF_ERROR(SortNodes(g->opset_imports, model.ir_version(), graph));
   DLB_RETURN_IF_ERROR(FoldAndInferShapes(g->opset_imports, options.max_elements, dir, graph));
   // Checked after folding: the checker wants shapes on graph outputs, which only inference on
   // the folded graph can supply for exporter-style dynamic reshapes.
