@@ -47,6 +47,44 @@ TEST(InspectCli, SmallConvNetTableAndJson) {
   EXPECT_EQ(j["layers"][0]["signature"].get<std::string>().size(), 32u);
 }
 
+// Golden console output (signature prefixes pinned: stable across runs, machines and builds).
+TEST(InspectCli, GoldenTable) {
+  ModelBuilder b;
+  b.Input("x", {1, 3, 8, 8});
+  b.Weight("w", {4, 3, 3, 3});
+  auto& c = b.Node("Conv", {"x", "w"}, {"y"}, "conv");
+  testing::AttrInts(c, "pads", {1, 1, 1, 1});
+  b.Node("Hardmax", {"y"}, {"z"}, "hardmax");
+  b.Output("z");
+  TempDir dir;
+  std::string path = b.Write(dir.path(), "golden.onnx");
+  auto r = RunCli({"inspect", path});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const std::string expected =
+      "model golden (" + path + "), opset 17, 2 layers\n"
+      "  input  x f32[1x3x8x8]\n"
+      "  output z f32[1x4x8x8]\n"
+      "   #  op                   inputs                               outputs                            params"
+      "        MACs  signature     name\n"
+      "   0  Conv                 f32[1x3x8x8] w:f32[4x3x3x3]          f32[1x4x8x8]                          108"
+      "      6.91 K  4ce70c243599  conv\n"
+      "   1  Hardmax              f32[1x4x8x8]                         f32[1x4x8x8]                            0"
+      "           0  8772110b41c2  hardmax  (no cost rule)\n"
+      "totals: 2 layers, 108 params, 6.91 K MACs, 13.82 K FLOPs, 432 weight bytes\n"
+      "ops without a cost rule (counted as 0): Hardmax\n";
+  EXPECT_EQ(r.out, expected);
+}
+
+TEST(BadInput, DataDependentShape) {
+  ModelBuilder b;
+  b.Input("x", {1, 4});
+  b.Node("NonZero", {"x"}, {"idx"}, "nz");
+  b.Output("idx", onnx::TensorProto::INT64);
+  TempDir dir;
+  std::string path = b.Write(dir.path(), "nonzero.onnx");
+  ExpectBadInput(RunCli({"inspect", path}), path, "cannot infer a static shape for 'idx' (output of node 'nz' (NonZero))");
+}
+
 TEST(InspectCli, BatchFlagRebatches) {
   TempDir dir;
   std::string path = testing::SmallConvNet().Write(dir.path(), "net.onnx");

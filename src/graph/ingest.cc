@@ -607,6 +607,18 @@ Status FoldAndInferShapes(const std::map<std::string, int64_t>& imports, int64_t
       }
     }
   }
+  // Layers need static shapes; data-dependent ones (NonZero, ...) are reported here, before
+  // the checker complains about the graph output's missing shape instead.
+  for (int i = 0; i < graph->node_size(); ++i) {
+    if (drop[i]) continue;
+    const auto& node = graph->node(i);
+    for (const auto& out : node.output()) {
+      if (!out.empty() && !static_types.count(out)) {
+        return Status::Unsupported("cannot infer a static shape for '" + out + "' (output of node '" + node.name() +
+                                   "' (" + node.op_type() + "))");
+      }
+    }
+  }
   for (auto& out : *graph->mutable_output()) {
     if (auto it = alias.find(out.name()); it != alias.end()) out.set_name(it->second);
     if (auto it = types.find(out.name()); it != types.end()) {
