@@ -50,7 +50,7 @@ struct Value {
   TensorType type;
   ValueKind kind = ValueKind::kActivation;
   int producer = -1;               // index into Graph::layers, or -1
-  std::vector<int> consumers;      // layer indices, in topological order
+  std::vector<int> consumers;      // distinct layer indices, in topological order
   bool is_graph_output = false;
   const onnx::TensorProto* data = nullptr;  // kWeight / kConstant: the tensor (owned by Graph)
 };

@@ -735,7 +735,8 @@ Status BuildGraph(onnx::ModelProto* model, const IngestOptions& options, Graph* 
       if (!in.empty()) {
         id = init_index.count(in) ? value_for_init(in) : g->FindValue(in);
         if (id < 0) return Status::Internal("value '" + in + "' read before it is produced");
-        g->values[id].consumers.push_back(layer_id);
+        auto& consumers = g->values[id].consumers;
+        if (consumers.empty() || consumers.back() != layer_id) consumers.push_back(layer_id);  // Add(x, x): once
       }
       layer.inputs.push_back(id);
     }

@@ -327,3 +327,22 @@ TEST(LoadGraph, MutatedFilesNeverCrash) {
 
 }  // namespace
 }  // namespace dlbricks
+
+namespace dlbricks {
+namespace {
+
+TEST(LoadGraph, ConsumersAreDistinct) {
+  testing::ModelBuilder b;
+  b.Input("x", {1, 4});
+  b.Node("Relu", {"x"}, {"r"});
+  b.Node("Add", {"r", "r"}, {"y"});
+  b.Output("y");
+  testing::TempDir dir;
+  Graph g;
+  ASSERT_TRUE(LoadGraph(b.Write(dir.path(), "m.onnx"), IngestOptions{}, &g).ok());
+  EXPECT_EQ(g.values[g.FindValue("r")].consumers, std::vector<int>{1});
+  EXPECT_EQ(g.layers[1].DataInputs(g).size(), 2u);  // both slots still listed
+}
+
+}  // namespace
+}  // namespace dlbricks
