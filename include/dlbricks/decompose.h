@@ -47,10 +47,29 @@ std::string DecomposeModeName(DecomposeMode mode);
 // Parses a mode name; InvalidArgument naming the accepted values otherwise.
 Status ParseDecomposeMode(const std::string& text, DecomposeMode* mode);
 
-struct DecomposeOptions {
-  int granularity = 1;                      // G: maximum layers per brick; must be >= 1
-  DecomposeMode mode = DecomposeMode::kChain;  // default: the paper's algorithm
+// Which layers a runtime fuses into one kernel, so bricks never cut through a fusion.
+enum class FusionRules {
+  kNone,         // every layer is its own unit (the paper)
+  kOnnxRuntime,  // ONNX Runtime CPU, optimisation level basic and above: Conv absorbs a
+                 // following BatchNormalization, constant Add/Mul and one activation;
+                 // Gemm, and MatMul + constant Add, absorb one activation
 };
+std::string FusionRulesName(FusionRules rules);
+// "none" | "onnxruntime"; InvalidArgument otherwise.
+Status ParseFusionRules(const std::string& text, FusionRules* rules);
+
+struct DecomposeOptions {
+  int granularity = 1;                      // G: maximum units (layers, or fused kernels) per brick; >= 1
+  DecomposeMode mode = DecomposeMode::kChain;  // default: the paper's algorithm
+  FusionRules fusion = FusionRules::kNone;  // default: none (G counts layers, as in the paper)
+};
+
+// Start positions of the units of Graph::layers under `rules`, plus layers.size() at the end.
+// A unit is a run of adjacent layers a runtime executes as one fused kernel (nn-Meter's
+// "kernel"): each layer after the first takes its only data input from the previous one,
+// which has no other consumer. With kNone every layer is a unit. Algorithms 1 and 2 then
+// run over units instead of layers, so G=1 bricks are kernels.
+std::vector<int> FusionUnits(const Graph& graph, FusionRules rules);
 
 // One occurrence of a brick in a model: layers [begin, end) of Graph::layers.
 struct BrickInstance {
@@ -92,6 +111,10 @@ Hash128 BrickSignature(const Graph& graph, int begin, int end);
 // emitted and sets *next to the end of the last one.
 std::vector<std::pair<int, int>> SplitModel(const Graph& graph, int begin, int end, DecomposeMode mode,
                                             int* next);
+// The same over units: `units` from FusionUnits; begin/end/next are unit indices and the
+// windows returned are layer ranges.
+std::vector<std::pair<int, int>> SplitModelUnits(const Graph& graph, const std::vector<int>& units, int begin,
+                                                 int end, DecomposeMode mode, int* next);
 // Algorithm 1 (FindModelSubgraphs): a non-overlapping cover of all layers by runnable windows
 // of at most G layers (chain/dag), or all runnable windows (overlap).
 // REQUIRES: options.granularity >= 1.

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <map>
 #include <numeric>
+#include <set>
 #include <unordered_map>
 
 #include <fmt/format.h>
@@ -28,6 +29,20 @@ Status ParseDecomposeMode(const std::string& text, DecomposeMode* mode) {
     }
   }
   return Status::InvalidArgument(fmt::format("unknown mode '{}' (expected chain, dag or overlap)", text));
+}
+
+std::string FusionRulesName(FusionRules rules) {
+  return rules == FusionRules::kOnnxRuntime ? "onnxruntime" : "none";
+}
+
+Status ParseFusionRules(const std::string& text, FusionRules* rules) {
+  for (FusionRules r : {FusionRules::kNone, FusionRules::kOnnxRuntime}) {
+    if (text == FusionRulesName(r)) {
+      *rules = r;
+      return Status::OK();
+    }
+  }
+  return Status::InvalidArgument(fmt::format("unknown fusion rules '{}' (expected none or onnxruntime)", text));
 }
 
 namespace {
@@ -147,38 +162,90 @@ std::string BrickSignatureText(const Graph& g, int begin, int end) {
 
 Hash128 BrickSignature(const Graph& g, int begin, int end) { return HashBytes(BrickSignatureText(g, begin, end)); }
 
-std::vector<std::pair<int, int>> SplitModel(const Graph& g, int begin, int end, DecomposeMode mode, int* next) {
-  // Algorithm 2 recurses once per unrunnable window; a loop keeps deep models off the stack.
+namespace {
+
+// What a unit headed by `head` may absorb next (ONNX Runtime's Conv/BN, Conv/Add, Conv/Mul,
+// Conv/activation, Gemm/activation and MatMul/Add fusions on CPU).
+bool OrtAbsorbs(const std::string& head, const std::vector<std::string>& absorbed, const std::string& op) {
+  static const std::set<std::string> kActivations = {"Relu", "Clip", "Sigmoid", "Tanh", "LeakyRelu", "HardSigmoid"};
+  const bool activated = std::any_of(absorbed.begin(), absorbed.end(),
+                                     [](const std::string& a) { return kActivations.count(a) > 0; });
+  if (activated) return false;  // an activation ends the fused kernel
+  if (kActivations.count(op)) return head == "Conv" || head == "Gemm" || head == "MatMul";
+  if (head == "Conv") return op == "BatchNormalization" || op == "Add" || op == "Mul";
+  if (head == "MatMul") return op == "Add" && absorbed.empty();
+  return false;
+}
+
+}  // namespace
+
+std::vector<int> FusionUnits(const Graph& g, FusionRules rules) {
   const int n = static_cast<int>(g.layers.size());
+  std::vector<int> starts;
+  std::string head;
+  std::vector<std::string> absorbed;
+  for (int i = 0; i < n; ++i) {
+    const Layer& layer = g.layers[static_cast<size_t>(i)];
+    bool glue = false;
+    if (rules == FusionRules::kOnnxRuntime && i > 0) {
+      std::vector<int> data = layer.DataInputs(g);
+      const Layer& prev = g.layers[static_cast<size_t>(i - 1)];
+      glue = data.size() == 1 && ProducerOf(g, data[0]) == i - 1 && prev.outputs.size() == 1 &&
+             g.values[static_cast<size_t>(data[0])].consumers.size() == 1 &&
+             !g.values[static_cast<size_t>(data[0])].is_graph_output && OrtAbsorbs(head, absorbed, layer.op_type);
+    }
+    if (glue) {
+      absorbed.push_back(layer.op_type);
+    } else {
+      starts.push_back(i);
+      head = layer.op_type;
+      absorbed.clear();
+    }
+  }
+  starts.push_back(n);
+  return starts;
+}
+
+std::vector<std::pair<int, int>> SplitModelUnits(const Graph& g, const std::vector<int>& units, int begin, int end,
+                                                 DecomposeMode mode, int* next) {
+  // Algorithm 2 recurses once per unrunnable window; a loop keeps deep models off the stack.
+  const int n = static_cast<int>(units.size()) - 1;
   std::vector<std::pair<int, int>> windows;
-  while (!Runnable(g, begin, end, mode)) {
-    windows.emplace_back(begin, begin + 1);  // CreateModel({verts[begin]})
+  while (!Runnable(g, units[static_cast<size_t>(begin)], units[static_cast<size_t>(end)], mode)) {
+    windows.emplace_back(units[static_cast<size_t>(begin)], units[static_cast<size_t>(begin + 1)]);  // CreateModel({verts[begin]})
     ++begin;
     end = std::min(end + 1, n);  // SplitModel(verts, begin + 1, end + 1)
   }
-  windows.emplace_back(begin, end);
+  windows.emplace_back(units[static_cast<size_t>(begin)], units[static_cast<size_t>(end)]);
   *next = end;
   return windows;
 }
 
+std::vector<std::pair<int, int>> SplitModel(const Graph& g, int begin, int end, DecomposeMode mode, int* next) {
+  return SplitModelUnits(g, FusionUnits(g, FusionRules::kNone), begin, end, mode, next);
+}
+
 std::vector<std::pair<int, int>> FindModelSubgraphs(const Graph& g, const DecomposeOptions& options) {
-  const int n = static_cast<int>(g.layers.size());
+  const std::vector<int> units = FusionUnits(g, options.fusion);
+  const int n = static_cast<int>(units.size()) - 1;
   const int G = options.granularity;
   std::vector<std::pair<int, int>> windows;
   if (options.mode == DecomposeMode::kOverlap) {
     // Section 6: begin advances by 1 instead of to SplitModel's end. Chain runnability is
     // monotone in the window end, so growth stops at the first unrunnable window.
     for (int p = 0; p < n; ++p) {
-      for (int e = p + 1; e <= std::min(p + G, n) && IsRunnableChain(g, p, e); ++e) windows.emplace_back(p, e);
+      for (int e = p + 1; e <= std::min(p + G, n) && IsRunnableChain(g, units[static_cast<size_t>(p)], units[static_cast<size_t>(e)]); ++e) {
+        windows.emplace_back(units[static_cast<size_t>(p)], units[static_cast<size_t>(e)]);
+      }
     }
     return windows;
   }
   // Algorithm 1. The paper's line 7 (begin <- end + 1) with an exclusive end would skip the
-  // layer at `end`; the intended non-overlapping cover continues at `end`.
+  // unit at `end`; the intended non-overlapping cover continues at `end`.
   int begin = 0;
   while (begin < n) {
     int end = std::min(begin + G, n);
-    std::vector<std::pair<int, int>> sm = SplitModel(g, begin, end, options.mode, &begin);
+    std::vector<std::pair<int, int>> sm = SplitModelUnits(g, units, begin, end, options.mode, &begin);
     windows.insert(windows.end(), sm.begin(), sm.end());
   }
   return windows;

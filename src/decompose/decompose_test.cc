@@ -277,5 +277,25 @@ TEST(DecomposeIngested, SameLayerInTwoModelsIsOneBrick) {
   }
 }
 
+TEST(FusionUnits, OnnxRuntimeRulesKeepFusedKernelsWhole) {
+  testing::TempDir dir;
+  Graph g = Load(testing::SmallConvNet(), dir, "net.onnx");
+  // Conv BN Relu | Conv Relu | Add | GlobalAveragePool | Flatten | Gemm
+  ASSERT_EQ(g.layers.size(), 9u);
+  EXPECT_EQ(FusionUnits(g, FusionRules::kNone), (std::vector<int>{0, 1, 2, 3, 4, 5, 6, 7, 8, 9}));
+  EXPECT_EQ(FusionUnits(g, FusionRules::kOnnxRuntime), (std::vector<int>{0, 3, 5, 6, 7, 8, 9}));
+  DecomposeOptions o{1, DecomposeMode::kChain, FusionRules::kOnnxRuntime};
+  EXPECT_EQ(FindModelSubgraphs(g, o),
+            (std::vector<std::pair<int, int>>{{0, 3}, {3, 5}, {5, 6}, {6, 7}, {7, 8}, {8, 9}}));
+  // G=2 over units: [Conv BN Relu Conv Relu] is a chain; the Add needs the first Relu too.
+  o.granularity = 2;
+  auto w = FindModelSubgraphs(g, o);
+  ASSERT_FALSE(w.empty());
+  EXPECT_EQ(w.front(), (std::pair<int, int>{0, 5}));
+  FusionRules r;
+  EXPECT_TRUE(ParseFusionRules("onnxruntime", &r).ok());
+  EXPECT_EQ(ParseFusionRules("tvm", &r).ExitCode(), 2);
+}
+
 }  // namespace
 }  // namespace dlbricks
