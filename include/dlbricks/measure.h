@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <string>
 #include <vector>
@@ -84,12 +85,18 @@ struct ItemTiming {
   std::vector<OpTypeTime> op_times;  // only from a profiling run
 };
 
+// Called at most every 250 ms while an item is being timed (isolation uses it to tell a
+// slow item from a hung one).
+using Heartbeat = std::function<void()>;
+
 // Times a prepared model in this process: warm-up (first run timed apart) and the timed
-// loop, which does nothing but steady_clock reads, Run() and a push_back per iteration.
-Status TimePreparedModel(PreparedModel& model, const ProtocolOptions& protocol, ItemTiming* timing);
+// loop, which does nothing but steady_clock reads, Run(), a push_back and one comparison
+// per iteration.
+Status TimePreparedModel(PreparedModel& model, const ProtocolOptions& protocol, ItemTiming* timing,
+                         const Heartbeat& heartbeat = {});
 // Prepare + TimePreparedModel in this process (no isolation).
 Status TimeModelFile(Backend& backend, const std::string& path, const BackendOptions& options,
-                     const ProtocolOptions& protocol, ItemTiming* timing);
+                     const ProtocolOptions& protocol, ItemTiming* timing, const Heartbeat& heartbeat = {});
 
 // ---- Isolation ------------------------------------------------------------------------
 
@@ -102,8 +109,9 @@ struct IsolatedResult {
 enum class IsolatedTask { kTime, kProfileOps };
 
 // Runs one item in a forked child (fresh backend session) so a segfault, abort or hang in
-// the engine cannot end the run: no result within timeout_s → the child is killed
-// (status timeout); death by a signal → crashed; a Status error → failed.
+// the engine cannot end the run: no progress for timeout_s (session creation, one inference,
+// or the profiling run) → the child is killed (status timeout); the timed loop as a whole
+// is bounded by protocol.max_time_s. Death by a signal → crashed; a Status error → failed.
 IsolatedResult RunIsolated(const std::string& backend_name, const std::string& path, const BackendOptions& options,
                            const ProtocolOptions& protocol, IsolatedTask task, int profile_runs, double timeout_s);
 
@@ -140,7 +148,7 @@ struct RunOptions {
   std::string backend = "onnxruntime";
   BackendOptions backend_options;
   ProtocolOptions protocol;        // Default: the dlbricks preset
-  double timeout_s = 60;           // per item, session creation included
+  double timeout_s = 60;           // per item: longest time without progress (see RunIsolated)
   bool force = false;              // re-measure items already in the store
   bool isolate = true;             // fork a child per item (tests may turn it off)
   bool progress = true;            // progress on stderr (bar on a terminal, lines otherwise)

@@ -48,15 +48,20 @@ bool FromJson(const nlohmann::json& j, const ProtocolOptions& protocol, ItemTimi
   return true;
 }
 
+// Heartbeats are single bytes before the JSON result.
+constexpr char kBeat = '.';
+
+void WriteAll(int fd, const std::string& bytes);
+
 // The child's whole job; returns the JSON message for the parent.
 std::string ChildWork(const std::string& backend_name, const std::string& path, const BackendOptions& options,
-                      const ProtocolOptions& protocol, IsolatedTask task, int profile_runs) {
+                      const ProtocolOptions& protocol, IsolatedTask task, int profile_runs, int fd) {
   std::unique_ptr<Backend> backend;
   Status st = BackendRegistry::Create(backend_name, &backend);
   ItemTiming t;
   if (st.ok()) {
     if (task == IsolatedTask::kTime) {
-      st = TimeModelFile(*backend, path, options, protocol, &t);
+      st = TimeModelFile(*backend, path, options, protocol, &t, [fd] { WriteAll(fd, std::string(1, kBeat)); });
     } else {
       const auto start = Clock::now();
       st = backend->ProfileOps(path, options, profile_runs, &t.op_times);
@@ -101,13 +106,14 @@ IsolatedResult RunIsolated(const std::string& backend_name, const std::string& p
   if (pid == 0) {
     prctl(PR_SET_PDEATHSIG, SIGKILL);  // a killed runner takes its child along
     close(fds[0]);
-    WriteAll(fds[1], ChildWork(backend_name, path, options, protocol, task, profile_runs));
+    WriteAll(fds[1], ChildWork(backend_name, path, options, protocol, task, profile_runs, fds[1]));
     _exit(0);
   }
   close(fds[1]);
   std::string message;
   bool timed_out = false;
-  const auto deadline = start + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(timeout_s));
+  const auto patience = std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(timeout_s));
+  auto deadline = start + patience;
   char buf[65536];
   for (;;) {
     const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()).count();
@@ -122,6 +128,7 @@ IsolatedResult RunIsolated(const std::string& backend_name, const std::string& p
     const ssize_t got = read(fds[0], buf, sizeof(buf));
     if (got < 0 && errno == EINTR) continue;
     if (got <= 0) break;  // EOF: the child is done (or died)
+    deadline = Clock::now() + patience;  // progress (a heartbeat or the result)
     message.append(buf, static_cast<size_t>(got));
   }
   close(fds[0]);
@@ -132,7 +139,7 @@ IsolatedResult RunIsolated(const std::string& backend_name, const std::string& p
   r.timing.wall_s = std::chrono::duration<double>(Clock::now() - start).count();
   if (timed_out) {
     r.status = "timeout";
-    r.error = fmt::format("no result within {} s; child killed", timeout_s);
+    r.error = fmt::format("no progress for {} s; child killed", timeout_s);
     return r;
   }
   if (WIFSIGNALED(wstatus)) {
@@ -140,6 +147,7 @@ IsolatedResult RunIsolated(const std::string& backend_name, const std::string& p
     r.error = fmt::format("killed by signal {} ({})", WTERMSIG(wstatus), strsignal(WTERMSIG(wstatus)));
     return r;
   }
+  message.erase(0, message.find_first_not_of(kBeat));
   nlohmann::json j = nlohmann::json::parse(message, nullptr, false);
   if (!j.is_object() || !WIFEXITED(wstatus) || WEXITSTATUS(wstatus) != 0) {
     r.status = "crashed";

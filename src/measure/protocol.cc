@@ -97,8 +97,10 @@ bool ShouldStop(const ProtocolOptions& o, const std::vector<double>& samples_ms,
   return s.ci_coverage >= 0.95 && s.median > 0 && (s.ci_high - s.ci_low) / 2.0 <= o.ci_target * s.median;
 }
 
-Status TimePreparedModel(PreparedModel& model, const ProtocolOptions& o, ItemTiming* t) {
+Status TimePreparedModel(PreparedModel& model, const ProtocolOptions& o, ItemTiming* t, const Heartbeat& heartbeat) {
   DLB_RETURN_IF_ERROR(ValidateProtocol(o));
+  constexpr auto kBeatEvery = std::chrono::milliseconds(250);
+  Clock::time_point next_beat = heartbeat ? Clock::now() + kBeatEvery : Clock::time_point::max();
   // Warm-up: the first run is reported on its own (lazy allocation, kernel selection).
   const Clock::time_point w0 = Clock::now();
   DLB_RETURN_IF_ERROR(model.Run());
@@ -107,6 +109,10 @@ Status TimePreparedModel(PreparedModel& model, const ProtocolOptions& o, ItemTim
   for (int i = 1; i < o.warmup_runs || MsSince(w0, now) < o.warmup_s * 1000.0; ++i) {
     DLB_RETURN_IF_ERROR(model.Run());
     now = Clock::now();
+    if (now >= next_beat) {
+      heartbeat();
+      next_beat = now + kBeatEvery;
+    }
   }
 
   std::vector<Clock::rep> ns;
@@ -123,6 +129,10 @@ Status TimePreparedModel(PreparedModel& model, const ProtocolOptions& o, ItemTim
     if (!st.ok()) return st;
     ns.push_back((t1 - t0).count());
     timed += t1 - t0;
+    if (t1 >= next_beat) {
+      heartbeat();
+      next_beat = t1 + kBeatEvery;
+    }
     // Cheap checks each iteration; the CI rule (a sort) only at geometric-ish intervals.
     const int64_t n = static_cast<int64_t>(ns.size());
     if (n >= o.max_runs || timed >= max_ns) break;
@@ -143,12 +153,13 @@ Status TimePreparedModel(PreparedModel& model, const ProtocolOptions& o, ItemTim
 }
 
 Status TimeModelFile(Backend& backend, const std::string& path, const BackendOptions& options,
-                     const ProtocolOptions& protocol, ItemTiming* t) {
+                     const ProtocolOptions& protocol, ItemTiming* t, const Heartbeat& heartbeat) {
   const Clock::time_point start = Clock::now();
   std::unique_ptr<PreparedModel> model;
   DLB_RETURN_IF_ERROR(backend.Prepare(path, options, &model));
   t->session_create_ms = MsSince(start, Clock::now());
-  Status st = TimePreparedModel(*model, protocol, t);
+  if (heartbeat) heartbeat();
+  Status st = TimePreparedModel(*model, protocol, t, heartbeat);
   t->wall_s = MsSince(start, Clock::now()) / 1000.0;
   return st;
 }

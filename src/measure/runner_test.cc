@@ -64,6 +64,29 @@ TEST(RunnerTest, CrashAndHangAreIsolatedAndStored) {
   }
 }
 
+TEST(RunnerTest, SlowItemWithProgressIsNotKilled) {
+  // A payload the fake runs for >= 300 us; x1000 → >= 0.3 s per inference, 8 inferences.
+  std::string slow;
+  for (int i = 0; slow.empty(); ++i) {
+    const std::string p = "slow " + std::to_string(i);
+    if (50 + HashBytes(p).lo % 451 >= 300) slow = p;
+  }
+  TempDir dir;
+  WriteFakeSuite(dir.File("suite"), {slow});
+  auto store = OpenDb(dir.File("r.db"));
+  RunOptions o = FakeOptions();
+  o.backend_options.extra["latency_scale"] = "1000";
+  o.protocol.warmup_runs = 2;
+  o.protocol.min_runs = o.protocol.max_runs = 6;
+  o.timeout_s = 1.5;  // less than the item's total, more than one inference
+  RunSummary s;
+  ASSERT_TRUE(RunSuite(dir.File("suite"), o, store.get(), &s).ok());
+  ASSERT_EQ(s.items.size(), 1u);
+  EXPECT_EQ(s.items[0].m.status, "ok") << s.items[0].m.error;
+  EXPECT_GT(s.items[0].m.wall_s, 2.0);
+  EXPECT_GE(s.items[0].m.min_ms, 300.0);
+}
+
 TEST(RunnerTest, ResumeSkipsMeasuredAndForceRedoes) {
   TempDir dir;
   WriteFakeSuite(dir.File("suite"), {"x1", "x2", "x3"});
