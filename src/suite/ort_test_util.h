@@ -2,6 +2,7 @@
 #pragma once
 
 #include <onnx/onnx_pb.h>
+#include <onnx/shape_inference/implementation.h>
 #include <onnxruntime_cxx_api.h>
 
 #include <cmath>
@@ -65,11 +66,16 @@ inline TensorMap RunOrt(const onnx::ModelProto& model, const TensorMap& inputs) 
 // Runs a float model with every node output as an extra graph output; the result also holds
 // the inputs, so any brick input can be looked up by source name.
 inline TensorMap RunWithIntermediates(onnx::ModelProto model, const TensorMap& inputs) {
+  onnx::shape_inference::InferShapes(model);
+  std::set<std::string> floats;  // only float tensors are compared (shape chains are int64)
+  for (const auto& vi : model.graph().value_info()) {
+    if (vi.type().tensor_type().elem_type() == onnx::TensorProto::FLOAT) floats.insert(vi.name());
+  }
   std::set<std::string> outputs;
   for (const auto& o : model.graph().output()) outputs.insert(o.name());
   for (const auto& node : model.graph().node()) {
     for (const auto& name : node.output()) {
-      if (!name.empty() && outputs.insert(name).second) {
+      if (floats.count(name) && outputs.insert(name).second) {
         auto* vi = model.mutable_graph()->add_output();
         vi->set_name(name);
         vi->mutable_type()->mutable_tensor_type()->set_elem_type(onnx::TensorProto::FLOAT);
