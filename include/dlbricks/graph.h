@@ -67,12 +67,15 @@ struct LayerCost {
   LayerCost& operator+=(const LayerCost& o);
 };
 
-// One ONNX node that does work.
+// One ONNX node that does work. Ingest folds Identity, inference-mode Dropout, Constant and
+// every node computable from constants or static shapes (Shape -> Gather -> Concat chains,
+// ConstantOfShape, initializer-only subgraphs) with a small constant evaluator; a node with
+// constant inputs the evaluator cannot compute stays a layer.
 struct Layer {
   std::string name;     // source node name: never exported into a suite
   std::string op_type;
   std::string domain;   // "" for the default ONNX domain
-  onnx::NodeProto node; // the node with every attribute's default filled in
+  onnx::NodeProto node; // the node with every attribute's default filled in, sorted by name
   std::vector<int> inputs;   // Value ids in node input order; -1 for an omitted optional input
   std::vector<int> outputs;  // Value ids in node output order
   int64_t since_version = 0; // ONNX schema version defining the op (part of the signature)
@@ -92,7 +95,7 @@ struct Graph {
   std::vector<Layer> layers;   // topological order (stable: source order where free)
   std::vector<int> inputs;     // graph-input Value ids
   std::vector<int> outputs;    // graph-output Value ids
-  LayerCost totals;            // sum over layers
+  LayerCost totals;            // sum over layers (params: a weight shared by layers counts once)
   std::vector<std::string> ops_without_rule;  // distinct op types the cost table lacks
   int64_t weight_bytes = 0;    // bytes of weight tensors (kWeight values)
   // Owns every tensor Value::data points at.
