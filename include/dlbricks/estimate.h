@@ -90,6 +90,7 @@ Status LookupModelLatency(Store* store, const StoreQuery& query, const Graph& gr
 struct ValidateOptions {
   std::vector<int> granularities = {1};  // G values to validate. Default: {1}
   DecomposeMode mode = DecomposeMode::kChain;  // Default: chain (the paper)
+  FusionRules fusion = FusionRules::kNone;     // kernel units for G. Default: none (the paper)
   EstimateOptions estimate;              // construction, overhead correction
   RunOptions run;                        // backend, options and protocol for bricks and models
   bool measure_missing = true;           // run what the store lacks; false: read only
@@ -121,7 +122,7 @@ struct GranularitySummary {
 
 struct ValidationReport {
   std::string system_id, fingerprint_json, protocol, backend;
-  std::string construction, mode;
+  std::string construction, mode, fusion;
   double run_overhead_ms = 0;
   std::vector<ValidationRow> rows;
   std::vector<GranularitySummary> summaries;

@@ -111,6 +111,7 @@ Status Validate(const std::vector<std::string>& model_paths, const IngestOptions
   rep.backend = options.run.backend;
   rep.construction = ConstructionName(options.estimate.construction);
   rep.mode = DecomposeModeName(options.mode);
+  rep.fusion = FusionRulesName(options.fusion);
   StoreQuery query{system.id, rep.protocol, 1};
 
   if (options.measure_missing) {
@@ -144,11 +145,11 @@ Status Validate(const std::vector<std::string>& model_paths, const IngestOptions
   }
 
   for (int g : options.granularities) {
-    DecomposeOptions dopt{g, options.mode};
+    DecomposeOptions dopt{g, options.mode, options.fusion};
     if (options.measure_missing) {
       SuiteOptions sopt;
       sopt.decompose = dopt;
-      sopt.out_dir = fmt::format("{}/suite-G{}-{}", options.work_dir, g, rep.mode);
+      sopt.out_dir = fmt::format("{}/suite-G{}-{}-{}", options.work_dir, g, rep.mode, rep.fusion);
       sopt.force = true;
       SuiteSummary ss;
       DLB_RETURN_IF_ERROR(GenerateSuite(views, sopt, &ss));
@@ -219,6 +220,7 @@ std::string ValidationJson(const ValidationReport& r) {
   j["protocol"] = r.protocol;
   j["construction"] = r.construction;
   j["mode"] = r.mode;
+  j["fusion"] = r.fusion;
   j["run_overhead_ms"] = r.run_overhead_ms;
   j["models"] = nlohmann::ordered_json::array();
   for (const ValidationRow& row : r.rows) {
@@ -259,9 +261,9 @@ std::string ValidationCsv(const ValidationReport& r) {
 }
 
 std::string ValidationTable(const ValidationReport& r) {
-  std::string out = fmt::format("system {}  backend {}  protocol {}  construction {}  mode {}  overhead {:.4f} ms\n",
-                                r.system_id.substr(0, 12), r.backend, r.protocol, r.construction, r.mode,
-                                r.run_overhead_ms);
+  std::string out = fmt::format(
+      "system {}  backend {}  protocol {}  construction {}  mode {}  fusion {}  overhead {:.4f} ms\n",
+      r.system_id.substr(0, 12), r.backend, r.protocol, r.construction, r.mode, r.fusion, r.run_overhead_ms);
   out += fmt::format("{:<22} {:>3} {:>14} {:>12} {:>10} {:>7}\n", "model", "G", "constructed_ms", "measured_ms",
                      "normalised", "bricks");
   for (const ValidationRow& row : r.rows) {

@@ -18,6 +18,7 @@ struct EstimateFlags {
   std::string db;
   std::string construction = "sequential";
   std::string mode = "chain";
+  std::string fusion = "none";
   std::vector<std::string> input_shapes;
   int granularity = 1;
   double overhead_ms = 0;
@@ -33,6 +34,7 @@ Status Estimate(const EstimateFlags& f) {
   DecomposeOptions dopt;
   dopt.granularity = f.granularity;
   DLB_RETURN_IF_ERROR(ParseDecomposeMode(f.mode, &dopt.mode));
+  DLB_RETURN_IF_ERROR(ParseFusionRules(f.fusion, &dopt.fusion));
   if (dopt.granularity < 1) return Status::InvalidArgument("-G must be >= 1");
   IngestOptions ingest;
   for (const std::string& s : f.input_shapes) DLB_RETURN_IF_ERROR(ParseInputShape(s, &ingest));
@@ -53,6 +55,7 @@ Status Estimate(const EstimateFlags& f) {
                               {"construction", f.construction},
                               {"granularity", dopt.granularity},
                               {"mode", f.mode},
+                              {"fusion", f.fusion},
                               {"models", nlohmann::ordered_json::array()}};
   std::string text = fmt::format("system {}  protocol {}  construction {}  G={} {}\n", query.system_id.substr(0, 12),
                                  query.protocol, f.construction, dopt.granularity, f.mode);
@@ -107,6 +110,7 @@ void RegisterEstimate(CLI::App& app, Context& ctx) {
   cmd->add_option("--construction", f->construction, "sequential (default) or parallel");
   cmd->add_option("-G,--granularity", f->granularity, "G used to generate the suite (default 1)");
   cmd->add_option("--mode", f->mode, "decomposition mode of the suite: chain (default), dag, overlap");
+  cmd->add_option("--fusion", f->fusion, "fusion rules of the suite: none (default) or onnxruntime");
   cmd->add_option("--overhead-ms", f->overhead_ms, "per-run overhead to pay once per model instead of per brick");
   cmd->add_option("--input-shape", f->input_shapes, "NAME=1x3x224x224 for models with dynamic inputs");
   cmd->add_flag("--allow-partial", f->allow_partial, "estimate even when bricks are missing (reported)");

@@ -16,6 +16,7 @@ namespace {
 struct GenerateFlags {
   std::vector<std::string> models;
   std::string mode = "chain";
+  std::string fusion = "none";
   std::vector<std::string> input_shapes;
   bool json = false;
   SuiteOptions options;
@@ -64,6 +65,7 @@ void RegisterGenerate(CLI::App& app, Context& ctx) {
   cmd->add_option("-G,--granularity", flags->options.decompose.granularity, "maximum layers per brick (G >= 1)")
       ->required();
   cmd->add_option("--mode", flags->mode, "chain (paper), dag or overlap");
+  cmd->add_option("--fusion", flags->fusion, "none (paper: G counts layers) or onnxruntime (G counts fused kernels)");
   cmd->add_option("-o,--output", flags->options.out_dir, "suite folder")->required();
   cmd->add_flag("--force", flags->options.force, "replace the suite in a non-empty folder");
   cmd->add_option("--private", flags->options.private_mapping,
@@ -74,6 +76,7 @@ void RegisterGenerate(CLI::App& app, Context& ctx) {
   cmd->callback([flags, &ctx] {
     SuiteOptions& o = flags->options;
     Status st = ParseDecomposeMode(flags->mode, &o.decompose.mode);
+    if (st.ok()) st = ParseFusionRules(flags->fusion, &o.decompose.fusion);
     for (const std::string& s : flags->input_shapes) {
       if (st.ok()) st = ParseInputShape(s, &o.ingest);
     }

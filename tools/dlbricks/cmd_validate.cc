@@ -1,5 +1,5 @@
 // dlbricks validate MODEL... --db FILE [-G 1..10] [--mode chain|dag|overlap]
-//   [--construction sequential|parallel] [--overhead-correction] [--read-only] [--work DIR]
+//   [--construction sequential|parallel] [--fusion none|onnxruntime] [--overhead-correction] [--read-only] [--work DIR]
 //   [backend and protocol flags as in `run`] [--json|--csv]
 #include <cstdio>
 #include <filesystem>
@@ -19,6 +19,7 @@ struct ValidateFlags {
   std::string granularities = "1";
   std::string mode = "chain";
   std::string construction = "sequential";
+  std::string fusion = "none";
   std::string work_dir;
   std::vector<std::string> input_shapes;
   bool overhead_correction = false, read_only = false, csv = false;
@@ -60,6 +61,7 @@ Status RunValidate(const CLI::App& cmd, ValidateFlags& f, std::string* output) {
   o.run = f.measure.options;
   DLB_RETURN_IF_ERROR(ParseGranularities(f.granularities, &o.granularities));
   DLB_RETURN_IF_ERROR(ParseDecomposeMode(f.mode, &o.mode));
+  DLB_RETURN_IF_ERROR(ParseFusionRules(f.fusion, &o.fusion));
   DLB_RETURN_IF_ERROR(ParseConstruction(f.construction, &o.estimate.construction));
   o.overhead_correction = f.overhead_correction;
   o.measure_missing = !f.read_only;
@@ -94,6 +96,7 @@ void RegisterValidate(CLI::App& app, Context& ctx) {
   cmd->add_option("-G,--granularity", f->granularities, "G values: N, A..B or a comma list (default 1)");
   cmd->add_option("--mode", f->mode, "decomposition: chain (default, the paper), dag, overlap");
   cmd->add_option("--construction", f->construction, "sequential (default) or parallel");
+  cmd->add_option("--fusion", f->fusion, "none (default: G counts layers) or onnxruntime (G counts fused kernels)");
   cmd->add_flag("--overhead-correction", f->overhead_correction,
                 "measure the empty-network run overhead and pay it once per model, not per brick");
   cmd->add_flag("--read-only", f->read_only, "only read the store; measure nothing");
