@@ -103,7 +103,7 @@ Status Validate(const std::vector<std::string>& model_paths, const IngestOptions
   std::unique_ptr<Backend> backend;
   DLB_RETURN_IF_ERROR(BackendRegistry::Create(options.run.backend, &backend));
   SystemRecord system = MakeSystemRecord(*backend, options.run.backend_options);
-  DLB_RETURN_IF_ERROR(store->PutSystem(system));
+  if (options.measure_missing) DLB_RETURN_IF_ERROR(store->PutSystem(system));
   ValidationReport rep;
   rep.system_id = system.id;
   rep.fingerprint_json = system.fingerprint_json;

@@ -1,0 +1,57 @@
+#!/usr/bin/env bash
+# Issue 5 experiment driver: regenerates the construction-accuracy and speedup tables of
+# docs/results.md (DLBricks Fig. 10-12) for a subset of the corpus on this machine.
+#   bench/validate_corpus.sh [OUT_DIR]        (env: BIN, MODELS, GS, SETTINGS, EXTRA)
+# Each setting is one system (backend + options); its end-to-end runs are shared by every
+# variant and G, so variants are compared on the same reference measurements.
+set -euo pipefail
+bin=${BIN:-build/release/tools/dlbricks/dlbricks}
+out=${1:-out/validate}
+models=(${MODELS:-alexnet resnet18 resnet50 squeezenet1_1 mobilenet_v2 googlenet densenet121 efficientnet_b0 mnasnet1_0 shufflenet_v2_x1_0})
+gs=${GS:-1..5}
+settings=${SETTINGS:-"ort-noopt-1t ort-all-1t ort-all-2t opencv-1t"}
+extra=${EXTRA:-}
+mkdir -p "$out"
+files=()
+for m in "${models[@]}"; do files+=("models/$m.onnx"); done
+
+flags_of() {
+  case $1 in
+    ort-noopt-1t) echo "--backend onnxruntime --opt-level disable --threads 1" ;;
+    ort-all-1t) echo "--backend onnxruntime --opt-level all --threads 1" ;;
+    ort-all-2t) echo "--backend onnxruntime --opt-level all --threads 2" ;;
+    opencv-1t) echo "--backend opencv --threads 1" ;;
+    *) echo "unknown setting $1" >&2; exit 2 ;;
+  esac
+}
+# Variants: the paper's algorithm, then what each improvement buys.
+variants_of() {
+  case $1 in
+    ort-all-*) echo "paper overhead fusion fusion+overhead" ;;
+    *) echo "paper overhead" ;;
+  esac
+}
+variant_flags() {
+  case $1 in
+    paper) echo "" ;;
+    overhead) echo "--overhead-correction" ;;
+    fusion) echo "--fusion onnxruntime" ;;
+    fusion+overhead) echo "--fusion onnxruntime --overhead-correction" ;;
+  esac
+}
+
+date -u +"started %Y-%m-%dT%H:%M:%SZ"
+echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), load $(cut -d' ' -f1-3 /proc/loadavg)"
+for s in $settings; do
+  db="$out/$s.db"
+  for v in $(variants_of "$s"); do
+    start=$(date +%s)
+    # shellcheck disable=SC2046
+    "$bin" validate "${files[@]}" -G "$gs" $(flags_of "$s") $(variant_flags "$v") $extra \
+      --db "$db" --work "$out/work-$s" --json >"$out/$s-$v.json" 2>"$out/$s-$v.log"
+    echo "== $s / $v ($(( $(date +%s) - start )) s)"
+    "$bin" validate "${files[@]}" -G "$gs" $(flags_of "$s") $(variant_flags "$v") $extra --db "$db" --read-only \
+      | sed -n '/^  G /,$p'
+  done
+done
+date -u +"finished %Y-%m-%dT%H:%M:%SZ"
