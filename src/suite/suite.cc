@@ -77,6 +77,9 @@ Status PrepareFolder(const SuiteOptions& options) {
     return Status::InvalidArgument(fmt::format(
         "{}: the private mapping must be outside the suite folder {}", options.private_mapping, options.out_dir));
   }
+  if (!options.private_mapping.empty() && !std::ofstream(options.private_mapping, std::ios::app)) {
+    return Status::InvalidArgument(fmt::format("{}: cannot write the private mapping", options.private_mapping));
+  }
   std::error_code ec;
   if (fs::exists(dir, ec)) {
     if (!fs::is_directory(dir, ec)) return Status::InvalidArgument(fmt::format("{}: not a folder", options.out_dir));

@@ -179,7 +179,12 @@ TEST(GenerateSuite, RejectsBadOptionsBeforeLoading) {
   EXPECT_EQ(GenerateSuite(std::vector<std::string>{"/nonexistent.onnx"}, o, &s).code(),
             Status::Code::kInvalidArgument);
   o.decompose.granularity = 1;
-  Status st = GenerateSuite(std::vector<std::string>{dir.File("missing.onnx")}, o, &s);
+  o.private_mapping = dir.File("no/such/folder/mapping.json");
+  Status st = GenerateSuite(std::vector<std::string>{"/nonexistent.onnx"}, o, &s);
+  EXPECT_EQ(st.code(), Status::Code::kInvalidArgument);
+  EXPECT_NE(st.message().find("no/such/folder/mapping.json"), std::string::npos);
+  o.private_mapping.clear();
+  st = GenerateSuite(std::vector<std::string>{dir.File("missing.onnx")}, o, &s);
   EXPECT_FALSE(st.ok());
   EXPECT_NE(st.message().find("missing.onnx"), std::string::npos);
 }
