@@ -24,5 +24,7 @@ void RegisterRun(CLI::App& app, Context& ctx);
 void RegisterMeasure(CLI::App& app, Context& ctx);
 void RegisterEstimate(CLI::App& app, Context& ctx);
 void RegisterValidate(CLI::App& app, Context& ctx);
+void RegisterReport(CLI::App& app, Context& ctx);
+void RegisterCompare(CLI::App& app, Context& ctx);
 
 }  // namespace dlbricks::cli

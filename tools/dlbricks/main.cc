@@ -28,6 +28,8 @@ int main(int argc, char** argv) {
       RegisterMeasure,
       RegisterEstimate,
       RegisterValidate,
+      RegisterReport,
+      RegisterCompare,
   };
   for (auto* reg : commands) reg(app, ctx);
   try {
