@@ -116,6 +116,11 @@ std::string ReportCsv(const ReportData& data);
 // (temp file + rename).
 Status WriteReport(const ReportData& data, const std::string& path);
 
+// CSV of `dlbricks inspect` (one row per layer) and `dlbricks analyze` (one row per model);
+// the columns follow the JSON keys of docs/json.md.
+std::string InspectCsv(const Graph& graph);
+std::string AnalysisCsv(const CorpusAnalysis& corpus);
+
 // ---- Advising for the cloud (DLBricks section 6) ----------------------------------------
 
 struct CompareOptions {

@@ -219,6 +219,24 @@ TEST(BuildFigures, ThroughputFlopsAndOpShareFromRows) {
   }
 }
 
+TEST(TableCsv, InspectAndAnalyzeRows) {
+  testing::TempDir dir;
+  const std::string path = testing::SmallConvNet(1).Write(dir.path(), "net.onnx");
+  Graph g;
+  ASSERT_TRUE(LoadGraph(path, {}, &g).ok());
+  const std::string inspect = InspectCsv(g);
+  EXPECT_EQ(std::count(inspect.begin(), inspect.end(), '\n'), 1 + static_cast<long>(g.layers.size()));
+  EXPECT_EQ(inspect.rfind("index,name,op,domain,inputs,weights,outputs,signature,macs,", 0), 0u);
+  EXPECT_NE(inspect.find("\n0,"), std::string::npos);
+  EXPECT_NE(inspect.find(",Conv,,f32[1x3x16x16],"), std::string::npos) << inspect;
+  CorpusAnalysis corpus;
+  ASSERT_TRUE(AnalyzeCorpus({path, path}, {}, &corpus).ok());
+  const std::string analyze = AnalysisCsv(corpus);
+  EXPECT_EQ(analyze.substr(0, analyze.find('\n')),
+            "model,path,opset,layers,unique_layers,unique_percent,repeated_layers,macs,flops,params");
+  EXPECT_NE(analyze.find("\nnet," + path + ",17,9,8,88.8889,1,"), std::string::npos) << analyze;
+}
+
 class GatherReportTest : public report_testing::FakeWorldTest {};
 
 TEST_F(GatherReportTest, EveryFigureWithDataIsPresent) {

@@ -1,9 +1,10 @@
-// dlbricks analyze MODEL... [--input-shape NAME=1x3x224x224]... [--batch N] [--load-weights] [--json]
+// dlbricks analyze MODEL... [--input-shape NAME=1x3x224x224]... [--batch N] [--load-weights] [--json|--csv]
 #include <iostream>
 #include <memory>
 
 #include "commands.h"
 #include "dlbricks/analysis.h"
+#include "dlbricks/report.h"
 
 namespace dlbricks::cli {
 
@@ -14,6 +15,7 @@ struct AnalyzeFlags {
   std::vector<std::string> input_shapes;
   AnalyzeOptions options;
   bool json = false;
+  bool csv = false;
 };
 
 }  // namespace
@@ -27,6 +29,7 @@ void RegisterAnalyze(CLI::App& app, Context& ctx) {
   cmd->add_flag("--load-weights", flags->options.ingest.load_weights,
                 "read every weight byte into memory (analysis does not need them; for I/O measurements)");
   cmd->add_flag("--json", flags->json, "print JSON (docs/json.md)");
+  cmd->add_flag("--csv", flags->csv, "print CSV");
   cmd->callback([flags, &ctx] {
     Status st;
     for (const std::string& s : flags->input_shapes) {
@@ -38,7 +41,9 @@ void RegisterAnalyze(CLI::App& app, Context& ctx) {
       ctx.exit_code = Fail(st);
       return;
     }
-    if (flags->json) {
+    if (flags->csv) {
+      std::cout << AnalysisCsv(result);
+    } else if (flags->json) {
       std::cout << AnalysisJson(result);
     } else {
       ReportAnalysisConsole(result, std::cout);

@@ -1,9 +1,10 @@
-// dlbricks inspect MODEL [--input-shape NAME=1x3x224x224]... [--batch N] [--json]
+// dlbricks inspect MODEL [--input-shape NAME=1x3x224x224]... [--batch N] [--json|--csv]
 #include <iostream>
 #include <memory>
 
 #include "commands.h"
 #include "dlbricks/analysis.h"
+#include "dlbricks/report.h"
 
 namespace dlbricks::cli {
 
@@ -14,6 +15,7 @@ struct InspectFlags {
   std::vector<std::string> input_shapes;
   IngestOptions ingest;
   bool json = false;
+  bool csv = false;
 };
 
 }  // namespace
@@ -25,6 +27,7 @@ void RegisterInspect(CLI::App& app, Context& ctx) {
   cmd->add_option("--input-shape", flags->input_shapes, "NAME=1x3x224x224: fix a graph input's shape");
   cmd->add_option("--batch", flags->ingest.batch, "set the leading dim of every graph input");
   cmd->add_flag("--json", flags->json, "print JSON (docs/json.md)");
+  cmd->add_flag("--csv", flags->csv, "print CSV");
   flags->ingest.load_weights = false;  // shapes, signatures and costs need no weight values
   cmd->callback([flags, &ctx] {
     Status st;
@@ -37,7 +40,9 @@ void RegisterInspect(CLI::App& app, Context& ctx) {
       ctx.exit_code = Fail(st);
       return;
     }
-    if (flags->json) {
+    if (flags->csv) {
+      std::cout << InspectCsv(graph);
+    } else if (flags->json) {
       std::cout << InspectJson(graph);
     } else {
       ReportInspectConsole(graph, std::cout);
