@@ -98,6 +98,10 @@ Status TimePreparedModel(PreparedModel& model, const ProtocolOptions& protocol, 
 Status TimeModelFile(Backend& backend, const std::string& path, const BackendOptions& options,
                      const ProtocolOptions& protocol, ItemTiming* timing, const Heartbeat& heartbeat = {});
 
+// Copies the statistics, raw samples and times of `timing` into the store row `m`
+// (key, name, status and error are left as they are).
+void SetMeasurementTiming(const ItemTiming& timing, Measurement* m);
+
 // ---- Isolation ------------------------------------------------------------------------
 
 struct IsolatedResult {

@@ -164,4 +164,23 @@ Status TimeModelFile(Backend& backend, const std::string& path, const BackendOpt
   return st;
 }
 
+void SetMeasurementTiming(const ItemTiming& t, Measurement* m) {
+  const SampleStats& s = t.stats;
+  m->value_ms = t.value_ms;
+  m->min_ms = s.min;
+  m->median_ms = s.median;
+  m->trimmed_mean_ms = s.trimmed_mean;
+  m->mean_ms = s.mean;
+  m->stddev_ms = s.stddev;
+  m->cv = s.cv;
+  m->p90_ms = s.p90;
+  m->p99_ms = s.p99;
+  m->ci_low_ms = s.ci_low;
+  m->ci_high_ms = s.ci_high;
+  m->samples_ms = t.samples_ms;
+  m->session_create_ms = t.session_create_ms;
+  m->first_run_ms = t.first_run_ms;
+  m->wall_s = t.wall_s;
+}
+
 }  // namespace dlbricks

@@ -119,7 +119,10 @@ class Runner {
     std::optional<Measurement> existing;
     if (!options_.force) {
       DLB_RETURN_IF_ERROR(store_->Lookup(m.key, &existing));
-      if (existing) return Skip(*existing, item);
+      if (existing) {
+        Skip(*existing, item);
+        return MaybeProfile(job, item);
+      }
     }
     bool claimed = false;
     DLB_RETURN_IF_ERROR(store_->TryClaim(m.key, &claimed));
@@ -132,7 +135,8 @@ class Runner {
       DLB_RETURN_IF_ERROR(store_->Lookup(m.key, &existing));
       if (existing) {
         DLB_RETURN_IF_ERROR(store_->ReleaseClaim(m.key));
-        return Skip(*existing, item);
+        Skip(*existing, item);
+        return MaybeProfile(job, item);
       }
     }
     if (options_.protocol.cool_off_s > 0)
@@ -156,52 +160,38 @@ class Runner {
     if (m.status == "ok" && m.value_ms > 0) item->throughput_per_s = static_cast<double>(job.batch) * 1000.0 / m.value_ms;
     DLB_RETURN_IF_ERROR(store_->Put(m));
 
-    if (options_.profile_ops && m.status == "ok") {
-      // A separate run in its own child: profiling overhead never touches the latency samples.
-      IsolatedResult p = RunIsolated(options_.backend, job.path, options_.backend_options, options_.protocol,
-                                     IsolatedTask::kProfileOps, options_.profile_runs, options_.timeout_s);
-      if (p.status == "ok") {
-        item->op_times = p.timing.op_times;
-        std::vector<OpProfileRow> rows;
-        for (const OpTypeTime& t : p.timing.op_times)
-          rows.push_back({system_.id, job.kind, job.item_id, job.batch, job.name, t.op_type, t.ms, t.calls});
-        DLB_RETURN_IF_ERROR(store_->PutOpProfile(rows));
-      } else {
-        summary_->warnings.push_back(job.name + ": per-operator profiling " + p.status + ": " + p.error);
-        std::fprintf(stderr, "dlbricks: warning: %s\n", summary_->warnings.back().c_str());
-      }
-    }
-    return Status::OK();
+    return MaybeProfile(job, item);
   }
 
-  static Status Skip(const Measurement& existing, RunItem* item) {
+  // The opt-in per-operator run: its own child, after (never inside) the latency run; done
+  // also when the latency came from the store.
+  Status MaybeProfile(const Job& job, RunItem* item) {
+    if (!options_.profile_ops || item->m.status != "ok" || !job.prepare_error.empty()) return Status::OK();
+    IsolatedResult p = RunIsolated(options_.backend, job.path, options_.backend_options, options_.protocol,
+                                   IsolatedTask::kProfileOps, options_.profile_runs, options_.timeout_s);
+    if (p.status != "ok") {
+      summary_->warnings.push_back(job.name + ": per-operator profiling " + p.status + ": " + p.error);
+      std::fprintf(stderr, "dlbricks: warning: %s\n", summary_->warnings.back().c_str());
+      return Status::OK();
+    }
+    item->op_times = p.timing.op_times;
+    std::vector<OpProfileRow> rows;
+    for (const OpTypeTime& t : p.timing.op_times)
+      rows.push_back({system_.id, job.kind, job.item_id, job.batch, job.name, t.op_type, t.ms, t.calls});
+    return store_->PutOpProfile(rows);
+  }
+
+  static void Skip(const Measurement& existing, RunItem* item) {
     item->m = existing;
     item->skipped = true;
     if (existing.status == "ok" && existing.value_ms > 0)
       item->throughput_per_s = static_cast<double>(existing.key.batch) * 1000.0 / existing.value_ms;
-    return Status::OK();
   }
 
   static void Fill(const IsolatedResult& r, Measurement* m) {
     m->status = r.status;
     m->error = r.error;
-    const ItemTiming& t = r.timing;
-    const SampleStats& s = t.stats;
-    m->value_ms = t.value_ms;
-    m->min_ms = s.min;
-    m->median_ms = s.median;
-    m->trimmed_mean_ms = s.trimmed_mean;
-    m->mean_ms = s.mean;
-    m->stddev_ms = s.stddev;
-    m->cv = s.cv;
-    m->p90_ms = s.p90;
-    m->p99_ms = s.p99;
-    m->ci_low_ms = s.ci_low;
-    m->ci_high_ms = s.ci_high;
-    m->samples_ms = t.samples_ms;
-    m->session_create_ms = t.session_create_ms;
-    m->first_run_ms = t.first_run_ms;
-    m->wall_s = t.wall_s;
+    SetMeasurementTiming(r.timing, m);
   }
 
   const RunOptions& options_;

@@ -215,6 +215,11 @@ void MeasureSmallConvNet(const std::string& backend) {
   auto j = nlohmann::json::parse(RunSummaryJson(s));
   EXPECT_EQ(j["schema_version"], 1);
   EXPECT_EQ(j["items"].size(), 2u);
+  // Resumed: latency from the store, but --profile-ops still profiles (a separate run).
+  RunSummary again;
+  ASSERT_TRUE(MeasureModels({model}, o, store.get(), &again).ok());
+  EXPECT_TRUE(again.items[0].skipped);
+  EXPECT_EQ(again.items[0].op_times.empty(), !o.profile_ops);
 }
 
 TEST(RunnerTest, MeasuresModelsAcrossBatchesOnOnnxRuntime) { MeasureSmallConvNet("onnxruntime"); }
