@@ -1,0 +1,240 @@
+// Learned per-layer latency predictor (ResPerfNet, ../shared/papers/resperfnet.txt).
+// A sweep of random single-layer networks is measured into the results store; features of
+// each layer (op, shapes, attributes, MACs, bytes) are Box-Cox + z-score normalised and
+// regressors (ResPerfNet, a PerfNet MLP, XGBoost, linear) learn latency from them. The
+// trained predictor is a self-describing file (docs/predictor.md) that fills bricks a store
+// lacks, so a model can be estimated with no new measurement.
+#pragma once
+
+#include <onnx/onnx_pb.h>
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "dlbricks/backend.h"
+#include "dlbricks/decompose.h"
+#include "dlbricks/estimate.h"
+#include "dlbricks/graph.h"
+#include "dlbricks/measure.h"
+#include "dlbricks/status.h"
+#include "dlbricks/store.h"
+
+namespace dlbricks {
+
+// ---- Layer description and features ----------------------------------------------------
+
+// What the predictor knows about one layer: enough to recompute every feature, so the
+// sweep sidecar stays valid when the feature list changes.
+struct LayerDescriptor {
+  std::string op_type;
+  std::vector<std::vector<int64_t>> inputs;   // data-input dims, node input order
+  std::vector<std::vector<int64_t>> weights;  // weight-input dims (Conv W/B, Gemm B/C, ...)
+  std::vector<std::vector<int64_t>> outputs;
+  std::vector<int64_t> kernel, strides, pads, dilations;  // empty when the op has none
+  int64_t group = 1;
+  int64_t axis = 0;         // Concat / Softmax axis (normalised to >= 0)
+  int64_t trans_b = 0;      // Gemm
+  double macs = 0, flops = 0;
+  int64_t params = 0, bytes_read = 0, bytes_written = 0;
+};
+
+// Op families the predictor models ("conv", "pool", "gemm", "bn", "act", "add", "mul",
+// "concat", "matmul", "softmax", "layernorm"); "" when the op is not modelled.
+std::string OpFamily(const std::string& op_type);
+const std::vector<std::string>& PredictorFamilies();
+// REQUIRES: 0 <= layer < graph.layers.size().
+LayerDescriptor DescribeLayer(const Graph& graph, int layer);
+std::string DescriptorToJson(const LayerDescriptor& d);
+Status DescriptorFromJson(const std::string& json, LayerDescriptor* d);
+
+// The feature vector (names from FeatureNames(), same order).
+const std::vector<std::string>& FeatureNames();
+std::vector<double> LayerFeatures(const LayerDescriptor& d);
+
+// Box-Cox (ResPerfNet Appendix D, lambda by maximum likelihood on a grid, applied to x+1)
+// then z-score (Appendix C) per feature. One-hot features are only z-scored.
+struct FeatureNormalizer {
+  std::vector<bool> box_cox;   // per feature
+  std::vector<double> lambda;  // Box-Cox lambda per feature (unused when !box_cox)
+  std::vector<double> mean, stddev;
+  void Fit(const std::vector<std::vector<double>>& rows);
+  std::vector<double> Apply(const std::vector<double>& x) const;
+  // Inverse of Apply (for tests and debugging).
+  std::vector<double> Invert(const std::vector<double>& z) const;
+};
+double BoxCox(double x, double lambda);
+double InverseBoxCox(double y, double lambda);
+
+// ---- Sweep (data collection) -----------------------------------------------------------
+
+// "sweep" protocol: 2 warm-ups, 15 timed runs capped at 0.25 s, median. The median of 15
+// is robust to the scheduler noise of a shared machine at 1/7 of the dlbricks cost.
+ProtocolOptions SweepProtocol();
+
+struct SweepOptions {
+  std::string backend = "onnxruntime";
+  BackendOptions backend_options;   // Default: 1 intra-op thread
+  int samples = 1000;               // networks to build and measure
+  uint64_t seed = 1;                // the networks are a function of (seed, index)
+  std::vector<std::string> families;  // Default: all PredictorFamilies()
+  ProtocolOptions protocol = SweepProtocol();
+  double max_macs = 4e8;            // resample layers costlier than this (keeps a sample < ~0.3 s)
+  double max_elements = 1.6e7;      // resample layers whose largest tensor is bigger
+  bool progress = true;             // one line per 100 samples on stderr
+  std::string work_dir;             // temp ONNX files. Default: system temp
+};
+
+// One random single-layer network: (seed, index) → the same model every time.
+struct SweepNetwork {
+  std::string family;
+  onnx::ModelProto model;
+};
+Status MakeSweepNetwork(uint64_t seed, int64_t index, const std::vector<std::string>& families,
+                        const SweepOptions& options, SweepNetwork* net);
+
+struct SweepSummary {
+  std::string system_id, protocol, sidecar;
+  int measured = 0, failed = 0, skipped = 0;  // skipped: already stored
+  double wall_s = 0;
+  std::map<std::string, int> per_family;
+};
+
+// The sidecar of a store: one JSON line per layer sample (docs/predictor.md).
+std::string SidecarPath(const std::string& db_path);
+
+// Builds, measures (in this process, fresh session per network) and stores `samples`
+// networks: Store::Put under kind "brick", item_id = the G=1 brick signature of the layer;
+// the layer descriptor goes to SidecarPath(db_path).
+Status RunSweep(const std::string& db_path, const SweepOptions& options, SweepSummary* summary);
+
+// Adds the layers of real models to the sidecar (their G=1 bricks measured by `dlbricks run`
+// become training/test data). `source` tags them (e.g. the model name).
+Status HarvestModelLayers(const std::vector<std::string>& model_paths, const std::string& db_path,
+                          int* added);
+
+// ---- Dataset ---------------------------------------------------------------------------
+
+struct Sample {
+  std::string item_id, family, source;  // source: "sweep" or the model name
+  LayerDescriptor layer;
+  std::vector<double> features;
+  double ms = 0;  // measured headline latency
+};
+
+struct DatasetQuery {
+  StoreQuery store;  // system (default: the store's only one), batch 1
+  // Protocol keys tried in order per item. Default: the sweep protocol, then "dlbricks"
+  // (real-model bricks measured by `dlbricks run`).
+  std::vector<std::string> protocols;
+};
+
+// Samples with an ok measurement for the query's system and protocol.
+Status LoadDataset(const std::string& db_path, const DatasetQuery& query, std::vector<Sample>* samples,
+                   std::string* system_id);
+// Deterministic 80/20 split by item id hash (stable when the store grows).
+bool IsTestSample(const std::string& item_id);
+
+// ---- Regressors ------------------------------------------------------------------------
+
+enum class ModelKind { kResPerfNet, kMlp, kXgboost, kLinear };
+std::string ModelKindName(ModelKind kind);
+Status ParseModelKind(const std::string& text, ModelKind* kind);
+
+struct TrainOptions {
+  std::vector<ModelKind> kinds = {ModelKind::kResPerfNet, ModelKind::kMlp, ModelKind::kXgboost,
+                                  ModelKind::kLinear};
+  bool per_family = false;  // one regressor per op family instead of one with the op as feature
+  // ResPerfNet Appendix E: Adam, step decay (eta epochs, gamma), L2 lambda2, batch 128.
+  // Fewer epochs than the paper's 200 (2 shared cores); lr lower than its 0.1 (diverges here).
+  int epochs = 40;
+  double lr = 1e-3;
+  int batch_size = 128;
+  int decay_every = 10;      // eta
+  double decay_gamma = 0.5;  // gamma
+  double l2 = 1e-5;          // lambda2 (as Adam weight decay)
+  double target_scale = 1000;  // Appendix B scalar: ms -> us so log(1+t) is informative
+  int xgb_rounds = 400;
+  uint64_t seed = 1;
+  double max_train_s = 0;    // stop NN training after this long; 0 = no limit
+  bool verbose = false;
+};
+
+// Error metrics of one model on one family (ResPerfNet Tables 1-2).
+struct ErrorMetrics {
+  int n = 0;
+  double mape = 0, rmse_ms = 0, mae_ms = 0, r2 = 0;
+};
+ErrorMetrics ComputeErrors(const std::vector<double>& predicted_ms, const std::vector<double>& measured_ms);
+
+// A trained regressor over normalised features (implementations in src/predict).
+class Regressor {
+ public:
+  virtual ~Regressor() = default;
+  virtual ModelKind kind() const = 0;
+  // raw: LayerFeatures rows; z: the same rows normalised.
+  virtual std::vector<double> PredictMs(const std::vector<std::vector<double>>& raw,
+                                        const std::vector<std::vector<double>>& z) const = 0;
+  // Parameters as JSON (small) plus float blobs, for the predictor file.
+  virtual Status Save(std::string* json, std::vector<std::string>* blobs) const = 0;
+};
+
+// The loaded predictor: normaliser + regressors (one "*" or one per family).
+struct Predictor {
+  int format_version = 1;
+  ModelKind kind = ModelKind::kXgboost;
+  bool per_family = false;
+  std::vector<std::string> feature_names;
+  FeatureNormalizer normalizer;
+  std::map<std::string, std::shared_ptr<Regressor>> models;  // family or "*"
+  std::map<std::string, ErrorMetrics> test_errors;           // per family + "all"
+  std::string system_id, protocol, created_at, tool_version;
+  int train_samples = 0, test_samples = 0;
+  double train_s = 0;
+
+  // ms per layer; nullopt when the op family is not modelled.
+  std::optional<double> PredictLayer(const LayerDescriptor& d) const;
+  // Relative uncertainty of a family (test MAPE; "all" when the family has none).
+  double RelativeError(const std::string& family) const;
+};
+
+struct TrainReport {
+  // kind name (+ "/per-family") → family → metrics on the test split
+  std::map<std::string, std::map<std::string, ErrorMetrics>> errors;
+  std::map<std::string, double> train_s;
+  std::map<std::string, std::vector<double>> loss_curves;  // NN, shared scope: loss per epoch
+  int train_samples = 0, test_samples = 0;
+};
+
+// Trains every kind in options.kinds on the 80% split, evaluates on the 20% split, and
+// returns the predictors (kind name → predictor).
+Status TrainPredictors(const std::vector<Sample>& samples, const TrainOptions& options,
+                       std::map<std::string, Predictor>* predictors, TrainReport* report);
+
+Status SavePredictor(const Predictor& p, const std::string& path);
+Status LoadPredictor(const std::string& path, Predictor* p);
+// Metrics of a predictor on samples, per family + "all".
+std::map<std::string, ErrorMetrics> EvaluatePredictor(const Predictor& p, const std::vector<Sample>& samples);
+// Markdown table in ResPerfNet Tables 1-2 layout.
+std::string ErrorTable(const TrainReport& report);
+
+// ---- Integration with estimate -----------------------------------------------------------
+
+struct PredictedLayer {
+  int layer = 0;
+  std::string op_type, family;
+  Hash128 brick_id;            // G=1 brick signature
+  std::optional<double> ms;    // nullopt: not modelled
+};
+std::vector<PredictedLayer> PredictGraphLayers(const Predictor& p, const Graph& graph);
+
+// Fills every G=1 brick (single layer) of the decomposition that `latencies` lacks with a
+// prediction: source kPredicted, uncertainty_ms = relative test error × prediction.
+// Multi-layer bricks a store lacks are left missing. Returns how many were filled.
+int FillPredictedBricks(const Predictor& p, const Graph& graph, const ModelDecomposition& decomposition,
+                        BrickLatencies* latencies);
+
+}  // namespace dlbricks

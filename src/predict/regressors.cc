@@ -1,0 +1,182 @@
+// Baselines in the same harness: XGBoost (libxgboost C API) on log latency, and linear
+// regression of latency on MACs and bytes (weighted so it minimises relative error).
+#include <xgboost/c_api.h>
+
+#include <cmath>
+#include <cstring>
+
+#include "internal.h"
+
+namespace dlbricks::predict_internal {
+namespace {
+
+using json = nlohmann::json;
+
+#define DLB_XGB(call)                                                                   \
+  do {                                                                                  \
+    if ((call) != 0) return Status::Internal(std::string("xgboost: ") + XGBGetLastError()); \
+  } while (0)
+
+std::vector<float> Flatten(const Matrix& z) {
+  std::vector<float> out;
+  out.reserve(z.size() * (z.empty() ? 0 : z[0].size()));
+  for (const auto& row : z)
+    for (double v : row) out.push_back(static_cast<float>(v));
+  return out;
+}
+
+class XgbRegressor : public Regressor {
+ public:
+  XgbRegressor() = default;
+  ~XgbRegressor() override {
+    if (booster_) XGBoosterFree(booster_);
+  }
+  XgbRegressor(const XgbRegressor&) = delete;
+  XgbRegressor& operator=(const XgbRegressor&) = delete;
+  ModelKind kind() const override { return ModelKind::kXgboost; }
+
+  Status Create(DMatrixHandle train) {
+    DLB_XGB(XGBoosterCreate(train ? &train : nullptr, train ? 1 : 0, &booster_));
+    return Status::OK();
+  }
+  BoosterHandle booster() const { return booster_; }
+
+  std::vector<double> PredictMs(const Matrix&, const Matrix& z) const override {
+    std::vector<double> ms(z.size(), 0.0);
+    if (z.empty()) return ms;
+    const std::vector<float> flat = Flatten(z);
+    DMatrixHandle d = nullptr;
+    if (XGDMatrixCreateFromMat(flat.data(), z.size(), z[0].size(), NAN, &d) != 0) return ms;
+    bst_ulong len = 0;
+    const float* out = nullptr;
+    if (XGBoosterPredict(booster_, d, 0, 0, 0, &len, &out) == 0)
+      for (size_t i = 0; i < len && i < ms.size(); ++i) ms[i] = std::exp(static_cast<double>(out[i]));
+    XGDMatrixFree(d);
+    return ms;
+  }
+
+  // XGBoost's own JSON model format, which later XGBoost versions load.
+  Status Save(std::string* params, std::vector<std::string>* blobs) const override {
+    bst_ulong len = 0;
+    const char* buf = nullptr;
+    DLB_XGB(XGBoosterSaveModelToBuffer(booster_, "{\"format\": \"json\"}", &len, &buf));
+    *params = json{{"format", "xgboost-json"}, {"blob", blobs->size()}}.dump();
+    blobs->emplace_back(buf, len);
+    return Status::OK();
+  }
+
+ private:
+  BoosterHandle booster_ = nullptr;
+};
+
+// ms = a + b * MACs + c * bytes.
+class LinearRegressor : public Regressor {
+ public:
+  LinearRegressor(std::vector<double> coef, size_t macs, size_t bytes_read, size_t bytes_written)
+      : coef_(std::move(coef)), macs_(macs), br_(bytes_read), bw_(bytes_written) {}
+  ModelKind kind() const override { return ModelKind::kLinear; }
+  std::vector<double> PredictMs(const Matrix& raw, const Matrix&) const override {
+    std::vector<double> ms;
+    for (const auto& r : raw) ms.push_back(std::max(1e-6, coef_[0] + coef_[1] * r[macs_] + coef_[2] * (r[br_] + r[bw_])));
+    return ms;
+  }
+  Status Save(std::string* params, std::vector<std::string>*) const override {
+    *params = json{{"terms", {"1", "macs", "bytes_read+bytes_written"}}, {"coef", coef_}}.dump();
+    return Status::OK();
+  }
+
+ private:
+  std::vector<double> coef_;
+  size_t macs_, br_, bw_;
+};
+
+size_t FeatureIndex(const std::string& name) {
+  const auto& names = FeatureNames();
+  return static_cast<size_t>(std::find(names.begin(), names.end(), name) - names.begin());
+}
+
+}  // namespace
+
+Status TrainXgboost(const Matrix& z, const std::vector<double>& ms, const TrainOptions& o, Trained* out) {
+  if (z.empty() || z.size() != ms.size()) return Status::InvalidArgument("training: no samples");
+  const std::vector<float> flat = Flatten(z);
+  std::vector<float> label(ms.size());
+  for (size_t i = 0; i < ms.size(); ++i) label[i] = static_cast<float>(std::log(std::max(ms[i], 1e-6)));
+  DMatrixHandle d = nullptr;
+  DLB_XGB(XGDMatrixCreateFromMat(flat.data(), z.size(), z[0].size(), NAN, &d));
+  auto reg = std::make_shared<XgbRegressor>();
+  Status st = reg->Create(d);
+  if (st.ok() && XGDMatrixSetFloatInfo(d, "label", label.data(), label.size()) != 0)
+    st = Status::Internal(std::string("xgboost: ") + XGBGetLastError());
+  const std::pair<const char*, std::string> params[] = {
+      {"objective", "reg:squarederror"}, {"max_depth", "8"}, {"eta", "0.08"}, {"subsample", "0.9"},
+      {"colsample_bytree", "0.9"}, {"min_child_weight", "2"}, {"nthread", "2"}, {"seed", std::to_string(o.seed)}};
+  for (const auto& [k, v] : params)
+    if (st.ok() && XGBoosterSetParam(reg->booster(), k, v.c_str()) != 0)
+      st = Status::Internal(std::string("xgboost: ") + XGBGetLastError());
+  for (int i = 0; st.ok() && i < o.xgb_rounds; ++i)
+    if (XGBoosterUpdateOneIter(reg->booster(), i, d) != 0) st = Status::Internal(std::string("xgboost: ") + XGBGetLastError());
+  XGDMatrixFree(d);
+  DLB_RETURN_IF_ERROR(st);
+  out->regressor = reg;
+  return Status::OK();
+}
+
+Status LoadXgboost(const json& params, const std::vector<std::string>& blobs, std::shared_ptr<Regressor>* out) {
+  const size_t blob = params.value("blob", size_t{0});
+  if (blob >= blobs.size()) return Status::Corruption("xgboost: blob index out of range");
+  auto reg = std::make_shared<XgbRegressor>();
+  DLB_RETURN_IF_ERROR(reg->Create(nullptr));
+  if (XGBoosterLoadModelFromBuffer(reg->booster(), blobs[blob].data(), blobs[blob].size()) != 0)
+    return Status::Corruption(std::string("xgboost model: ") + XGBGetLastError());
+  *out = reg;
+  return Status::OK();
+}
+
+Status TrainLinear(const Matrix& raw, const std::vector<double>& ms, Trained* out) {
+  if (raw.empty() || raw.size() != ms.size()) return Status::InvalidArgument("training: no samples");
+  const size_t im = FeatureIndex("macs"), ir = FeatureIndex("bytes_read"), iw = FeatureIndex("bytes_written");
+  // Weighted least squares, weight 1/ms^2: minimises the squared relative error. Columns are
+  // scaled to unit magnitude so the 3x3 normal equations are well conditioned.
+  double scale[3] = {1, 1, 1};
+  for (const auto& r : raw) {
+    scale[1] = std::max(scale[1], r[im]);
+    scale[2] = std::max(scale[2], r[ir] + r[iw]);
+  }
+  double a[3][4] = {};
+  for (size_t i = 0; i < raw.size(); ++i) {
+    const double x[3] = {1, raw[i][im] / scale[1], (raw[i][ir] + raw[i][iw]) / scale[2]};
+    const double w = 1 / std::max(ms[i] * ms[i], 1e-12);
+    for (int p = 0; p < 3; ++p) {
+      for (int q = 0; q < 3; ++q) a[p][q] += w * x[p] * x[q];
+      a[p][3] += w * x[p] * ms[i];
+    }
+  }
+  for (int p = 0; p < 3; ++p) a[p][p] += 1e-9 * (a[p][p] + 1);  // ridge: constant columns
+  for (int c = 0; c < 3; ++c) {  // Gaussian elimination with partial pivoting
+    int piv = c;
+    for (int r = c + 1; r < 3; ++r)
+      if (std::abs(a[r][c]) > std::abs(a[piv][c])) piv = r;
+    std::swap(a[c], a[piv]);
+    if (std::abs(a[c][c]) < 1e-300) return Status::Internal("linear regression: singular system");
+    for (int r = 0; r < 3; ++r) {
+      if (r == c) continue;
+      const double f = a[r][c] / a[c][c];
+      for (int k = c; k < 4; ++k) a[r][k] -= f * a[c][k];
+    }
+  }
+  std::vector<double> coef(3);
+  for (int c = 0; c < 3; ++c) coef[c] = a[c][3] / a[c][c] / scale[c];
+  out->regressor = std::make_shared<LinearRegressor>(coef, im, ir, iw);
+  return Status::OK();
+}
+
+Status LoadLinear(const json& params, std::shared_ptr<Regressor>* out) {
+  std::vector<double> coef = params.value("coef", std::vector<double>{});
+  if (coef.size() != 3) return Status::Corruption("linear: expected 3 coefficients");
+  *out = std::make_shared<LinearRegressor>(coef, FeatureIndex("macs"), FeatureIndex("bytes_read"),
+                                           FeatureIndex("bytes_written"));
+  return Status::OK();
+}
+
+}  // namespace dlbricks::predict_internal

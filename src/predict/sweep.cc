@@ -1,0 +1,479 @@
+// Sweep generator: random single-layer networks over ResPerfNet's Appendix A ranges (plus the
+// other op types that dominate the corpus), skewed toward shapes torchvision models use,
+// measured with a short protocol and stored with the system fingerprint.
+#include <unistd.h>
+
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <set>
+
+#include "dlbricks/decompose.h"
+#include "dlbricks/predict.h"
+
+namespace dlbricks {
+namespace {
+
+// splitmix64: the whole network is a function of (seed, index).
+class Rng {
+ public:
+  explicit Rng(uint64_t seed) : s_(seed) {}
+  uint64_t Next() {
+    uint64_t z = (s_ += 0x9e3779b97f4a7c15ULL);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+    return z ^ (z >> 31);
+  }
+  double Uniform() { return static_cast<double>(Next() >> 11) * 0x1.0p-53; }
+  int64_t Int(int64_t lo, int64_t hi) { return lo + static_cast<int64_t>(Next() % static_cast<uint64_t>(hi - lo + 1)); }
+  bool Chance(double p) { return Uniform() < p; }
+  template <typename T>
+  T Pick(const std::vector<T>& v) { return v[Next() % v.size()]; }
+
+ private:
+  uint64_t s_;
+};
+
+// Channel counts: mostly the widths of real CNNs, some multiples of 8, a few arbitrary.
+int64_t Channels(Rng& r, int64_t max = 2048) {
+  int64_t c;
+  const double u = r.Uniform();
+  if (u < 0.7)
+    c = r.Pick<int64_t>({16, 24, 32, 48, 64, 64, 96, 128, 128, 160, 192, 256, 256, 320, 384, 512, 512, 576, 768,
+                         960, 1024, 1280, 2048});
+  else if (u < 0.85)
+    c = 8 * r.Int(1, 128);
+  else
+    c = r.Int(1, 1024);
+  return std::min(c, max);
+}
+
+int64_t Spatial(Rng& r) {
+  const double u = r.Uniform();
+  if (u < 0.65) return r.Pick<int64_t>({7, 7, 14, 14, 28, 28, 56, 56, 112, 224});
+  if (u < 0.75) return r.Pick<int64_t>({13, 27, 35, 55, 17, 8, 299});
+  return r.Int(7, 224);
+}
+
+int64_t Batch(Rng& r) { return r.Chance(0.8) ? 1 : r.Pick<int64_t>({2, 4, 8}); }
+int64_t SeqLen(Rng& r) { return r.Pick<int64_t>({49, 50, 64, 128, 196, 197, 256}); }
+int64_t Hidden(Rng& r) { return r.Pick<int64_t>({256, 384, 512, 768, 768, 1024, 3072}); }
+
+double Elements(const std::vector<int64_t>& d) {
+  double p = 1;
+  for (int64_t x : d) p *= static_cast<double>(x);
+  return p;
+}
+
+// A tiny single-layer ONNX builder (weights deterministic, values irrelevant to latency).
+class NetBuilder {
+ public:
+  NetBuilder() {
+    model_.set_ir_version(8);
+    model_.set_producer_name("dlbricks-predictor-sweep");
+    auto* imp = model_.add_opset_import();
+    imp->set_domain("");
+    imp->set_version(17);
+    model_.mutable_graph()->set_name("sweep");
+  }
+  std::string Input(const std::vector<int64_t>& dims) {
+    const std::string name = "input_" + std::to_string(inputs_++);
+    auto* vi = model_.mutable_graph()->add_input();
+    vi->set_name(name);
+    auto* tt = vi->mutable_type()->mutable_tensor_type();
+    tt->set_elem_type(onnx::TensorProto::FLOAT);
+    for (int64_t d : dims) tt->mutable_shape()->add_dim()->set_dim_value(d);
+    elements_ = std::max(elements_, Elements(dims));
+    return name;
+  }
+  std::string Weight(const std::vector<int64_t>& dims, float value = 0.01f) {
+    const std::string name = "w" + std::to_string(weights_++);
+    auto* t = model_.mutable_graph()->add_initializer();
+    t->set_name(name);
+    t->set_data_type(onnx::TensorProto::FLOAT);
+    for (int64_t d : dims) t->add_dims(d);
+    std::vector<float> v(static_cast<size_t>(Elements(dims)), value);
+    t->set_raw_data(std::string(reinterpret_cast<const char*>(v.data()), v.size() * sizeof(float)));
+    return name;
+  }
+  onnx::NodeProto& Node(const std::string& op, const std::vector<std::string>& inputs) {
+    auto* n = model_.mutable_graph()->add_node();
+    n->set_op_type(op);
+    n->set_name("n0");
+    for (const auto& i : inputs) n->add_input(i);
+    n->add_output("output_0");
+    auto* vi = model_.mutable_graph()->add_output();
+    vi->set_name("output_0");
+    vi->mutable_type()->mutable_tensor_type()->set_elem_type(onnx::TensorProto::FLOAT);
+    return *n;
+  }
+  static void Ints(onnx::NodeProto& n, const std::string& name, const std::vector<int64_t>& v) {
+    auto* a = n.add_attribute();
+    a->set_name(name);
+    a->set_type(onnx::AttributeProto::INTS);
+    for (int64_t x : v) a->add_ints(x);
+  }
+  static void Int(onnx::NodeProto& n, const std::string& name, int64_t v) {
+    auto* a = n.add_attribute();
+    a->set_name(name);
+    a->set_type(onnx::AttributeProto::INT);
+    a->set_i(v);
+  }
+  void NoteElements(double e) { elements_ = std::max(elements_, e); }
+  double elements() const { return elements_; }
+  onnx::ModelProto& model() { return model_; }
+
+ private:
+  onnx::ModelProto model_;
+  int inputs_ = 0, weights_ = 0;
+  double elements_ = 0;
+};
+
+int64_t OutSize(int64_t in, int64_t k, int64_t s, int64_t pad_total, int64_t dil = 1) {
+  return (in + pad_total - dil * (k - 1) - 1) / s + 1;
+}
+
+// Each Make* returns the layer's MACs (0 for non-GEMM ops) or -1 when the draw is invalid.
+double MakeConv(Rng& r, NetBuilder& b) {
+  const int64_t n = Batch(r), hw = Spatial(r);
+  int64_t cin = r.Chance(0.08) ? 3 : Channels(r), cout = Channels(r);
+  const int64_t k = r.Chance(0.85) ? r.Pick<int64_t>({1, 1, 3, 3, 3, 5, 7}) : r.Int(1, 7);
+  const int64_t s = r.Chance(0.9) ? r.Pick<int64_t>({1, 1, 1, 2, 2}) : r.Int(1, 4);
+  const int64_t pad = r.Chance(0.8) ? k / 2 : 0;
+  int64_t g = 1;
+  const double u = r.Uniform();
+  if (u < 0.15) {
+    g = cin = cout = Channels(r, 1280);  // depthwise
+  } else if (u < 0.25) {
+    g = r.Pick<int64_t>({2, 4, 8, 16, 32, 64});
+    cin = g * std::max<int64_t>(1, cin / g);
+    cout = g * std::max<int64_t>(1, cout / g);
+  }
+  const int64_t oh = OutSize(hw, k, s, 2 * pad);
+  if (oh < 1 || k > hw + 2 * pad) return -1;
+  const std::string x = b.Input({n, cin, hw, hw});
+  std::vector<std::string> ins = {x, b.Weight({cout, cin / g, k, k})};
+  if (r.Chance(0.85)) ins.push_back(b.Weight({cout}));
+  auto& node = b.Node("Conv", ins);
+  NetBuilder::Ints(node, "kernel_shape", {k, k});
+  NetBuilder::Ints(node, "strides", {s, s});
+  NetBuilder::Ints(node, "pads", {pad, pad, pad, pad});
+  NetBuilder::Ints(node, "dilations", {1, 1});
+  NetBuilder::Int(node, "group", g);
+  b.NoteElements(static_cast<double>(n * cout * oh * oh));
+  return static_cast<double>(n * cout * oh * oh) * static_cast<double>(cin / g * k * k);
+}
+
+double MakePool(Rng& r, NetBuilder& b) {
+  const int64_t n = Batch(r), hw = Spatial(r), c = Channels(r);
+  const double u = r.Uniform();
+  const std::string x = b.Input({n, c, hw, hw});
+  if (u < 0.2) {
+    b.Node("GlobalAveragePool", {x});
+    return 0;
+  }
+  const int64_t k = r.Chance(0.8) ? r.Pick<int64_t>({2, 3, 3}) : r.Int(1, 7);
+  const int64_t s = r.Chance(0.85) ? r.Pick<int64_t>({1, 2, 2}) : r.Int(1, 4);
+  const int64_t pad = r.Chance(0.5) ? k / 2 : 0;
+  if (k > hw || OutSize(hw, k, s, 2 * pad) < 1) return -1;
+  auto& node = b.Node(u < 0.65 ? "MaxPool" : "AveragePool", {x});
+  NetBuilder::Ints(node, "kernel_shape", {k, k});
+  NetBuilder::Ints(node, "strides", {s, s});
+  NetBuilder::Ints(node, "pads", {pad, pad, pad, pad});
+  return 0;
+}
+
+double MakeGemm(Rng& r, NetBuilder& b) {
+  const int64_t n = r.Chance(0.6) ? 1 : r.Pick<int64_t>({2, 4, 8, 16, 32, 64});
+  auto dim = [&r]() -> int64_t {
+    const double u = r.Uniform();
+    if (u < 0.6) return r.Pick<int64_t>({128, 256, 512, 576, 768, 1000, 1024, 1280, 2048, 4096, 9216, 25088});
+    if (u < 0.8) return 8 * r.Int(1, 512);
+    return r.Int(1, 4096);
+  };
+  const int64_t k = dim(), m = dim();
+  std::vector<std::string> ins = {b.Input({n, k}), b.Weight({m, k})};
+  if (r.Chance(0.9)) ins.push_back(b.Weight({m}));
+  auto& node = b.Node("Gemm", ins);
+  NetBuilder::Int(node, "transB", 1);
+  b.NoteElements(static_cast<double>(m * k));
+  return static_cast<double>(n * m * k);
+}
+
+// An NCHW activation (80%) or a transformer [N, seq, hidden] one.
+std::vector<int64_t> ActivationShape(Rng& r) {
+  if (r.Chance(0.8)) return {Batch(r), Channels(r), Spatial(r), 0};
+  return {Batch(r), SeqLen(r), Hidden(r)};
+}
+std::vector<int64_t> Square(std::vector<int64_t> d) {
+  if (d.size() == 4) d[3] = d[2];
+  return d;
+}
+
+double MakeBn(Rng& r, NetBuilder& b) {
+  const int64_t c = Channels(r), hw = Spatial(r);
+  const std::string x = b.Input({Batch(r), c, hw, hw});
+  b.Node("BatchNormalization", {x, b.Weight({c}, 1.0f), b.Weight({c}), b.Weight({c}), b.Weight({c}, 1.0f)});
+  return 0;
+}
+
+double MakeAct(Rng& r, NetBuilder& b) {
+  const std::string op = r.Pick<std::string>({"Relu", "Relu", "Sigmoid", "Clip", "Erf"});
+  const std::string x = b.Input(Square(ActivationShape(r)));
+  if (op == "Clip") {
+    b.Node(op, {x, b.Weight({}, 0.0f), b.Weight({}, 6.0f)});
+  } else {
+    b.Node(op, {x});
+  }
+  return 0;
+}
+
+double MakeBinary(Rng& r, NetBuilder& b, const std::string& op) {
+  std::vector<int64_t> shape = Square(ActivationShape(r));
+  const std::string x = b.Input(shape);
+  const double u = r.Uniform();
+  if (u < 0.65) {
+    b.Node(op, {x, b.Input(shape)});
+  } else if (u < 0.85 && shape.size() == 4) {
+    b.Node(op, {x, b.Input({shape[0], shape[1], 1, 1})});  // squeeze-excitation scale
+  } else {
+    b.Node(op, {x, b.Weight({shape.back()})});  // bias / layer scale
+  }
+  return 0;
+}
+
+double MakeConcat(Rng& r, NetBuilder& b) {
+  const int64_t n = Batch(r);
+  const int parts = static_cast<int>(r.Int(2, 4));
+  std::vector<std::string> ins;
+  if (r.Chance(0.8)) {
+    const int64_t hw = Spatial(r);
+    for (int i = 0; i < parts; ++i) ins.push_back(b.Input({n, Channels(r, 512), hw, hw}));
+  } else {
+    const int64_t h = Hidden(r);
+    ins.push_back(b.Input({n, 1, h}));
+    ins.push_back(b.Input({n, SeqLen(r), h}));
+  }
+  auto& node = b.Node("Concat", ins);
+  NetBuilder::Int(node, "axis", 1);
+  return 0;
+}
+
+double MakeMatMul(Rng& r, NetBuilder& b) {
+  const int64_t n = Batch(r), seq = SeqLen(r);
+  if (r.Chance(0.5)) {
+    const int64_t k = Hidden(r), m = Hidden(r);
+    b.Node("MatMul", {b.Input({n, seq, k}), b.Weight({k, m})});
+    return static_cast<double>(n * seq * k * m);
+  }
+  const int64_t heads = r.Pick<int64_t>({4, 8, 12, 16}), d = r.Pick<int64_t>({32, 64, 64, 128});
+  if (r.Chance(0.5)) {
+    b.Node("MatMul", {b.Input({n, heads, seq, d}), b.Input({n, heads, d, seq})});
+    return static_cast<double>(n * heads * seq * seq * d);
+  }
+  b.Node("MatMul", {b.Input({n, heads, seq, seq}), b.Input({n, heads, seq, d})});
+  return static_cast<double>(n * heads * seq * seq * d);
+}
+
+double MakeSoftmax(Rng& r, NetBuilder& b) {
+  std::string x;
+  if (r.Chance(0.7)) {
+    const int64_t seq = SeqLen(r);
+    x = b.Input({Batch(r), r.Pick<int64_t>({4, 8, 12, 16}), seq, seq});
+  } else {
+    x = b.Input({r.Chance(0.6) ? 1 : r.Pick<int64_t>({2, 4, 8, 16, 32, 64}), r.Pick<int64_t>({10, 100, 1000, 21843})});
+  }
+  auto& node = b.Node("Softmax", {x});
+  NetBuilder::Int(node, "axis", -1);
+  return 0;
+}
+
+double MakeLayerNorm(Rng& r, NetBuilder& b) {
+  const int64_t h = Hidden(r);
+  auto& node = b.Node("LayerNormalization", {b.Input({Batch(r), SeqLen(r), h}), b.Weight({h}, 1.0f), b.Weight({h})});
+  NetBuilder::Int(node, "axis", -1);
+  return 0;
+}
+
+double MakeFamily(const std::string& family, Rng& r, NetBuilder& b) {
+  if (family == "conv") return MakeConv(r, b);
+  if (family == "pool") return MakePool(r, b);
+  if (family == "gemm") return MakeGemm(r, b);
+  if (family == "bn") return MakeBn(r, b);
+  if (family == "act") return MakeAct(r, b);
+  if (family == "add") return MakeBinary(r, b, "Add");
+  if (family == "mul") return MakeBinary(r, b, "Mul");
+  if (family == "concat") return MakeConcat(r, b);
+  if (family == "matmul") return MakeMatMul(r, b);
+  if (family == "softmax") return MakeSoftmax(r, b);
+  if (family == "layernorm") return MakeLayerNorm(r, b);
+  return -1;
+}
+
+}  // namespace
+
+ProtocolOptions SweepProtocol() {
+  ProtocolOptions p;
+  p.preset = "sweep";
+  p.warmup_runs = 2;
+  p.min_runs = 15;
+  p.max_runs = 15;
+  p.max_time_s = 0.25;
+  p.headline = Headline::kMedian;
+  return p;
+}
+
+Status MakeSweepNetwork(uint64_t seed, int64_t index, const std::vector<std::string>& families,
+                        const SweepOptions& options, SweepNetwork* net) {
+  const std::vector<std::string>& fams = families.empty() ? PredictorFamilies() : families;
+  // Conv is the largest and hardest family: weight it 3, pool and gemm 2, the rest 1.
+  std::vector<std::string> slots;
+  for (const std::string& f : fams) {
+    const auto& all = PredictorFamilies();
+    if (std::find(all.begin(), all.end(), f) == all.end())
+      return Status::InvalidArgument("unknown op family '" + f + "'");
+    const int weight = f == "conv" ? 3 : (f == "pool" || f == "gemm") ? 2 : 1;
+    for (int i = 0; i < weight; ++i) slots.push_back(f);
+  }
+  Rng r(seed * 0x2545f4914f6cdd1dULL + static_cast<uint64_t>(index));
+  net->family = slots[static_cast<size_t>(index) % slots.size()];
+  for (int attempt = 0; attempt < 1000; ++attempt) {
+    NetBuilder b;
+    const double macs = MakeFamily(net->family, r, b);
+    if (macs < 0 || macs > options.max_macs || b.elements() > options.max_elements) continue;
+    net->model = std::move(b.model());
+    return Status::OK();
+  }
+  return Status::Internal("sweep: no valid '" + net->family + "' network within the cost caps");
+}
+
+std::string SidecarPath(const std::string& db_path) { return db_path + ".layers.jsonl"; }
+
+namespace {
+
+std::string SidecarLine(const std::string& item_id, const std::string& source, const LayerDescriptor& d) {
+  nlohmann::json j = {{"item_id", item_id}, {"source", source}, {"family", OpFamily(d.op_type)},
+                      {"layer", nlohmann::json::parse(DescriptorToJson(d))}};
+  return j.dump();
+}
+
+double Seconds(std::chrono::steady_clock::time_point since) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - since).count();
+}
+
+}  // namespace
+
+Status RunSweep(const std::string& db_path, const SweepOptions& options, SweepSummary* summary) {
+  const auto start = std::chrono::steady_clock::now();
+  if (options.samples < 0) return Status::InvalidArgument("sweep: -n must be >= 0");
+  DLB_RETURN_IF_ERROR(ValidateProtocol(options.protocol));
+  DLB_RETURN_IF_ERROR(ValidateBackendOptions(options.backend_options));
+  std::unique_ptr<Backend> backend;
+  DLB_RETURN_IF_ERROR(BackendRegistry::Create(options.backend, &backend));
+  std::unique_ptr<Store> store;
+  DLB_RETURN_IF_ERROR(OpenStore(db_path, StoreOptions{}, &store));
+  const SystemRecord system = MakeSystemRecord(*backend, options.backend_options);
+  DLB_RETURN_IF_ERROR(store->PutSystem(system));
+  summary->system_id = system.id;
+  summary->protocol = ProtocolKey(options.protocol);
+  summary->sidecar = SidecarPath(db_path);
+
+  std::error_code ec;
+  const std::string dir = (options.work_dir.empty() ? std::filesystem::temp_directory_path().string() : options.work_dir) +
+                          "/dlbricks-sweep-" + std::to_string(::getpid());
+  std::filesystem::create_directories(dir, ec);
+  if (ec) return Status::IOError(dir + ": cannot create: " + ec.message());
+  const std::string path = dir + "/layer.onnx";
+  std::ofstream sidecar(summary->sidecar, std::ios::app);
+  if (!sidecar) return Status::IOError(summary->sidecar + ": cannot open for appending");
+
+  Status result;
+  for (int i = 0; i < options.samples; ++i) {
+    SweepNetwork net;
+    result = MakeSweepNetwork(options.seed, i, options.families, options, &net);
+    if (!result.ok()) break;
+    {
+      std::ofstream f(path, std::ios::binary | std::ios::trunc);
+      if (!net.model.SerializeToOstream(&f)) {
+        result = Status::IOError(path + ": cannot write");
+        break;
+      }
+    }
+    Graph graph;
+    IngestOptions ingest;
+    ingest.check = false;  // built by us; shape inference still runs
+    result = LoadGraph(path, ingest, &graph);
+    if (!result.ok() || graph.layers.size() != 1) {
+      result = result.ok() ? Status::Internal("sweep network " + std::to_string(i) + " has " +
+                                              std::to_string(graph.layers.size()) + " layers after ingest")
+                           : result;
+      break;
+    }
+    const LayerDescriptor desc = DescribeLayer(graph, 0);
+    Measurement m;
+    m.key = {system.id, "brick", BrickSignature(graph, 0, 1).Hex(), 1, summary->protocol};
+    m.name = "sweep:" + std::to_string(options.seed) + ":" + std::to_string(i) + ":" + desc.op_type;
+    std::optional<Measurement> existing;
+    result = store->Lookup(m.key, &existing);
+    if (!result.ok()) break;
+    if (existing && existing->status == "ok") {
+      ++summary->skipped;
+      continue;
+    }
+    ItemTiming timing;
+    const Status st = TimeModelFile(*backend, path, options.backend_options, options.protocol, &timing);
+    if (st.ok()) {
+      SetMeasurementTiming(timing, &m);
+      ++summary->measured;
+      ++summary->per_family[net.family];
+    } else {
+      m.status = "failed";
+      m.error = st.message();
+      ++summary->failed;
+    }
+    result = store->Put(m);
+    if (!result.ok()) break;
+    if (st.ok()) sidecar << SidecarLine(m.key.item_id, "sweep", desc) << "\n" << std::flush;
+    if (options.progress && (i + 1) % 100 == 0)
+      std::fprintf(stderr, "sweep: %d/%d networks, %.0f s\n", i + 1, options.samples, Seconds(start));
+  }
+  std::filesystem::remove_all(dir, ec);
+  summary->wall_s = Seconds(start);
+  return result;
+}
+
+Status HarvestModelLayers(const std::vector<std::string>& model_paths, const std::string& db_path, int* added) {
+  *added = 0;
+  std::set<std::string> seen;
+  {
+    std::ifstream in(SidecarPath(db_path));
+    std::string line;
+    while (std::getline(in, line)) {
+      nlohmann::json j = nlohmann::json::parse(line, nullptr, false);
+      if (j.is_object() && j.contains("item_id") && j["item_id"].is_string()) seen.insert(j["item_id"].get<std::string>());
+    }
+  }
+  std::ofstream sidecar(SidecarPath(db_path), std::ios::app);
+  if (!sidecar) return Status::IOError(SidecarPath(db_path) + ": cannot open for appending");
+  for (const std::string& path : model_paths) {
+    Graph graph;
+    IngestOptions ingest;
+    ingest.load_weights = false;
+    DLB_RETURN_IF_ERROR(LoadGraph(path, ingest, &graph));
+    for (int i = 0; i < static_cast<int>(graph.layers.size()); ++i) {
+      if (OpFamily(graph.layers[i].op_type).empty()) continue;
+      const std::string id = BrickSignature(graph, i, i + 1).Hex();
+      if (!seen.insert(id).second) continue;
+      sidecar << SidecarLine(id, graph.name, DescribeLayer(graph, i)) << "\n";
+      ++*added;
+    }
+  }
+  sidecar.flush();
+  if (!sidecar) return Status::IOError(SidecarPath(db_path) + ": write failed");
+  return Status::OK();
+}
+
+}  // namespace dlbricks

@@ -1,0 +1,212 @@
+// dlbricks predictor sweep|harvest|train|eval|predict: the learned per-layer latency predictor
+// (ResPerfNet). Flags map onto SweepOptions / TrainOptions; the work is in src/predict.
+#include <cstdio>
+#include <fmt/format.h>
+#include <fstream>
+#include <sstream>
+
+#include "commands.h"
+#include "dlbricks/predict.h"
+
+namespace dlbricks::cli {
+namespace {
+
+std::vector<std::string> SplitComma(const std::string& s) {
+  std::vector<std::string> out;
+  std::stringstream ss(s);
+  std::string item;
+  while (std::getline(ss, item, ','))
+    if (!item.empty()) out.push_back(item);
+  return out;
+}
+
+struct SweepFlags {
+  SweepOptions options;
+  std::string db, families;
+  int threads = 1;
+};
+
+void RegisterSweep(CLI::App* parent, Context& ctx) {
+  auto flags = std::make_shared<SweepFlags>();
+  CLI::App* cmd = parent->add_subcommand("sweep", "measure random single-layer networks into a store");
+  cmd->add_option("--db", flags->db, "results store (SQLite file); layer descriptors go to FILE.layers.jsonl")->required();
+  cmd->add_option("--backend", flags->options.backend, "onnxruntime (default) or opencv");
+  cmd->add_option("--threads", flags->threads, "intra-op threads (default 1)");
+  cmd->add_option("-n,--samples", flags->options.samples, "networks to build and measure (default 1000)");
+  cmd->add_option("--seed", flags->options.seed, "RNG seed: (seed, index) fixes each network (default 1)");
+  cmd->add_option("--families", flags->families, "comma-separated op families (default: all)");
+  cmd->add_option("--runs", flags->options.protocol.min_runs, "timed runs per network (default 15)");
+  cmd->add_option("--max-time", flags->options.protocol.max_time_s, "timed seconds per network at most (default 0.25)");
+  cmd->add_option("--max-macs", flags->options.max_macs, "largest layer drawn, in MACs (default 4e8)");
+  cmd->callback([flags, cmd, &ctx] {
+    SweepOptions& o = flags->options;
+    o.families = SplitComma(flags->families);
+    o.backend_options.intra_op_threads = flags->threads;
+    if (cmd->count("--runs")) o.protocol.max_runs = o.protocol.min_runs;
+    SweepSummary summary;
+    const Status st = RunSweep(flags->db, o, &summary);
+    std::printf("sweep: %d measured, %d skipped (stored), %d failed in %.1f s; system %s, protocol %s\n",
+                summary.measured, summary.skipped, summary.failed, summary.wall_s, summary.system_id.c_str(),
+                summary.protocol.c_str());
+    for (const auto& [family, n] : summary.per_family) std::printf("  %-10s %d\n", family.c_str(), n);
+    if (!st.ok()) ctx.exit_code = Fail(st);
+  });
+}
+
+void RegisterHarvest(CLI::App* parent, Context& ctx) {
+  auto db = std::make_shared<std::string>();
+  auto models = std::make_shared<std::vector<std::string>>();
+  CLI::App* cmd = parent->add_subcommand(
+      "harvest", "describe the layers of real models so their G=1 bricks (dlbricks run) become samples");
+  cmd->add_option("--db", *db, "results store whose sidecar gets the layers")->required();
+  cmd->add_option("models", *models, "ONNX models")->required();
+  cmd->callback([db, models, &ctx] {
+    int added = 0;
+    const Status st = HarvestModelLayers(*models, *db, &added);
+    std::printf("harvest: %d layers added to %s\n", added, SidecarPath(*db).c_str());
+    if (!st.ok()) ctx.exit_code = Fail(st);
+  });
+}
+
+struct TrainFlags {
+  TrainOptions options;
+  std::string db, out, kinds = "resperfnet,perfnet,xgboost,linear", save = "best", system, table;
+};
+
+// Lowest test MAPE over all samples.
+std::string BestPredictor(const std::map<std::string, Predictor>& predictors) {
+  std::string best;
+  double mape = 1e300;
+  for (const auto& [name, p] : predictors) {
+    auto it = p.test_errors.find("all");
+    if (it != p.test_errors.end() && it->second.mape < mape) mape = it->second.mape, best = name;
+  }
+  return best;
+}
+
+void RegisterTrain(CLI::App* parent, Context& ctx) {
+  auto f = std::make_shared<TrainFlags>();
+  CLI::App* cmd = parent->add_subcommand("train", "train predictors on the 80% split, report the 20% test split");
+  cmd->add_option("--db", f->db, "results store with a layer sidecar (predictor sweep / harvest)")->required();
+  cmd->add_option("-o,--output", f->out, "predictor file to write (.dlbp)")->required();
+  cmd->add_option("--system", f->system, "system id or unique prefix (default: the store's only system)");
+  cmd->add_option("--models", f->kinds, "comma-separated: resperfnet,perfnet,xgboost,linear (default: all)");
+  cmd->add_option("--save", f->save, "which trained predictor to write: best (lowest test MAPE, default) or a name "
+                                     "such as resperfnet or xgboost/per-family");
+  cmd->add_flag("--per-family", f->options.per_family, "also train one regressor per op family");
+  cmd->add_option("--epochs", f->options.epochs, "neural nets: epochs (default 40)");
+  cmd->add_option("--lr", f->options.lr, "neural nets: initial learning rate (default 1e-3)");
+  cmd->add_option("--decay-every", f->options.decay_every, "neural nets: step-decay period in epochs (default 10)");
+  cmd->add_option("--max-train-time", f->options.max_train_s, "neural nets: stop after S seconds each (default: none)");
+  cmd->add_option("--xgb-rounds", f->options.xgb_rounds, "xgboost boosting rounds (default 400)");
+  cmd->add_option("--seed", f->options.seed, "training seed (default 1)");
+  cmd->add_option("--table", f->table, "also write the error table (markdown) to this file");
+  cmd->add_flag("-v,--verbose", f->options.verbose, "per-epoch losses on stderr");
+  cmd->callback([f, &ctx] {
+    f->options.kinds.clear();
+    for (const std::string& k : SplitComma(f->kinds)) {
+      ModelKind kind;
+      const Status st = ParseModelKind(k, &kind);
+      if (!st.ok()) return void(ctx.exit_code = Fail(st));
+      f->options.kinds.push_back(kind);
+    }
+    DatasetQuery q;
+    q.store.system_id = f->system;
+    std::vector<Sample> samples;
+    std::string system_id;
+    Status st = LoadDataset(f->db, q, &samples, &system_id);
+    if (!st.ok()) return void(ctx.exit_code = Fail(st));
+    std::map<std::string, Predictor> predictors;
+    TrainReport report;
+    st = TrainPredictors(samples, f->options, &predictors, &report);
+    if (!st.ok()) return void(ctx.exit_code = Fail(st));
+    const std::string table = ErrorTable(report);
+    std::printf("%s", table.c_str());
+    if (!f->table.empty()) {
+      std::ofstream(f->table) << table;
+    }
+    const std::string name = f->save == "best" ? BestPredictor(predictors) : f->save;
+    auto it = predictors.find(name);
+    if (it == predictors.end())
+      return void(ctx.exit_code = Fail(Status::InvalidArgument("--save: no trained predictor named '" + name + "'")));
+    it->second.system_id = system_id;
+    it->second.protocol = ProtocolKey(SweepProtocol());
+    st = SavePredictor(it->second, f->out);
+    if (!st.ok()) return void(ctx.exit_code = Fail(st));
+    std::printf("wrote %s (%s)\n", f->out.c_str(), name.c_str());
+  });
+}
+
+void RegisterEval(CLI::App* parent, Context& ctx) {
+  auto f = std::make_shared<TrainFlags>();
+  auto all = std::make_shared<bool>(false);
+  CLI::App* cmd = parent->add_subcommand("eval", "errors of a predictor file on a store's test split");
+  cmd->add_option("predictor", f->out, "predictor file")->required();
+  cmd->add_option("--db", f->db, "results store with a layer sidecar")->required();
+  cmd->add_option("--system", f->system, "system id or unique prefix (default: the store's only system)");
+  cmd->add_flag("--all", *all, "every sample, not only the 20% test split");
+  cmd->callback([f, all, &ctx] {
+    Predictor p;
+    Status st = LoadPredictor(f->out, &p);
+    if (!st.ok()) return void(ctx.exit_code = Fail(st));
+    DatasetQuery q;
+    q.store.system_id = f->system;
+    std::vector<Sample> samples, test;
+    std::string system_id;
+    st = LoadDataset(f->db, q, &samples, &system_id);
+    if (!st.ok()) return void(ctx.exit_code = Fail(st));
+    for (Sample& s : samples)
+      if (*all || IsTestSample(s.item_id)) test.push_back(std::move(s));
+    TrainReport r;
+    r.test_samples = static_cast<int>(test.size());
+    r.errors[ModelKindName(p.kind) + (p.per_family ? "/per-family" : "")] = EvaluatePredictor(p, test);
+    std::printf("%s", ErrorTable(r).c_str());
+  });
+}
+
+void RegisterPredict(CLI::App* parent, Context& ctx) {
+  auto pred = std::make_shared<std::string>();
+  auto model = std::make_shared<std::string>();
+  CLI::App* cmd = parent->add_subcommand("predict", "per-layer predicted latency of a model and its total");
+  cmd->add_option("--predictor", *pred, "predictor file")->required();
+  cmd->add_option("model", *model, "ONNX model")->required();
+  cmd->callback([pred, model, &ctx] {
+    Predictor p;
+    Status st = LoadPredictor(*pred, &p);
+    if (!st.ok()) return void(ctx.exit_code = Fail(st));
+    Graph g;
+    IngestOptions ingest;
+    ingest.load_weights = false;
+    st = LoadGraph(*model, ingest, &g);
+    if (!st.ok()) return void(ctx.exit_code = Fail(st));
+    double total = 0, uncertainty = 0;
+    int unmodelled = 0;
+    std::printf("%5s  %-20s %-10s %12s\n", "layer", "op", "family", "ms");
+    for (const PredictedLayer& l : PredictGraphLayers(p, g)) {
+      if (l.ms) {
+        total += *l.ms;
+        uncertainty += *l.ms * p.RelativeError(l.family);
+        std::printf("%5d  %-20s %-10s %12.4f\n", l.layer, l.op_type.c_str(), l.family.c_str(), *l.ms);
+      } else {
+        ++unmodelled;
+        std::printf("%5d  %-20s %-10s %12s\n", l.layer, l.op_type.c_str(), "-", "n/a");
+      }
+    }
+    std::printf("total %.3f ms (+/- %.3f ms from per-family test MAPE); %d of %zu layers not modelled\n", total,
+                uncertainty, unmodelled, g.layers.size());
+  });
+}
+
+}  // namespace
+
+void RegisterPredictor(CLI::App& app, Context& ctx) {
+  CLI::App* cmd = app.add_subcommand("predictor", "learned per-layer latency predictor (ResPerfNet)");
+  cmd->require_subcommand(1);
+  RegisterSweep(cmd, ctx);
+  RegisterHarvest(cmd, ctx);
+  RegisterTrain(cmd, ctx);
+  RegisterEval(cmd, ctx);
+  RegisterPredict(cmd, ctx);
+}
+
+}  // namespace dlbricks::cli
