@@ -24,6 +24,7 @@ void RegisterRun(CLI::App& app, Context& ctx);
 void RegisterMeasure(CLI::App& app, Context& ctx);
 void RegisterEstimate(CLI::App& app, Context& ctx);
 void RegisterValidate(CLI::App& app, Context& ctx);
+void RegisterPredictor(CLI::App& app, Context& ctx);
 void RegisterReport(CLI::App& app, Context& ctx);
 void RegisterCompare(CLI::App& app, Context& ctx);
 

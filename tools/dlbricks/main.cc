@@ -28,6 +28,7 @@ int main(int argc, char** argv) {
       RegisterMeasure,
       RegisterEstimate,
       RegisterValidate,
+      RegisterPredictor,
       RegisterReport,
       RegisterCompare,
   };
