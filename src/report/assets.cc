@@ -1,6 +1,6 @@
 // Embeds third_party/vega/*.min.js (fetched from npm by scripts/setup.sh) with the
 // assembler's .incbin: no generated source, and the bytes are exactly the npm build's.
-#include "assets.h"
+#include "internal.h"
 
 #ifndef DLB_VEGA_DIR
 #error "DLB_VEGA_DIR must name the folder holding vega.min.js (set by src/report/CMakeLists.txt)"

@@ -9,6 +9,7 @@
 
 #include "dlbricks/measure.h"
 #include "dlbricks/report.h"
+#include "internal.h"
 
 namespace dlbricks {
 
@@ -185,15 +186,13 @@ std::string CompareCsv(const CompareResult& r) {
   std::string out = "model,rank,system_id,latency_source,granularity,latency_ms,best_throughput_per_s,best_batch,system\n";
   for (const CompareModel& m : r.models) {
     for (const CompareEntry& e : m.entries) {
-      std::string summary = e.system_summary;
-      std::string quoted = "\"";
-      for (char c : summary) quoted += c == '"' ? std::string("\"\"") : std::string(1, c);
-      quoted += "\"";
-      out += fmt::format("{},{},{},{},{},{},{},{},{}\n", m.model, e.rank ? std::to_string(e.rank) : "", e.system_id,
+      out += fmt::format("{},{},{},{},{},{},{},{},{}\n", report_internal::CsvField(m.model),
+                         e.rank ? std::to_string(e.rank) : "", e.system_id,
                          e.latency_source, e.granularity ? std::to_string(e.granularity) : "",
                          e.rank ? fmt::format("{:.9g}", e.latency_ms) : "",
                          e.best_batch ? fmt::format("{:.9g}", e.best_throughput_per_s) : "",
-                         e.best_batch ? std::to_string(e.best_batch) : "", quoted);
+                         e.best_batch ? std::to_string(e.best_batch) : "",
+                         report_internal::CsvField(e.system_summary));
     }
   }
   return out;

@@ -9,7 +9,7 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
-#include "assets.h"
+#include "internal.h"
 #include "dlbricks/report.h"
 
 namespace dlbricks {
@@ -17,6 +17,7 @@ namespace dlbricks {
 namespace {
 
 using json = nlohmann::ordered_json;
+using report_internal::CsvField;
 
 json CellJson(const ReportCell& c) {
   if (const auto* i = std::get_if<int64_t>(&c)) return *i;
@@ -73,13 +74,6 @@ std::string JsonScriptSafe(std::string_view s) {
     out += s[i];
   }
   return out;
-}
-
-std::string CsvField(const std::string& s) {
-  if (s.find_first_of(",\"\n\r") == std::string::npos) return s;
-  std::string out = "\"";
-  for (char c : s) out += c == '"' ? std::string("\"\"") : std::string(1, c);
-  return out + "\"";
 }
 
 json RowsAsObjects(const ReportTable& t) {
