@@ -81,7 +81,7 @@ class BackendRegistry {
 Status ValidateBackendOptions(const BackendOptions& options);
 
 // Deterministic synthetic input data: a float tensor is filled from a fixed-seed generator
-// in [-1, 1); integer and bool tensors are zeros (safe as indices).
+// in [0, 1); integer and bool tensors are zeros (safe as indices).
 void FillSyntheticFloats(int64_t count, uint32_t seed, float* out);
 
 }  // namespace dlbricks
