@@ -126,6 +126,9 @@ std::string AnalysisCsv(const CorpusAnalysis& corpus);
 struct CompareOptions {
   std::string db;                        // results store (required)
   std::string protocol = "dlbricks";     // rows compared. Default: dlbricks
+  // Use a stored end-to-end latency when there is one. false: rank every system by its
+  // constructed latency, so systems with and without model runs compare alike. Default: true
+  bool prefer_measured = true;
   // Granularities tried, in order, to construct a model from bricks; the first whose cover
   // has no missing brick is used. Default: 1..10.
   std::vector<int> granularities = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10};

@@ -62,7 +62,7 @@ Status RankSystems(const Graph& graph, const CompareOptions& options, Store* sto
     query.batch = 1;
     std::optional<Measurement> measured;
     DLB_RETURN_IF_ERROR(LookupModelLatency(store, query, graph, &measured));
-    if (measured && measured->value_ms > 0) {
+    if (options.prefer_measured && measured && measured->value_ms > 0) {
       e.latency_source = "measured";
       e.latency_ms = measured->value_ms;
     } else if (!sys.bricks.empty()) {

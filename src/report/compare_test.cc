@@ -64,6 +64,26 @@ TEST_F(CompareTest, RanksMeasuredFastSystemAboveConstructedSlowOne) {
   }
 }
 
+TEST_F(CompareTest, ConstructedOnlyRanksBothSystemsByTheirBricks) {
+  CompareOptions o;
+  o.db = world_->db;
+  o.prefer_measured = false;
+  CompareResult r;
+  ASSERT_TRUE(CompareModels({world_->models[0]}, o, &r).ok());
+  ASSERT_EQ(r.models[0].entries.size(), 2u);
+  for (const CompareEntry& e : r.models[0].entries) {
+    EXPECT_EQ(e.latency_source, "constructed");
+    EXPECT_EQ(e.granularity, 1);
+  }
+  // Same bricks, latency scale 1 vs 4: the fast system wins by about 4x.
+  EXPECT_EQ(r.models[0].entries[0].system_id, world_->fast_system);
+  EXPECT_GT(r.models[0].entries[1].latency_ms, 2 * r.models[0].entries[0].latency_ms);
+  testing::CommandResult res =
+      testing::RunCli({"compare", world_->models[0], "--db", world_->db, "--constructed-only", "--csv"});
+  ASSERT_EQ(res.exit_code, 0) << res.err;
+  EXPECT_EQ(res.out.find(",measured,"), std::string::npos) << res.out;
+}
+
 TEST_F(CompareTest, UnknownProtocolLeavesSystemsUnranked) {
   CompareOptions o;
   o.db = world_->db;

@@ -1,4 +1,5 @@
-// dlbricks compare MODEL... --db FILE [--protocol P] [-G 1,2,...] [--mode M] [--construction C] [--json|--csv]
+// dlbricks compare MODEL... --db FILE [--protocol P] [-G 1,2,...] [--mode M] [--construction C] [--constructed-only]
+//                  [--json|--csv]
 // DLBricks section 6, "advising for the cloud": ranks the systems in a store for each model by
 // measured end-to-end latency, else latency constructed from its bricks (says which).
 #include <cstdio>
@@ -42,6 +43,8 @@ void RegisterCompare(CLI::App& app, Context& ctx) {
   cmd->add_option("-G,--granularity", f->options.granularities,
                   "granularities tried in order to construct from bricks (default 1,...,10)")
       ->delimiter(',');
+  cmd->add_flag("!--constructed-only", f->options.prefer_measured,
+                "rank every system by latency constructed from its bricks, even where models were measured");
   cmd->add_option("--mode", f->mode, "decomposition mode of the suites: chain (default), dag, overlap");
   cmd->add_option("--construction", f->construction, "sequential (default) or parallel");
   cmd->add_option("--overhead-ms", f->options.estimate.run_overhead_ms, "per-run overhead paid once per model");
