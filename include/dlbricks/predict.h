@@ -130,6 +130,9 @@ struct DatasetQuery {
   // Protocol keys tried in order per item. Default: the sweep protocol, then "dlbricks"
   // (real-model bricks measured by `dlbricks run`).
   std::vector<std::string> protocols;
+  // Which statistic of a row is the target: "value" (the protocol's headline; sweep: median)
+  // or "min" (robust to preemption on a loaded machine, as EmBench). Default: value.
+  std::string statistic = "value";
 };
 
 // Samples with an ok measurement for the query's system and protocol.

@@ -47,6 +47,8 @@ Status LoadDataset(const std::string& db_path, const DatasetQuery& query, std::v
   StoreQuery sq = query.store;
   DLB_RETURN_IF_ERROR(ResolveSystem(store.get(), &sq));
   *system_id = sq.system_id;
+  if (query.statistic != "value" && query.statistic != "min")
+    return Status::InvalidArgument("target statistic must be value or min, not '" + query.statistic + "'");
   std::vector<std::string> protocols = query.protocols;
   if (protocols.empty()) protocols = {ProtocolKey(SweepProtocol()), "dlbricks"};
   const std::string sidecar = SidecarPath(db_path);
@@ -76,7 +78,7 @@ Status LoadDataset(const std::string& db_path, const DatasetQuery& query, std::v
       m.reset();
     }
     if (!m) continue;
-    s.ms = m->value_ms;
+    s.ms = query.statistic == "min" && m->min_ms > 0 ? m->min_ms : m->value_ms;
     s.features = LayerFeatures(s.layer);
     samples->push_back(std::move(s));
   }

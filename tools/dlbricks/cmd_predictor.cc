@@ -71,6 +71,7 @@ void RegisterHarvest(CLI::App* parent, Context& ctx) {
 struct TrainFlags {
   TrainOptions options;
   std::string db, out, kinds = "resperfnet,perfnet,xgboost,linear", save = "best", system, table;
+  std::string statistic = "value";
 };
 
 // Lowest test MAPE over all samples.
@@ -100,6 +101,7 @@ void RegisterTrain(CLI::App* parent, Context& ctx) {
   cmd->add_option("--max-train-time", f->options.max_train_s, "neural nets: stop after S seconds each (default: none)");
   cmd->add_option("--xgb-rounds", f->options.xgb_rounds, "xgboost boosting rounds (default 400)");
   cmd->add_option("--seed", f->options.seed, "training seed (default 1)");
+  cmd->add_option("--target", f->statistic, "latency statistic to learn: value (protocol headline, default) | min");
   cmd->add_option("--table", f->table, "also write the error table (markdown) to this file");
   cmd->add_flag("-v,--verbose", f->options.verbose, "per-epoch losses on stderr");
   cmd->callback([f, &ctx] {
@@ -112,6 +114,7 @@ void RegisterTrain(CLI::App* parent, Context& ctx) {
     }
     DatasetQuery q;
     q.store.system_id = f->system;
+    q.statistic = f->statistic;
     std::vector<Sample> samples;
     std::string system_id;
     Status st = LoadDataset(f->db, q, &samples, &system_id);
@@ -145,12 +148,14 @@ void RegisterEval(CLI::App* parent, Context& ctx) {
   cmd->add_option("--db", f->db, "results store with a layer sidecar")->required();
   cmd->add_option("--system", f->system, "system id or unique prefix (default: the store's only system)");
   cmd->add_flag("--all", *all, "every sample, not only the 20% test split");
+  cmd->add_option("--target", f->statistic, "latency statistic: value (default) | min");
   cmd->callback([f, all, &ctx] {
     Predictor p;
     Status st = LoadPredictor(f->out, &p);
     if (!st.ok()) return void(ctx.exit_code = Fail(st));
     DatasetQuery q;
     q.store.system_id = f->system;
+    q.statistic = f->statistic;
     std::vector<Sample> samples, test;
     std::string system_id;
     st = LoadDataset(f->db, q, &samples, &system_id);
