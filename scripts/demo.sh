@@ -34,9 +34,10 @@ step "6/7 validate: constructed vs end-to-end for G=1..3 (DLBricks Fig. 10-12)"
   --work "$out/work" --json >"$out/validation.json"
 "$bin" validate "${models[@]}" -G 1..3 --backend onnxruntime --threads "$threads" --db "$db" --read-only
 
-step "7/7 report"
-if "$bin" report --help >/dev/null 2>&1; then
-  "$bin" report --db "$db" --models "${models[@]}" --validation "$out/validation.json" -o "$out/report.html"
-  echo "report: $(cd "$out" && pwd)/report.html"
-fi
+step "7/7 compare and report: systems ranked per model (DLBricks section 6), figures in one HTML file"
+"$bin" compare "${models[@]}" --db "$db"
+"$bin" report --db "$db" --models "${models[@]}" --suite "$out/suite-G1" --validation "$out/validation.json" \
+  -o "$out/report.html"
+echo
 echo "results store: $db"
+echo "report: $(cd "$out" && pwd)/report.html"
