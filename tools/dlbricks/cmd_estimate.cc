@@ -1,5 +1,6 @@
 // dlbricks estimate MODEL... --db FILE [--system ID] [--construction sequential|parallel]
-//                  [-G N] [--mode chain|dag|overlap] [--protocol P] [--allow-partial] [--json|--csv]
+//                  [-G N] [--mode chain|dag|overlap] [--protocol P] [--predictor FILE] [--allow-partial]
+//                  [--json|--csv]
 #include <cstdio>
 #include <memory>
 
@@ -8,6 +9,7 @@
 
 #include "commands.h"
 #include "dlbricks/estimate.h"
+#include "dlbricks/predict.h"
 
 namespace dlbricks::cli {
 
@@ -19,6 +21,7 @@ struct EstimateFlags {
   std::string construction = "sequential";
   std::string mode = "chain";
   std::string fusion = "none";
+  std::string predictor;  // fills unmeasured single-layer bricks (ResPerfNet-style)
   std::vector<std::string> input_shapes;
   int granularity = 1;
   double overhead_ms = 0;
@@ -45,9 +48,20 @@ Status Estimate(const EstimateFlags& f) {
   std::unique_ptr<Store> store;
   DLB_RETURN_IF_ERROR(OpenStore(f.db, so, &store));
   StoreQuery query = f.query;
-  DLB_RETURN_IF_ERROR(ResolveSystem(store.get(), &query).WithPrefix(f.db));
-  BrickLatencies latencies;
-  DLB_RETURN_IF_ERROR(LoadBrickLatencies(store.get(), query, &latencies));
+  std::unique_ptr<Predictor> predictor;
+  if (!f.predictor.empty()) {
+    predictor = std::make_unique<Predictor>();
+    DLB_RETURN_IF_ERROR(LoadPredictor(f.predictor, predictor.get()));
+  }
+  std::vector<SystemRecord> systems;
+  DLB_RETURN_IF_ERROR(store->ListSystems(&systems));
+  if (predictor && systems.empty() && query.system_id.empty()) {
+    query.system_id = predictor->system_id;  // nothing measured: predictions only
+  } else {
+    DLB_RETURN_IF_ERROR(ResolveSystem(store.get(), &query).WithPrefix(f.db));
+  }
+  BrickLatencies measured;
+  DLB_RETURN_IF_ERROR(LoadBrickLatencies(store.get(), query, &measured));
 
   nlohmann::ordered_json j = {{"schema_version", 1},
                               {"system_id", query.system_id},
@@ -67,6 +81,8 @@ Status Estimate(const EstimateFlags& f) {
     DLB_RETURN_IF_ERROR(LoadGraph(path, ingest, &g));
     ModelDecomposition d;
     DLB_RETURN_IF_ERROR(DecomposeModel(g, dopt, &d));
+    BrickLatencies latencies = measured;
+    if (predictor) FillPredictedBricks(*predictor, g, d, &latencies);
     ModelEstimate e;
     DLB_RETURN_IF_ERROR(ConstructModel(&g, d, latencies, eo, &e).WithPrefix(path));
     std::optional<Measurement> m;
@@ -113,6 +129,7 @@ void RegisterEstimate(CLI::App& app, Context& ctx) {
   cmd->add_option("--fusion", f->fusion, "fusion rules of the suite: none (default) or onnxruntime");
   cmd->add_option("--overhead-ms", f->overhead_ms, "per-run overhead to pay once per model instead of per brick");
   cmd->add_option("--input-shape", f->input_shapes, "NAME=1x3x224x224 for models with dynamic inputs");
+  cmd->add_option("--predictor", f->predictor, "predictor file (dlbricks predictor train): fills unmeasured G=1 bricks");
   cmd->add_flag("--allow-partial", f->allow_partial, "estimate even when bricks are missing (reported)");
   cmd->add_flag("--json", f->json, "JSON output (schema_version 1)");
   cmd->add_flag("--csv", f->csv, "CSV output");
