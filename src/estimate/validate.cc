@@ -61,17 +61,7 @@ Status MeasureOverhead(const ValidateOptions& options, Store* store, const std::
   Measurement m;
   m.key = key;
   m.name = kEmptyNetworkId;
-  m.value_ms = r.timing.value_ms;
-  m.min_ms = r.timing.stats.min;
-  m.median_ms = r.timing.stats.median;
-  m.trimmed_mean_ms = r.timing.stats.trimmed_mean;
-  m.mean_ms = r.timing.stats.mean;
-  m.stddev_ms = r.timing.stats.stddev;
-  m.cv = r.timing.stats.cv;
-  m.samples_ms = r.timing.samples_ms;
-  m.session_create_ms = r.timing.session_create_ms;
-  m.first_run_ms = r.timing.first_run_ms;
-  m.wall_s = r.timing.wall_s;
+  SetMeasurementTiming(r.timing, &m);
   DLB_RETURN_IF_ERROR(store->Put(m));
   *overhead_ms = m.value_ms;
   return Status::OK();
