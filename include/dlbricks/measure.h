@@ -58,6 +58,10 @@ struct ProtocolOptions {
   double cool_off_s = 0;     // idle before each item (EmBench section 4: 2 s)
   Headline headline = Headline::kTrimmedMean;  // the value stored as value_ms
   double trim = 0.2;         // trimmed-mean fraction per end (DLBricks: 20%)
+  // Bytes of a buffer rewritten before every timed run (outside the timed region), so each run
+  // starts with caches as cold as inside a whole model, where the layers before evict a
+  // layer's weights. 0 = off (default; the paper's protocol runs hot).
+  int64_t cache_flush_bytes = 0;
 };
 
 // Presets: "dlbricks" (5 warm-ups, 100 runs, 20% trimmed mean; DLBricks section 4),

@@ -3,6 +3,8 @@
 #include <cmath>
 #include <fmt/format.h>
 
+#include <vector>
+
 #include "dlbricks/measure.h"
 
 namespace dlbricks {
@@ -31,7 +33,15 @@ std::string CanonicalText(const ProtocolOptions& o) {
   return fmt::format("warmup_runs={};warmup_s={};min_runs={};min_time_s={};ci_target={};max_runs={};"
                      "max_time_s={};cool_off_s={};headline={};trim={}",
                      o.warmup_runs, o.warmup_s, o.min_runs, o.min_time_s, o.ci_target, o.max_runs, o.max_time_s,
-                     o.cool_off_s, HeadlineName(o.headline), o.trim);
+                     o.cool_off_s, HeadlineName(o.headline), o.trim) +
+         (o.cache_flush_bytes > 0 ? fmt::format(";cache_flush_bytes={}", o.cache_flush_bytes) : "");
+}
+
+// Rewrites one byte per cache line of a buffer larger than the last-level cache.
+void FlushCaches(int64_t bytes) {
+  static std::vector<unsigned char> buffer;
+  if (static_cast<int64_t>(buffer.size()) < bytes) buffer.assign(static_cast<size_t>(bytes), 0);
+  for (int64_t i = 0; i < bytes; i += 64) buffer[static_cast<size_t>(i)] += 1;
 }
 
 }  // namespace
@@ -85,6 +95,8 @@ Status ValidateProtocol(const ProtocolOptions& o) {
     return Status::InvalidArgument("protocol times and the CI target must be >= 0");
   if (!(o.max_time_s > 0)) return Status::InvalidArgument("--max-time must be > 0");
   if (o.trim < 0 || o.trim >= 0.5) return Status::InvalidArgument("trim must be in [0, 0.5)");
+  if (o.cache_flush_bytes < 0 || o.cache_flush_bytes > (int64_t{1} << 33))
+    return Status::InvalidArgument("--cache-flush must be between 0 and 8192 MiB");
   return Status::OK();
 }
 
@@ -123,6 +135,7 @@ Status TimePreparedModel(PreparedModel& model, const ProtocolOptions& o, ItemTim
   int64_t next_ci_check = o.min_runs;
   Clock::duration timed{0};
   for (;;) {
+    if (o.cache_flush_bytes > 0) FlushCaches(o.cache_flush_bytes);
     const Clock::time_point t0 = Clock::now();
     Status st = model.Run();
     const Clock::time_point t1 = Clock::now();

@@ -105,6 +105,24 @@ TEST(ProtocolTest, TimesFakeModelWithFixedCount) {
   EXPECT_NEAR(t2.stats.median, t.stats.median, 0.05 * t.stats.median);
 }
 
+TEST(ProtocolTest, CacheFlushIsOutsideTheTimedRegionAndInTheKey) {
+  testing::TempDir dir;
+  testing::WriteFile(dir.File("m.onnx"), "fake model bytes");
+  auto backend = Fake();
+  ProtocolOptions o = Preset("dlbricks");
+  o.min_runs = o.max_runs = 10;
+  o.cache_flush_bytes = 64 << 20;  // rewriting 64 MiB takes milliseconds, far above the fake's latency
+  EXPECT_NE(ProtocolKey(o), ProtocolKey(Preset("dlbricks")));
+  EXPECT_TRUE(ProtocolKey(o).rfind("custom:", 0) == 0);
+  ItemTiming t;
+  ASSERT_TRUE(TimeModelFile(*backend, dir.File("m.onnx"), BackendOptions{}, o, &t).ok());
+  ASSERT_EQ(t.samples_ms.size(), 10u);
+  EXPECT_LT(t.stats.median, 1.0);  // fake latency is 0.05..0.5 ms: the flush is not timed
+  EXPECT_GT(t.wall_s * 1000, t.stats.mean * 10);
+  o.cache_flush_bytes = -1;
+  EXPECT_EQ(ValidateProtocol(o).ExitCode(), 2);
+}
+
 TEST(ProtocolTest, AutoStopsOnTimeAndCi) {
   testing::TempDir dir;
   testing::WriteFile(dir.File("m.onnx"), "another fake model");

@@ -27,6 +27,7 @@ void AddMeasureFlags(CLI::App* cmd, MeasureFlags* f) {
   cmd->add_option("--max-time", f->max_time_s, "timed seconds at most (hard cap)");
   cmd->add_option("--ci-target", f->ci_target, "stop when the median's 95% CI is within this fraction (0 = off)");
   cmd->add_option("--cool-off", f->cool_off_s, "idle seconds before each item");
+  cmd->add_option("--cache-flush", f->cache_flush_mib, "MiB rewritten before every timed run (cold caches; 0 = off)");
   cmd->add_option("--timeout", f->options.timeout_s, "seconds per item before it is killed (default 60)");
   cmd->add_flag("--force", f->options.force, "re-measure items already in the store");
   cmd->add_flag("--no-isolate", f->no_isolate, "measure in this process (no crash/hang isolation)");
@@ -50,6 +51,7 @@ Status ResolveMeasureFlags(const CLI::App& cmd, MeasureFlags* f) {
   if (cmd.count("--max-time")) p.max_time_s = f->max_time_s;
   if (cmd.count("--ci-target")) p.ci_target = f->ci_target;
   if (cmd.count("--cool-off")) p.cool_off_s = f->cool_off_s;
+  if (cmd.count("--cache-flush")) p.cache_flush_bytes = static_cast<int64_t>(f->cache_flush_mib * 1024 * 1024);
   DLB_RETURN_IF_ERROR(ValidateProtocol(p));
   o.backend_options.allow_spinning = !f->no_spinning;
   for (const std::string& kv : f->backend_options) {
