@@ -285,7 +285,7 @@ std::vector<ReportFigure> BuildFigures(const ReportSources& sources) {
   ReportFigure p4 = Figure("resperfnet_fig4_predicted_vs_measured", "Predicted vs measured time per layer",
                            "ResPerfNet Fig. 4", "Per-layer latency predicted by the learned model against the "
                            "measured one.");
-  p4.missing = "no per-layer predictions: this build has no learned predictor (`dlbricks predictor`) yet";
+  p4.missing = "no per-layer predictions in the store (`dlbricks predictor eval` reports them as text, not into the store)";
   figures.push_back(std::move(p4));
   return figures;
 }
