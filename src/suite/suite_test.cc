@@ -207,10 +207,8 @@ TEST(GenerateCli, PrintsSummaryAndJson) {
 }
 
 void ExpectBadInput(const testing::CommandResult& r, const std::string& needle) {
-  EXPECT_EQ(r.exit_code, 2) << r.err;
-  EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
+  testing::ExpectOneLineError(r, needle);
   EXPECT_EQ(r.err.rfind("dlbricks: ", 0), 0u) << r.err;
-  EXPECT_NE(r.err.find(needle), std::string::npos) << r.err;
 }
 
 TEST(GenerateCli, BadInput) {

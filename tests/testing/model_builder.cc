@@ -1,8 +1,10 @@
 #include "testing/model_builder.h"
 
+#include <gtest/gtest.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -176,6 +178,12 @@ CommandResult RunCli(const std::vector<std::string>& args) {
   r.out = ReadFile(tmp.File("out"));
   r.err = ReadFile(tmp.File("err"));
   return r;
+}
+
+void ExpectOneLineError(const CommandResult& r, const std::string& needle) {
+  EXPECT_EQ(r.exit_code, 2) << r.err;
+  EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
+  EXPECT_NE(r.err.find(needle), std::string::npos) << r.err;
 }
 
 ModelBuilder SmallConvNet(uint32_t seed) {

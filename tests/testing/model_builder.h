@@ -70,6 +70,8 @@ struct CommandResult {
 };
 // Runs the built dlbricks CLI ($DLBRICKS_BIN) with the given arguments (shell-quoted).
 CommandResult RunCli(const std::vector<std::string>& args);
+// The CLI's bad-input contract: exit 2 and exactly one stderr line that contains `needle`.
+void ExpectOneLineError(const CommandResult& r, const std::string& needle);
 
 // A small conv net (Conv-BN-Relu x2, a residual Add, global pool, Gemm) used by many tests.
 ModelBuilder SmallConvNet(uint32_t seed = 1);
