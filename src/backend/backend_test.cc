@@ -1,8 +1,11 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <filesystem>
 
 #include "dlbricks/backend.h"
+#include "model_inputs.h"
+#include "opencv_import.h"
 #include "testing/model_builder.h"
 
 namespace dlbricks {
@@ -178,6 +181,185 @@ TEST(BackendTest, SyntheticFloatsAreFixedAndInRange) {
     EXPECT_GE(v, -1.0f);
     EXPECT_LT(v, 1.0f);
   }
+}
+
+
+// ---- OpenCV: external data and importer rewrites (opencv_import.h) ----------------------
+
+// One inference of `path` on a backend; its float outputs.
+Status RunOutputs(const std::string& backend_name, const std::string& path,
+                  std::vector<std::vector<float>>* outputs) {
+  std::unique_ptr<Backend> backend;
+  DLB_RETURN_IF_ERROR(BackendRegistry::Create(backend_name, &backend));
+  std::unique_ptr<PreparedModel> model;
+  DLB_RETURN_IF_ERROR(backend->Prepare(path, BackendOptions{}, &model));
+  DLB_RETURN_IF_ERROR(model->Run());
+  return model->LastOutputs(outputs);
+}
+
+// OpenCV and ONNX Runtime compute the same outputs on the same synthetic inputs: max |cv - ort|
+// over max |ort|, per output, at most 1e-3.
+void ExpectOpenCvMatchesOrt(const std::string& path) {
+  std::vector<std::vector<float>> ort, cv;
+  Status st = RunOutputs("onnxruntime", path, &ort);
+  ASSERT_TRUE(st.ok()) << st.message();
+  st = RunOutputs("opencv", path, &cv);
+  ASSERT_TRUE(st.ok()) << st.message();
+  ASSERT_EQ(cv.size(), ort.size());
+  for (size_t i = 0; i < ort.size(); ++i) {
+    ASSERT_EQ(cv[i].size(), ort[i].size()) << "output " << i;
+    double diff = 0, scale = 0;
+    for (size_t j = 0; j < ort[i].size(); ++j) {
+      diff = std::max(diff, static_cast<double>(std::fabs(cv[i][j] - ort[i][j])));
+      scale = std::max(scale, static_cast<double>(std::fabs(ort[i][j])));
+    }
+    ASSERT_GT(scale, 0.0) << "output " << i << " is all zeros: the comparison would prove nothing";
+    EXPECT_LE(diff / scale, 1e-3) << "output " << i << " of " << path;
+  }
+}
+
+// The rewrites RewriteForOpenCv applies to the model at `path`.
+backend_internal::OpenCvRewrites RewritesOf(const std::string& path) {
+  onnx::ModelProto proto;
+  EXPECT_TRUE(backend_internal::ReadModelProto(path, &proto).ok());
+  backend_internal::OpenCvRewrites done;
+  EXPECT_TRUE(backend_internal::RewriteForOpenCv(path, &proto, &done).ok());
+  return done;
+}
+
+TEST(OpenCvImportTest, ReadsExternalDataFromASharedWeightFile) {
+  TempDir dir;
+  std::filesystem::create_directories(dir.File("bricks"));
+  // Two models share one pool; the second's tensors sit after the first's.
+  onnx::ModelProto a = SmallConvNet(1).Build(), b = SmallConvNet(2).Build();
+  testing::MoveInitializersToExternalFile(&a, dir.File("bricks"), "weights.bin");
+  testing::MoveInitializersToExternalFile(&b, dir.File("bricks"), "weights.bin");
+  for (const auto& t : b.graph().initializer()) ASSERT_EQ(t.data_location(), onnx::TensorProto::EXTERNAL);
+  testing::WriteFile(dir.File("bricks/a.onnx"), a.SerializeAsString());
+  testing::WriteFile(dir.File("bricks/b.onnx"), b.SerializeAsString());
+  ExpectRunsFinite("opencv", dir.File("bricks/b.onnx"));
+  ExpectOpenCvMatchesOrt(dir.File("bricks/a.onnx"));
+  ExpectOpenCvMatchesOrt(dir.File("bricks/b.onnx"));
+  // Same outputs as the model with its weights inline.
+  std::vector<std::vector<float>> inline_out, external_out;
+  const std::string inline_path = dir.File("inline.onnx");
+  testing::WriteFile(inline_path, SmallConvNet(2).Build().SerializeAsString());
+  ASSERT_TRUE(RunOutputs("opencv", inline_path, &inline_out).ok());
+  ASSERT_TRUE(RunOutputs("opencv", dir.File("bricks/b.onnx"), &external_out).ok());
+  EXPECT_EQ(inline_out, external_out);
+}
+
+TEST(OpenCvImportTest, BadExternalDataIsAStatusNamingTheFile) {
+  TempDir dir;
+  std::filesystem::create_directories(dir.File("m"));
+  onnx::ModelProto base = SmallConvNet().Build();
+  testing::MoveInitializersToExternalFile(&base, dir.File("m"), "weights.bin");
+  testing::WriteFile(dir.File("outside.bin"), std::string(1 << 16, '\0'));
+  // Sets the external data fields of the first initializer.
+  auto with = [&](const std::string& location, const std::string& offset, const std::string& length) {
+    onnx::ModelProto m = base;
+    auto* kvs = m.mutable_graph()->mutable_initializer(0)->mutable_external_data();
+    for (auto& kv : *kvs) {
+      if (kv.key() == "location" && !location.empty()) kv.set_value(location);
+      if (kv.key() == "offset" && !offset.empty()) kv.set_value(offset);
+      if (kv.key() == "length" && !length.empty()) kv.set_value(length);
+    }
+    const std::string path = dir.File("m/model.onnx");
+    testing::WriteFile(path, m.SerializeAsString());
+    std::unique_ptr<PreparedModel> model;
+    std::unique_ptr<Backend> backend;
+    EXPECT_TRUE(BackendRegistry::Create("opencv", &backend).ok());
+    return backend->Prepare(path, BackendOptions{}, &model);
+  };
+  ASSERT_TRUE(with("", "", "").ok());
+  struct Case {
+    std::string location, offset, length, needle;
+  } cases[] = {
+      {"../outside.bin", "", "", "inside the model's folder"},
+      {dir.File("outside.bin"), "", "", "inside the model's folder"},
+      {"sub/../../outside.bin", "", "", "inside the model's folder"},
+      {"missing.bin", "", "", "missing.bin"},
+      {"", "999999999", "", "weights.bin"},
+      {"", "", "12", "weights.bin"},  // the tensor needs 8*3*3*3*4 bytes
+      {"", "x1", "", "not a number"},
+  };
+  for (const Case& c : cases) {
+    Status st = with(c.location, c.offset, c.length);
+    EXPECT_FALSE(st.ok()) << c.location << c.offset << c.length;
+    EXPECT_NE(st.message().find("model.onnx"), std::string::npos) << st.message();
+    EXPECT_NE(st.message().find(c.needle), std::string::npos) << st.message();
+  }
+  // A symlink inside the folder that points outside it is refused too.
+  std::filesystem::create_symlink(dir.File("outside.bin"), dir.File("m/link.bin"));
+  Status st = with("link.bin", "", "");
+  EXPECT_NE(st.message().find("leaves the model's folder"), std::string::npos) << st.message();
+}
+
+// mobilenet_v2's ReLU6: Clip with min/max as constant inputs (opset >= 11), one bound absent.
+TEST(OpenCvImportTest, ClipWithConstantInputsMatchesOrt) {
+  TempDir dir;
+  testing::ModelBuilder b;
+  b.Input("x", {1, 3, 8, 8});
+  b.Weight("w", {4, 3, 3, 3}).Weight("bias", {4});
+  auto& conv = b.Node("Conv", {"x", "w", "bias"}, {"c"});
+  testing::AttrInts(conv, "pads", {1, 1, 1, 1});
+  b.WeightValues("lo", {}, {-0.1f}).WeightValues("hi", {}, {0.3f});
+  b.Node("Clip", {"c", "lo", "hi"}, {"clipped"});
+  auto& hi2 = b.Node("Constant", {}, {"hi2"});
+  onnx::AttributeProto* value = hi2.add_attribute();
+  value->set_name("value");
+  value->set_type(onnx::AttributeProto::TENSOR);
+  value->mutable_t()->set_data_type(onnx::TensorProto::FLOAT);
+  value->mutable_t()->add_float_data(0.2f);
+  b.Node("Clip", {"clipped", "", "hi2"}, {"y"});
+  b.Output("y");
+  const std::string path = b.Write(dir.path(), "clip.onnx");
+  const auto done = RewritesOf(path);
+  EXPECT_EQ(done.clip_to_attributes, 2);
+  EXPECT_EQ(done.kernel_shapes, 1);
+  ExpectOpenCvMatchesOrt(path);
+}
+
+// swin_t's window padding: Pad(x, pads, "") with the optional constant_value left empty.
+TEST(OpenCvImportTest, PadWithEmptyOptionalInputMatchesOrt) {
+  TempDir dir;
+  testing::ModelBuilder b;
+  b.Input("x", {1, 2, 5, 5});
+  b.Int64s("pads", {0, 0, 1, 2, 0, 0, 2, 1});
+  auto& pad = b.Node("Pad", {"x", "pads", ""}, {"p"});
+  testing::AttrString(pad, "mode", "constant");
+  b.Node("Relu", {"p"}, {"y"});
+  b.Output("y");
+  const std::string path = b.Write(dir.path(), "pad.onnx");
+  EXPECT_EQ(RewritesOf(path).empty_inputs_dropped, 1);
+  ExpectOpenCvMatchesOrt(path);
+}
+
+// convnext_tiny's classifier LayerNorm2d on a 1x1 map: the mean and deviation are
+// 1-element computed tensors that Div (and Mul) broadcast over [1,1,1,C].
+TEST(OpenCvImportTest, BroadcastOfComputedScalarMatchesOrt) {
+  TempDir dir;
+  testing::ModelBuilder b;
+  b.Input("x", {1, 8, 1, 1});
+  auto& tr = b.Node("Transpose", {"x"}, {"t"});
+  testing::AttrInts(tr, "perm", {0, 2, 3, 1});
+  auto& mean = b.Node("ReduceMean", {"t"}, {"mean"});
+  testing::AttrInts(mean, "axes", {-1});
+  b.Node("Sub", {"t", "mean"}, {"d"});
+  b.Node("Mul", {"d", "d"}, {"d2"});
+  auto& var = b.Node("ReduceMean", {"d2"}, {"var"});
+  testing::AttrInts(var, "axes", {-1});
+  b.WeightValues("eps", {}, {1e-6f});
+  b.Node("Add", {"var", "eps"}, {"ve"});
+  b.Node("Sqrt", {"ve"}, {"sd"});
+  b.Node("Div", {"d", "sd"}, {"norm"});
+  b.Node("Mul", {"sd", "norm"}, {"back"});  // the 1-element operand first
+  b.Weight("gamma", {8});
+  b.Node("Mul", {"back", "gamma"}, {"y"});
+  b.Output("y");
+  const std::string path = b.Write(dir.path(), "ln.onnx");
+  EXPECT_EQ(RewritesOf(path).scalar_broadcasts, 2);
+  ExpectOpenCvMatchesOrt(path);
 }
 
 }  // namespace

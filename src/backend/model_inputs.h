@@ -1,6 +1,8 @@
 // Internal to the backend module: reading a model's graph inputs without an engine.
 #pragma once
 
+#include <onnx/onnx_pb.h>
+
 #include <string>
 #include <vector>
 
@@ -11,6 +13,10 @@ namespace dlbricks::backend_internal {
 // Parses the ONNX file and lists its graph inputs that are not initializers, with
 // static dims (a symbolic or unknown dim becomes 1). Bad file → Status naming it.
 Status ReadModelInputs(const std::string& path, std::vector<TensorInfo>* inputs);
+// The same for a model already parsed from `path` (named in messages).
+Status ModelInputs(const std::string& path, const onnx::ModelProto& model, std::vector<TensorInfo>* inputs);
+// Reads and parses an ONNX file; Corruption naming it if it is not a model.
+Status ReadModelProto(const std::string& path, onnx::ModelProto* model);
 
 // Reads a whole file; NotFound / IOError naming it.
 Status ReadFileBytes(const std::string& path, std::string* bytes);

@@ -1,5 +1,5 @@
 // OpenCV DNN (CPU, its own OPENCV backend). Its ONNX importer is strict, so callers feed
-// it models written by SaveCanonicalModel.
+// it models written by SaveCanonicalModel (static shapes, folded shape arithmetic).
 #include <opencv2/core.hpp>
 #include <opencv2/core/utility.hpp>
 #include <opencv2/dnn.hpp>
@@ -8,6 +8,7 @@
 
 #include "dlbricks/backend.h"
 #include "model_inputs.h"
+#include "opencv_import.h"
 
 namespace dlbricks {
 namespace {
@@ -15,10 +16,20 @@ namespace {
 class OpenCvPreparedModel : public PreparedModel {
  public:
   Status Init(const std::string& path, const BackendOptions& options) {
-    DLB_RETURN_IF_ERROR(backend_internal::ReadModelInputs(path, &inputs_));
+    // Its importer reads no external data and rejects some standard forms: it gets an
+    // equivalent model built in memory (opencv_import.h).
+    onnx::ModelProto proto;
+    DLB_RETURN_IF_ERROR(backend_internal::ReadModelProto(path, &proto));
+    DLB_RETURN_IF_ERROR(backend_internal::ModelInputs(path, proto, &inputs_));
+    DLB_RETURN_IF_ERROR(backend_internal::InlineExternalData(path, &proto));
+    backend_internal::OpenCvRewrites rewrites;
+    DLB_RETURN_IF_ERROR(backend_internal::RewriteForOpenCv(path, &proto, &rewrites));
+    std::string bytes;
+    if (!proto.SerializeToString(&bytes)) return Status::Internal(path + ": cannot serialise the model for opencv");
+    proto.Clear();
     cv::setNumThreads(options.intra_op_threads);
     try {
-      net_ = cv::dnn::readNetFromONNX(path);
+      net_ = cv::dnn::readNetFromONNX(bytes.data(), bytes.size());
       if (net_.empty()) return Status::Corruption(path + ": opencv could not import the model");
       net_.setPreferableBackend(cv::dnn::DNN_BACKEND_OPENCV);
       net_.setPreferableTarget(cv::dnn::DNN_TARGET_CPU);

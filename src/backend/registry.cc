@@ -90,12 +90,21 @@ int64_t ElementCount(const std::vector<int64_t>& dims) {
   return n;
 }
 
-Status ReadModelInputs(const std::string& path, std::vector<TensorInfo>* inputs) {
+Status ReadModelProto(const std::string& path, onnx::ModelProto* model) {
   std::string bytes;
   DLB_RETURN_IF_ERROR(ReadFileBytes(path, &bytes));
-  onnx::ModelProto model;
-  if (!model.ParseFromString(bytes) || !model.has_graph())
+  if (!model->ParseFromString(bytes) || !model->has_graph())
     return Status::Corruption(path + ": not an ONNX model");
+  return Status::OK();
+}
+
+Status ReadModelInputs(const std::string& path, std::vector<TensorInfo>* inputs) {
+  onnx::ModelProto model;
+  DLB_RETURN_IF_ERROR(ReadModelProto(path, &model));
+  return ModelInputs(path, model, inputs);
+}
+
+Status ModelInputs(const std::string& path, const onnx::ModelProto& model, std::vector<TensorInfo>* inputs) {
   std::vector<std::string> initializers;
   for (const auto& t : model.graph().initializer()) initializers.push_back(t.name());
   inputs->clear();

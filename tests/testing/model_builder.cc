@@ -212,3 +212,31 @@ ModelBuilder SmallConvNet(uint32_t seed) {
 }
 
 }  // namespace dlbricks::testing
+
+namespace dlbricks::testing {
+
+void MoveInitializersToExternalFile(onnx::ModelProto* model, const std::string& dir, const std::string& file,
+                                    size_t min_bytes) {
+  std::ofstream out(dir + "/" + file, std::ios::binary | std::ios::app);
+  out.seekp(0, std::ios::end);
+  int64_t offset = static_cast<int64_t>(out.tellp());
+  for (auto& t : *model->mutable_graph()->mutable_initializer()) {
+    if (t.raw_data().empty() || t.raw_data().size() < min_bytes) continue;
+    const int64_t aligned = (offset + 63) / 64 * 64;
+    out << std::string(static_cast<size_t>(aligned - offset), '\0') << t.raw_data();
+    auto add = [&](const std::string& key, const std::string& value) {
+      auto* kv = t.add_external_data();
+      kv->set_key(key);
+      kv->set_value(value);
+    };
+    add("location", file);
+    add("offset", std::to_string(aligned));
+    add("length", std::to_string(t.raw_data().size()));
+    offset = aligned + static_cast<int64_t>(t.raw_data().size());
+    t.clear_raw_data();
+    t.set_data_location(onnx::TensorProto::EXTERNAL);
+  }
+  if (!out) throw std::runtime_error("cannot write " + dir + "/" + file);
+}
+
+}  // namespace dlbricks::testing

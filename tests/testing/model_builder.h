@@ -77,3 +77,13 @@ void ExpectOneLineError(const CommandResult& r, const std::string& needle);
 ModelBuilder SmallConvNet(uint32_t seed = 1);
 
 }  // namespace dlbricks::testing
+
+namespace dlbricks::testing {
+
+// Moves the bytes of every initializer of at least min_bytes to <dir>/<file>, appended at
+// 64-byte aligned offsets, as ONNX external data (location = file, offset, length): the
+// shape of a shared weight pool. REQUIRES: those initializers hold raw_data.
+void MoveInitializersToExternalFile(onnx::ModelProto* model, const std::string& dir, const std::string& file,
+                                    size_t min_bytes = 0);
+
+}  // namespace dlbricks::testing
