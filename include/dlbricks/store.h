@@ -58,6 +58,23 @@ struct OpProfileRow {
   double calls = 0;     // kernel invocations per inference
 };
 
+// One per-layer prediction of a learned latency predictor next to the measured latency it is
+// compared with (ResPerfNet Fig. 4; written by `dlbricks predictor eval`, drawn by `report`).
+struct PredictionRow {
+  std::string system_id;       // the system whose measurements were predicted
+  std::string item_id;         // G=1 brick id of the layer (32 hex)
+  std::string predictor_id;    // 32 hex: HashBytes of the predictor file
+  std::string predictor_kind;  // resperfnet | perfnet | xgboost | linear, "/per-family" appended if so
+  std::string family;          // op family, e.g. "conv"
+  std::string split;           // which samples: "test", "train", "lofo:<family>", ...
+  std::string protocol;        // protocol key of the measured row ("" when none)
+  std::string target = "value";         // statistic of that row: value (headline) | min
+  double predicted_ms = 0;
+  std::optional<double> measured_ms;    // absent when the layer was never measured
+  double uncertainty_ms = 0;   // predicted_ms x the family's test MAPE
+  std::string created_at;      // UTC ISO-8601, set by the store
+};
+
 class Store {
  public:
   virtual ~Store() = default;
@@ -72,6 +89,13 @@ class Store {
   // Replaces the profile rows of (system, kind, item, batch) with `rows` in one transaction.
   virtual Status PutOpProfile(const std::vector<OpProfileRow>& rows) = 0;
   virtual Status ListOpProfiles(const std::string& system_id, std::vector<OpProfileRow>* rows) = 0;
+  // Replaces, in one transaction, every stored prediction of each (system, predictor, split)
+  // present in `rows` with `rows`: re-running an evaluation never duplicates. Rows with an
+  // empty id or a non-finite or negative time are rejected and nothing is written.
+  virtual Status PutPredictions(const std::vector<PredictionRow>& rows) = 0;
+  // Every prediction for a system, ordered by predictor, split, family, item. A store from
+  // before the predictions table (schema 1) opened read-only has none.
+  virtual Status ListPredictions(const std::string& system_id, std::vector<PredictionRow>* rows) = 0;
   // Work claims let concurrent runners share one store without measuring an item twice.
   // *claimed=false when a live process (same host) holds the claim; stale claims are taken over.
   virtual Status TryClaim(const MeasurementKey& key, bool* claimed) = 0;
@@ -87,9 +111,11 @@ struct StoreOptions {
 // Opens (or creates) a store. Today `path` is a SQLite file. A file that is not a dlbricks
 // store (random bytes, a directory, a newer schema) → Corruption/InvalidArgument naming the
 // file, and the file is left untouched.
+// An older store opened writable is migrated to kStoreSchemaVersion in one transaction.
 Status OpenStore(const std::string& path, const StoreOptions& options, std::unique_ptr<Store>* store);
 
-// The SQLite schema version this build reads and writes (docs/store.md).
-constexpr int kStoreSchemaVersion = 1;
+// The SQLite schema version this build reads and writes (docs/store.md). Version 2 added the
+// predictions table; a writable open migrates a version-1 store in place.
+constexpr int kStoreSchemaVersion = 2;
 
 }  // namespace dlbricks

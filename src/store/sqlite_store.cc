@@ -6,10 +6,14 @@
 
 #include <cerrno>
 #include <chrono>
+#include <cmath>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
+#include <optional>
+#include <set>
+#include <tuple>
 
 #include "dlbricks/store.h"
 
@@ -55,6 +59,27 @@ CREATE TABLE IF NOT EXISTS claims (
   PRIMARY KEY (system_id, kind, item_id, batch, protocol));
 )sql";
 
+// Added by schema version 2 (created fresh, or by the migration from version 1).
+constexpr const char* kPredictionsTable = R"sql(
+CREATE TABLE IF NOT EXISTS predictions (
+  system_id TEXT NOT NULL,
+  item_id TEXT NOT NULL,
+  predictor_id TEXT NOT NULL,
+  predictor_kind TEXT NOT NULL,
+  family TEXT NOT NULL,
+  split TEXT NOT NULL,
+  protocol TEXT NOT NULL,
+  target TEXT NOT NULL,
+  predicted_ms REAL NOT NULL,
+  measured_ms REAL,
+  uncertainty_ms REAL NOT NULL,
+  created_at TEXT NOT NULL,
+  PRIMARY KEY (system_id, predictor_id, split, item_id));
+)sql";
+constexpr const char* kPredictionColumns =
+    "system_id, item_id, predictor_id, predictor_kind, family, split, protocol, target, predicted_ms, measured_ms, "
+    "uncertainty_ms, created_at";
+
 constexpr const char* kNow = "strftime('%Y-%m-%dT%H:%M:%fZ', 'now')";
 constexpr const char* kColumns =
     "system_id, kind, item_id, batch, protocol, name, status, error, value_ms, min_ms, median_ms, "
@@ -82,6 +107,10 @@ class Stmt {
     sqlite3_bind_double(s_, i, v);
     return *this;
   }
+  Stmt& Null(int i) {
+    sqlite3_bind_null(s_, i);
+    return *this;
+  }
   int Step() { return sqlite3_step(s_); }
   std::string ColText(int i) const {
     const auto* p = sqlite3_column_text(s_, i);
@@ -89,6 +118,7 @@ class Stmt {
   }
   int64_t ColInt(int i) const { return sqlite3_column_int64(s_, i); }
   double ColReal(int i) const { return sqlite3_column_double(s_, i); }
+  int ColType(int i) const { return sqlite3_column_type(s_, i); }
 
  private:
   sqlite3* db_;
@@ -145,28 +175,62 @@ class SqliteStore : public Store {
       tables = s.ColInt(0);
     }
     if (tables > 0 || !fresh) {
-      Stmt s(db_, "SELECT max(version) FROM schema_version");
-      if (!s.ok() || s.Step() != SQLITE_ROW) {
+      std::optional<int64_t> version;
+      {  // finalized before any write: the journal mode cannot change under an open statement
+        Stmt s(db_, "SELECT max(version) FROM schema_version");
+        if (s.ok() && s.Step() == SQLITE_ROW) version = s.ColInt(0);
+      }
+      if (!version) {
         if (tables > 0) return Status::InvalidArgument(path_ + ": not a dlbricks store (no schema_version table)");
       } else {
-        const int64_t v = s.ColInt(0);
+        const int64_t v = *version;
         if (v > kStoreSchemaVersion)
           return Status::InvalidArgument(path_ + ": store schema version " + std::to_string(v) +
                                          " is newer than this build reads (" + std::to_string(kStoreSchemaVersion) +
                                          ")");
         if (v < 1) return Status::Corruption(path_ + ": store has no valid schema version");
-        if (!options.read_only) DLB_RETURN_IF_ERROR(Exec("PRAGMA journal_mode = WAL"));
-        return Status::OK();
+        if (!options.read_only) {
+          DLB_RETURN_IF_ERROR(Exec("PRAGMA journal_mode = WAL"));
+          if (v < kStoreSchemaVersion) DLB_RETURN_IF_ERROR(Migrate());
+        }
+        return CheckTables();
       }
     }
     if (options.read_only) return Status::InvalidArgument(path_ + ": empty store");
     DLB_RETURN_IF_ERROR(Exec("PRAGMA journal_mode = WAL"));
     DLB_RETURN_IF_ERROR(Exec("BEGIN IMMEDIATE"));
     Status st = Exec(kSchema);
+    if (st.ok()) st = Exec(kPredictionsTable);
     if (st.ok())
       st = Exec("INSERT INTO schema_version (version) SELECT " + std::to_string(kStoreSchemaVersion) +
                 " WHERE NOT EXISTS (SELECT 1 FROM schema_version)");
+    DLB_RETURN_IF_ERROR(Finish(st));
+    return CheckTables();
+  }
+
+  // Version 1 → 2: adds the predictions table. The version is re-read inside the write
+  // transaction, so two processes opening one old store migrate it once.
+  Status Migrate() {
+    DLB_RETURN_IF_ERROR(Exec("BEGIN IMMEDIATE"));
+    Status st;
+    int64_t v = 0;
+    {
+      Stmt s(db_, "SELECT max(version) FROM schema_version");
+      if (!s.ok() || s.Step() != SQLITE_ROW) st = Error(sqlite3_errmsg(db_));
+      else v = s.ColInt(0);
+    }
+    if (st.ok() && v < 2) st = Exec(kPredictionsTable);
+    if (st.ok() && v < kStoreSchemaVersion)
+      st = Exec("UPDATE schema_version SET version = " + std::to_string(kStoreSchemaVersion));
     return Finish(st);
+  }
+
+  // Which optional tables exist (a version-1 store opened read-only has no predictions).
+  Status CheckTables() {
+    Stmt s(db_, "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'predictions'");
+    if (!s.ok() || s.Step() != SQLITE_ROW) return Error(sqlite3_errmsg(db_));
+    has_predictions_ = s.ColInt(0) > 0;
+    return Status::OK();
   }
 
   // Commits on success, rolls back otherwise.
@@ -268,6 +332,66 @@ class SqliteStore : public Store {
     return Status::OK();
   }
 
+  Status PutPredictions(const std::vector<PredictionRow>& rows) override {
+    if (rows.empty()) return Status::OK();
+    for (const PredictionRow& r : rows) DLB_RETURN_IF_ERROR(CheckPrediction(r).WithPrefix(path_));
+    DLB_RETURN_IF_ERROR(Exec("BEGIN IMMEDIATE"));
+    Status st;
+    std::set<std::tuple<std::string, std::string, std::string>> replaced;
+    for (const PredictionRow& r : rows) {
+      if (!st.ok() || !replaced.emplace(r.system_id, r.predictor_id, r.split).second) continue;
+      Stmt del(db_, "DELETE FROM predictions WHERE system_id = ?1 AND predictor_id = ?2 AND split = ?3");
+      del.Text(1, r.system_id).Text(2, r.predictor_id).Text(3, r.split);
+      st = StepDone(del);
+    }
+    for (const PredictionRow& r : rows) {
+      if (!st.ok()) break;
+      Stmt s(db_, std::string("INSERT OR REPLACE INTO predictions (") + kPredictionColumns +
+                      ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, " + kNow + ")");
+      s.Text(1, r.system_id).Text(2, r.item_id).Text(3, r.predictor_id).Text(4, r.predictor_kind);
+      s.Text(5, r.family).Text(6, r.split).Text(7, r.protocol).Text(8, r.target).Real(9, r.predicted_ms);
+      if (r.measured_ms) s.Real(10, *r.measured_ms);
+      else s.Null(10);
+      s.Real(11, r.uncertainty_ms);
+      st = StepDone(s);
+    }
+    return Finish(st);
+  }
+
+  Status ListPredictions(const std::string& system_id, std::vector<PredictionRow>* rows) override {
+    rows->clear();
+    if (!has_predictions_) return Status::OK();
+    Stmt s(db_, std::string("SELECT ") + kPredictionColumns +
+                    " FROM predictions WHERE system_id = ?1 ORDER BY predictor_id, split, family, item_id");
+    if (!s.ok()) return Error(sqlite3_errmsg(db_));
+    s.Text(1, system_id);
+    int rc;
+    while ((rc = s.Step()) == SQLITE_ROW) {
+      PredictionRow& r = rows->emplace_back();
+      r.system_id = s.ColText(0);
+      r.item_id = s.ColText(1);
+      r.predictor_id = s.ColText(2);
+      r.predictor_kind = s.ColText(3);
+      r.family = s.ColText(4);
+      r.split = s.ColText(5);
+      r.protocol = s.ColText(6);
+      r.target = s.ColText(7);
+      // Typed reads: a row written by something else must not turn into zeros silently.
+      auto number = [&s](int i) { return s.ColType(i) == SQLITE_FLOAT || s.ColType(i) == SQLITE_INTEGER; };
+      if (!number(8) || !number(10) || (s.ColType(9) != SQLITE_NULL && !number(9)))
+        return Status::Corruption(path_ + ": predictions row of item " + r.item_id + " (predictor " +
+                                  r.predictor_id + "): a time is not a number");
+      r.predicted_ms = s.ColReal(8);
+      if (s.ColType(9) != SQLITE_NULL) r.measured_ms = s.ColReal(9);
+      r.uncertainty_ms = s.ColReal(10);
+      r.created_at = s.ColText(11);
+      const Status st = CheckPrediction(r);
+      if (!st.ok()) return Status::Corruption(path_ + ": stored " + st.message());
+    }
+    if (rc != SQLITE_DONE) return Error(sqlite3_errmsg(db_));
+    return Status::OK();
+  }
+
   Status TryClaim(const MeasurementKey& key, bool* claimed) override {
     *claimed = false;
     DLB_RETURN_IF_ERROR(Exec("BEGIN IMMEDIATE"));
@@ -308,6 +432,17 @@ class SqliteStore : public Store {
     s.Text(1, k.system_id).Text(2, k.kind).Text(3, k.item_id).Int(4, k.batch).Text(5, k.protocol);
   }
 
+  static Status CheckPrediction(const PredictionRow& r) {
+    const std::string what = "predictions row of item '" + r.item_id + "'";
+    if (r.system_id.empty() || r.item_id.empty() || r.predictor_id.empty() || r.predictor_kind.empty() ||
+        r.split.empty())
+      return Status::InvalidArgument(what + ": system, item, predictor, kind and split must be set");
+    auto bad = [](double v) { return !std::isfinite(v) || v < 0; };
+    if (bad(r.predicted_ms) || bad(r.uncertainty_ms) || (r.measured_ms && bad(*r.measured_ms)))
+      return Status::InvalidArgument(what + ": times must be finite and >= 0");
+    return Status::OK();
+  }
+
   Status DeleteClaim(const MeasurementKey& key) {
     Stmt s(db_, "DELETE FROM claims WHERE system_id = ?1 AND kind = ?2 AND item_id = ?3 AND batch = ?4 AND "
                 "protocol = ?5 AND host = ?6 AND pid = ?7");
@@ -341,6 +476,7 @@ class SqliteStore : public Store {
   std::string path_;
   sqlite3* db_;
   std::string host_;
+  bool has_predictions_ = false;
 };
 
 }  // namespace

@@ -3,6 +3,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cmath>
 #include <filesystem>
 
 #include "dlbricks/store.h"
@@ -165,6 +166,178 @@ TEST(StoreTest, ClaimsExcludeLiveProcessesAndExpireWithDeadOnes) {
   EXPECT_EQ(sqlite3_column_int(st, 0), 0);
   sqlite3_finalize(st);
   sqlite3_close(db);
+}
+
+PredictionRow Prediction(const std::string& item, const std::string& split, double ms) {
+  PredictionRow r;
+  r.system_id = "0123456789abcdef0123456789abcdef";
+  r.item_id = item;
+  r.predictor_id = "feedfacefeedfacefeedfacefeedface";
+  r.predictor_kind = "xgboost";
+  r.family = "conv";
+  r.split = split;
+  r.protocol = "custom:bb2068352ce6";
+  r.predicted_ms = ms;
+  r.measured_ms = ms * 1.25;
+  r.uncertainty_ms = ms / 2;
+  return r;
+}
+
+int64_t SchemaVersion(const std::string& path) {
+  sqlite3* db = nullptr;
+  EXPECT_EQ(sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READONLY, nullptr), SQLITE_OK);
+  sqlite3_stmt* st = nullptr;
+  sqlite3_prepare_v2(db, "SELECT max(version) FROM schema_version", -1, &st, nullptr);
+  const int64_t v = sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_int64(st, 0) : -1;
+  sqlite3_finalize(st);
+  sqlite3_close(db);
+  return v;
+}
+
+void RawSql(const std::string& path, const std::string& sql) {
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open(path.c_str(), &db), SQLITE_OK);
+  char* err = nullptr;
+  EXPECT_EQ(sqlite3_exec(db, sql.c_str(), nullptr, nullptr, &err), SQLITE_OK) << (err ? err : "");
+  sqlite3_free(err);
+  sqlite3_close(db);
+}
+
+TEST(StoreTest, PredictionsRoundTripAndReplacePerPredictorAndSplit) {
+  TempDir dir;
+  auto s = Open(dir.File("p.db"));
+  const std::string sys = Prediction("a", "test", 1).system_id;
+  PredictionRow unmeasured = Prediction("c", "test", 4.0);
+  unmeasured.measured_ms.reset();
+  PredictionRow other = Prediction("a", "test", 9.0);
+  other.predictor_id = "0000000000000000000000000000beef";
+  other.predictor_kind = "resperfnet";
+  ASSERT_TRUE(s->PutPredictions({Prediction("a", "test", 1.0), Prediction("b", "train", 2.0), unmeasured, other}).ok());
+  std::vector<PredictionRow> got;
+  ASSERT_TRUE(s->ListPredictions(sys, &got).ok());
+  ASSERT_EQ(got.size(), 4u);
+  // Ordered by predictor, split, family, item.
+  EXPECT_EQ(got[0].predictor_kind, "resperfnet");
+  EXPECT_EQ(got[1].split, "test");
+  EXPECT_EQ(got[1].item_id, "a");
+  EXPECT_DOUBLE_EQ(got[1].predicted_ms, 1.0);
+  ASSERT_TRUE(got[1].measured_ms.has_value());
+  EXPECT_DOUBLE_EQ(*got[1].measured_ms, 1.25);
+  EXPECT_DOUBLE_EQ(got[1].uncertainty_ms, 0.5);
+  EXPECT_EQ(got[1].protocol, "custom:bb2068352ce6");
+  EXPECT_EQ(got[1].target, "value");
+  EXPECT_FALSE(got[1].created_at.empty());
+  EXPECT_EQ(got[2].item_id, "c");
+  EXPECT_FALSE(got[2].measured_ms.has_value());
+  EXPECT_EQ(got[3].split, "train");
+
+  // Re-running the test split of the first predictor replaces its test rows only.
+  ASSERT_TRUE(s->PutPredictions({Prediction("a", "test", 3.0)}).ok());
+  ASSERT_TRUE(s->ListPredictions(sys, &got).ok());
+  ASSERT_EQ(got.size(), 3u);
+  EXPECT_DOUBLE_EQ(got[0].predicted_ms, 9.0);  // other predictor untouched
+  EXPECT_EQ(got[1].item_id, "a");
+  EXPECT_DOUBLE_EQ(got[1].predicted_ms, 3.0);
+  EXPECT_EQ(got[2].split, "train");
+  ASSERT_TRUE(s->ListPredictions("ffffffffffffffffffffffffffffffff", &got).ok());
+  EXPECT_TRUE(got.empty());
+
+  // Bad rows are rejected as a whole, naming the file; what was stored stays.
+  PredictionRow nan = Prediction("d", "test", std::nan(""));
+  Status st = s->PutPredictions({Prediction("e", "test", 1.0), nan});
+  EXPECT_EQ(st.ExitCode(), 2);
+  EXPECT_NE(st.message().find(dir.File("p.db")), std::string::npos) << st.message();
+  PredictionRow no_split = Prediction("d", "", 1.0);
+  EXPECT_FALSE(s->PutPredictions({no_split}).ok());
+  ASSERT_TRUE(s->ListPredictions(sys, &got).ok());
+  EXPECT_EQ(got.size(), 3u);
+  EXPECT_DOUBLE_EQ(got[1].predicted_ms, 3.0);
+}
+
+// A store written by a version-1 build (no predictions table) is read as is, and migrated in
+// place when opened for writing; its rows survive.
+TEST(StoreTest, MigratesVersionOneStoreInPlace) {
+  TempDir dir;
+  const std::string path = dir.File("v1.db");
+  {
+    auto s = Open(path);
+    ASSERT_TRUE(s->PutSystem({"0123456789abcdef0123456789abcdef", "{}"}).ok());
+    ASSERT_TRUE(s->Put(Sample("aa", 1.0)).ok());
+    ASSERT_TRUE(s->PutOpProfile({{"0123456789abcdef0123456789abcdef", "model", "m", 1, "net", "Conv", 2.0, 1}}).ok());
+  }
+  // Exactly the version-1 layout: the same tables minus predictions.
+  RawSql(path, "PRAGMA journal_mode = DELETE; DROP TABLE predictions; UPDATE schema_version SET version = 1");
+  ASSERT_EQ(SchemaVersion(path), 1);
+  const std::string v1_bytes = testing::ReadFile(path);
+
+  StoreOptions ro;
+  ro.read_only = true;
+  {
+    auto r = Open(path, ro);
+    ASSERT_TRUE(r);
+    std::vector<PredictionRow> got;
+    ASSERT_TRUE(r->ListPredictions("0123456789abcdef0123456789abcdef", &got).ok());
+    EXPECT_TRUE(got.empty());
+    std::vector<Measurement> rows;
+    ASSERT_TRUE(r->List("0123456789abcdef0123456789abcdef", "brick", &rows).ok());
+    EXPECT_EQ(rows.size(), 1u);
+  }
+  EXPECT_EQ(testing::ReadFile(path), v1_bytes);  // reading never migrates
+
+  {
+    auto s = Open(path);
+    ASSERT_TRUE(s);
+    ASSERT_TRUE(s->PutPredictions({Prediction("aa", "test", 1.0)}).ok());
+  }
+  EXPECT_EQ(SchemaVersion(path), kStoreSchemaVersion);
+  auto s = Open(path, ro);
+  std::vector<PredictionRow> got;
+  ASSERT_TRUE(s->ListPredictions("0123456789abcdef0123456789abcdef", &got).ok());
+  ASSERT_EQ(got.size(), 1u);
+  std::optional<Measurement> m;
+  ASSERT_TRUE(s->Lookup(Sample("aa", 0).key, &m).ok());
+  ASSERT_TRUE(m.has_value());
+  EXPECT_EQ(m->samples_ms, (std::vector<double>{1.0, 1.25, 1.125}));
+  std::vector<OpProfileRow> profiles;
+  ASSERT_TRUE(s->ListOpProfiles("0123456789abcdef0123456789abcdef", &profiles).ok());
+  EXPECT_EQ(profiles.size(), 1u);
+  std::vector<SystemRecord> systems;
+  ASSERT_TRUE(s->ListSystems(&systems).ok());
+  EXPECT_EQ(systems.size(), 1u);
+  // Opening the migrated store again is a no-op.
+  s.reset();
+  auto again = Open(path);
+  ASSERT_TRUE(again);
+  EXPECT_EQ(SchemaVersion(path), kStoreSchemaVersion);
+}
+
+TEST(StoreTest, CorruptPredictionRowIsOneLineNamingTheFile) {
+  TempDir dir;
+  const std::string path = dir.File("c.db");
+  {
+    auto s = Open(path);
+    ASSERT_TRUE(s->Put(Sample("aa", 1.0)).ok());
+    ASSERT_TRUE(s->PutPredictions({Prediction("aa", "test", 1.0)}).ok());
+  }
+  RawSql(path, "PRAGMA journal_mode = DELETE; UPDATE predictions SET predicted_ms = 'junk'");
+  const std::string before = testing::ReadFile(path);
+  StoreOptions ro;
+  ro.read_only = true;
+  auto s = Open(path, ro);
+  std::vector<PredictionRow> got;
+  Status st = s->ListPredictions("0123456789abcdef0123456789abcdef", &got);
+  EXPECT_EQ(st.code(), Status::Code::kCorruption);
+  EXPECT_EQ(st.message().rfind(path + ": ", 0), 0u) << st.message();
+  EXPECT_NE(st.message().find("aa"), std::string::npos) << st.message();
+  EXPECT_EQ(st.message().find('\n'), std::string::npos);
+  std::optional<Measurement> m;  // the rest of the store still reads
+  ASSERT_TRUE(s->Lookup(Sample("aa", 0).key, &m).ok());
+  EXPECT_TRUE(m.has_value());
+  s.reset();
+  EXPECT_EQ(testing::ReadFile(path), before);
+  RawSql(path, "UPDATE predictions SET predicted_ms = -1");
+  s = Open(path, ro);
+  EXPECT_EQ(s->ListPredictions("0123456789abcdef0123456789abcdef", &got).code(), Status::Code::kCorruption);
 }
 
 void ExpectRejectedUntouched(const std::string& path, const std::string& want) {
