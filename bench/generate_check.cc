@@ -1,14 +1,17 @@
 // Real-model check of brick export (issue 3, docs/results.md): every unique brick of the given
-// models, for each G and mode, loads and runs in ONNX Runtime with synthetic weights; with
-// --source-weights each brick is also fed the original model's intermediate tensors and compared
-// with the model's own tensors (max relative error).
-//   generate_check MODEL... [-G 1,2,5] [--source-weights]
+// models, for each G and mode, loads and runs in ONNX Runtime with synthetic weights, as a suite
+// holds them (large weights in a shared pool file next to the bricks, run from the files); with
+// --source-weights each brick (weights inline) is also fed the original model's intermediate
+// tensors and compared with the model's own tensors (max relative error).
+//   generate_check MODEL... [-G 1,2,5] [--source-weights] [--input-range lo,hi] [--scratch DIR]
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
 
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
 #include <set>
+#include <stdlib.h>
 
 #include "dlbricks/suite.h"
 #include "ort_test_util.h"
@@ -39,7 +42,20 @@ int main(int argc, char** argv) {
   app.add_option("--input-range", range, "synthetic brick inputs uniform in [lo,hi) (default -1,1)")
       ->delimiter(',')
       ->expected(2);
+  std::string scratch;
+  app.add_option("--scratch", scratch, "folder for the pool bricks of one model at a time (default: a temp folder)");
   CLI11_PARSE(app, argc, argv);
+  namespace fs = std::filesystem;
+  const bool own_scratch = scratch.empty();
+  if (own_scratch) {
+    std::string tmpl = (fs::temp_directory_path() / "generate_check-XXXXXX").string();
+    if (!mkdtemp(tmpl.data())) {
+      std::fprintf(stderr, "cannot create a temporary folder\n");
+      return 1;
+    }
+    scratch = tmpl;
+  }
+  const fs::path bricks_dir = fs::path(scratch) / "bricks";
 
   int failures = 0;
   for (const std::string& path : paths) {
@@ -73,17 +89,48 @@ int main(int argc, char** argv) {
         for (auto w : FindModelSubgraphs(g, DecomposeOptions{G, mode})) windows.insert(w);
       }
     }
+    // Export first (the pool is written once, as long as the bricks need), then run.
     std::set<Hash128> seen;
     int ran = 0, skipped = 0, failed = 0, nonfinite = 0, compared = 0;
     double worst = 0;
+    std::error_code ec;
+    fs::remove_all(bricks_dir, ec);
+    fs::create_directories(bricks_dir, ec);
+    BrickExportOptions export_options;
+    export_options.use_source_weights = source_weights;
+    if (!source_weights) export_options.weight_pool = kWeightPoolFile;
+    struct Exported {
+      int begin, end;
+      onnx::ModelProto model;
+      std::string path;
+    };
+    std::vector<Exported> bricks;
+    int64_t pool_extent = 0;
     for (auto [begin, end] : windows) {
-      if (!seen.insert(BrickSignature(g, begin, end)).second) continue;
-      onnx::ModelProto brick;
-      st = BuildBrickModel(g, begin, end, BrickExportOptions{.use_source_weights = source_weights}, &brick);
-      if (!st.ok() || !AllFloatInputs(brick)) {
+      const Hash128 id = BrickSignature(g, begin, end);
+      if (!seen.insert(id).second) continue;
+      Exported e{begin, end, {}, (bricks_dir / (id.Hex() + ".onnx")).string()};
+      st = BuildBrickModel(g, begin, end, export_options, &e.model);
+      if (!st.ok() || !AllFloatInputs(e.model)) {
         ++skipped;
         continue;
       }
+      if (!source_weights) {
+        std::ofstream out(e.path, std::ios::binary);
+        e.model.SerializeToOstream(&out);
+        pool_extent = std::max(pool_extent, WeightPoolExtent(e.model));
+      }
+      bricks.push_back(std::move(e));
+    }
+    if (pool_extent > 0) {
+      if (Status ps = WriteWeightPool((bricks_dir / kWeightPoolFile).string(), pool_extent); !ps.ok()) {
+        std::fprintf(stderr, "%s\n", ps.message().c_str());
+        return 1;
+      }
+    }
+    for (const Exported& e : bricks) {
+      const int begin = e.begin, end = e.end;
+      const onnx::ModelProto& brick = e.model;
       BrickInterface io = WindowInterface(g, begin, end);
       TensorMap feed;
       if (source_weights) {
@@ -95,7 +142,7 @@ int main(int argc, char** argv) {
         }
       }
       try {
-        TensorMap out = testing::RunOrt(brick, feed);
+        TensorMap out = source_weights ? testing::RunOrt(brick, feed) : testing::RunOrtFile(e.path, feed);
         bool ok = true;
         for (size_t k = 0; k < io.outputs.size(); ++k) {
           const auto& got = out["output_" + std::to_string(k)];
@@ -117,13 +164,17 @@ int main(int argc, char** argv) {
       }
     }
     failures += failed;
-    std::printf("%s: %zu layers, G %s: %zu windows, %zu unique bricks, ran %d, ORT failed %d, non-finite outputs %d, "
-                "skipped %d",
+    int pooled = 0;
+    for (const Exported& e : bricks) pooled += WeightPoolExtent(e.model) > 0;
+    std::printf("%s: %zu layers, G %s: %zu windows, %zu unique bricks (%d with pool weights, pool %.1f MB), ran %d, "
+                "ORT failed %d, non-finite outputs %d, skipped %d",
                 g.name.c_str(), g.layers.size(), fmt::format("{}", fmt::join(gs, ",")).c_str(), windows.size(),
-                seen.size(), ran, failed, nonfinite, skipped);
+                seen.size(), pooled, static_cast<double>(pool_extent) / 1e6, ran, failed, nonfinite, skipped);
     if (source_weights) std::printf(", compared %d outputs, max relative error %.2e", compared, worst);
     std::printf("\n");
     std::fflush(stdout);
   }
+  std::error_code ec;
+  fs::remove_all(own_scratch ? fs::path(scratch) : bricks_dir, ec);
   return failures ? 1 : 0;
 }

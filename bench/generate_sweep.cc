@@ -1,7 +1,9 @@
 // Sweep of benchmark generation (issue 3, docs/results.md): for every mode and G = 1..max-G,
 // brick instances, unique bricks, suite MACs vs corpus MACs, decomposition time and (with
-// --export) the time and size of writing the whole suite, compared with loading the models.
-//   generate_sweep MODEL... [--max-g 10] [--modes chain,dag,overlap] [--export DIR] [--json FILE]
+// --export) the time and size of writing the whole suite (and of its shared weight pool),
+// compared with loading the models.
+//   generate_sweep MODEL... [--max-g 10] [--modes chain,dag,overlap] [--export DIR] [--load-weights]
+//                  [--inline-weights] [--json FILE]
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
@@ -45,6 +47,8 @@ int main(int argc, char** argv) {
   app.add_option("--json", json_path, "write the rows as JSON");
   bool load_weights = false;
   app.add_flag("--load-weights", load_weights, "read weight bytes while loading (generate does not)");
+  bool inline_weights = false;
+  app.add_flag("--inline-weights", inline_weights, "export every weight inline (no shared pool: the old format)");
   app.add_option("--modes", mode_names, "modes to sweep (default chain,dag,overlap)")->delimiter(',');
   CLI11_PARSE(app, argc, argv);
 
@@ -72,8 +76,8 @@ int main(int argc, char** argv) {
   for (const Graph& g : graphs) corpus.push_back(&g);
   std::printf("models %zu (skipped %zu), layers %lld, corpus MACs %.4g, load %.3f s\n\n", graphs.size(), skipped.size(),
               static_cast<long long>(layers), corpus_macs, load_seconds);
-  std::printf("| mode | G | instances | unique | unique %% | suite/corpus MACs | decompose s | export s | suite GB |\n");
-  std::printf("|---|---|---|---|---|---|---|---|---|\n");
+  std::printf("| mode | G | instances | unique | unique %% | suite/corpus MACs | decompose s | export s | suite GB | pool GB |\n");
+  std::printf("|---|---|---|---|---|---|---|---|---|---|\n");
 
   nlohmann::ordered_json rows = nlohmann::ordered_json::array();
   for (const std::string& name : mode_names) {
@@ -82,7 +86,7 @@ int main(int argc, char** argv) {
       std::fprintf(stderr, "%s\n", st.message().c_str());
       return 2;
     }
-    double decompose_total = 0, export_total = 0;
+    double decompose_total = 0, export_total = 0, bytes_total = 0;
     std::set<Hash128> all_g;  // bricks of G = 1..max together: a suite shared by every G
     double all_g_macs = 0;
     for (int G = 1; G <= max_g; ++G) {
@@ -105,11 +109,13 @@ int main(int argc, char** argv) {
       }
       double export_s = 0;
       uint64_t bytes = 0;
+      int64_t pool_bytes = 0;
       if (!export_dir.empty()) {
         SuiteOptions so;
         so.decompose = options;
         so.out_dir = (fs::path(export_dir) / "suite").string();
         so.force = true;
+        so.weight_pool = !inline_weights;
         SuiteSummary summary;
         st = GenerateSuite(corpus, so, &summary);
         if (!st.ok()) {
@@ -117,23 +123,25 @@ int main(int argc, char** argv) {
           return 1;
         }
         export_s = summary.generate_seconds;
+        pool_bytes = summary.pool_bytes;
         bytes = FolderBytes(so.out_dir);
         fs::remove_all(so.out_dir);
       }
       decompose_total += decompose;
       export_total += export_s;
+      bytes_total += static_cast<double>(bytes);
       const double unique_pct = 100.0 * static_cast<double>(d.bricks.size()) / static_cast<double>(d.instances);
-      std::printf("| %s | %d | %lld | %zu | %.1f | %.1f%% | %.3f | %.2f | %.2f |\n", DecomposeModeName(mode).c_str(), G,
-                  static_cast<long long>(d.instances), d.bricks.size(), unique_pct, 100.0 * suite_macs / corpus_macs,
-                  decompose, export_s, static_cast<double>(bytes) / 1e9);
+      std::printf("| %s | %d | %lld | %zu | %.1f | %.1f%% | %.3f | %.2f | %.3f | %.3f |\n", DecomposeModeName(mode).c_str(),
+                  G, static_cast<long long>(d.instances), d.bricks.size(), unique_pct, 100.0 * suite_macs / corpus_macs,
+                  decompose, export_s, static_cast<double>(bytes) / 1e9, static_cast<double>(pool_bytes) / 1e9);
       std::fflush(stdout);
       rows.push_back({{"mode", DecomposeModeName(mode)}, {"G", G}, {"instances", d.instances},
                       {"unique", d.bricks.size()}, {"unique_percent", unique_pct}, {"suite_macs", suite_macs},
                       {"corpus_macs", corpus_macs}, {"decompose_seconds", decompose}, {"export_seconds", export_s},
-                      {"suite_bytes", bytes}});
+                      {"suite_bytes", bytes}, {"pool_bytes", pool_bytes}});
     }
-    std::printf("| %s | 1..%d total | | %zu (union) | | %.1f%% | %.3f | %.2f | |\n", DecomposeModeName(mode).c_str(),
-                max_g, all_g.size(), 100.0 * all_g_macs / corpus_macs, decompose_total, export_total);
+    std::printf("| %s | 1..%d total | | %zu (union) | | %.1f%% | %.3f | %.2f | %.2f | |\n", DecomposeModeName(mode).c_str(),
+                max_g, all_g.size(), 100.0 * all_g_macs / corpus_macs, decompose_total, export_total, bytes_total / 1e9);
   }
   std::printf("\nload time of the models: %.3f s\n", load_seconds);
   if (!json_path.empty()) {

@@ -17,10 +17,23 @@ namespace dlbricks {
 
 inline constexpr int kSuiteSchemaVersion = 1;
 
+// Shared synthetic weight pool (docs/suite.md "Weight pool"): one file of fixed-seed floats per
+// suite, next to the brick files; large float weights of every brick are ONNX external data
+// into it, so a suite writes each weight byte once instead of once per brick.
+inline constexpr char kWeightPoolFile[] = "weights.bin";  // in bricks/
+inline constexpr int64_t kWeightPoolAlignment = 64;       // every pool offset is a multiple
+
 struct BrickExportOptions {
   // TEST ONLY: copy the source weight values instead of synthesising them (for comparing a
   // brick with the original model). A suite must never be written with this. Default: false.
   bool use_source_weights = false;
+  // Pool file (relative to the brick file's folder) that large synthetic weights reference.
+  // Default: "" = every weight inline (a self-contained model that runs from memory).
+  std::string weight_pool;
+  // Float32 weights of more than this many bytes go to the pool; weights that must be
+  // positive (BatchNormalization variance, divisors), other dtypes and constants stay inline.
+  // Default: 4096.
+  int64_t pool_min_bytes = 4096;
 };
 
 // What the manifest says about one brick.
@@ -38,14 +51,24 @@ BrickInfo DescribeBrick(const Graph& graph, int begin, int end);
 // Builds the standalone model of window [begin, end) (runnable under the mode it came from):
 // graph inputs "input_<k>" (WindowInterface order), outputs "output_<k>", nodes "n<i>",
 // activations "t<i>", weights "w<i>" (synthetic: a fixed-seed RNG keyed by the brick id, small
-// values, positive where an op needs it, e.g. BatchNormalization variance), constants "c<i>"
-// (values copied: they are part of the layer signature). Opset imports are copied.
+// values, positive where an op needs it, e.g. BatchNormalization variance; with
+// options.weight_pool, large ones are external data at pool offsets keyed by the brick id),
+// constants "c<i>" (values copied: they are part of the layer signature). Opset imports are
+// copied.
 // REQUIRES: 0 <= begin < end <= graph.layers.size(). Unsupported for layers holding subgraphs.
 Status BuildBrickModel(const Graph& graph, int begin, int end, const BrickExportOptions& options,
                        onnx::ModelProto* model);
 
 // "bricks/<id>.onnx", relative to the suite folder.
 std::string BrickFileName(const Hash128& id);
+
+// Bytes of the pool a brick reads: the largest offset + length of its external data (0: none).
+int64_t WeightPoolExtent(const onnx::ModelProto& brick);
+
+// Writes a pool of `bytes` bytes (rounded up to kWeightPoolAlignment): float32 uniform in
+// [-0.1, 0.1) (SynthesiseWeight's range) from a fixed seed, never from a source model. A
+// shorter pool is a prefix of a longer one. Errors: IOError naming the file.
+Status WriteWeightPool(const std::string& path, int64_t bytes);
 
 struct SuiteOptions {
   DecomposeOptions decompose;  // G (default 1) and mode (default chain)
@@ -63,6 +86,11 @@ struct SuiteOptions {
   // anyone regenerate and subtract them); tests set it.
   uint64_t decoy_seed = 0;
   IngestOptions ingest;  // for model paths (input shapes); defaults as in graph.h
+  // Large synthetic weights go to bricks/weights.bin, written once. Default: true; false =
+  // every weight inline in its brick (the
+  // format before the pool).
+  bool weight_pool = true;
+  int64_t pool_min_bytes = 4096;  // BrickExportOptions::pool_min_bytes. Default: 4096.
 };
 
 struct SuiteSummary {
@@ -74,6 +102,7 @@ struct SuiteSummary {
   int decoys = 0;
   double corpus_macs = 0;      // sum of the real models' MACs
   double suite_macs = 0;       // sum of the MACs of the bricks written
+  int64_t pool_bytes = 0;      // size of bricks/weights.bin (0: no brick references a pool)
   double load_seconds = 0;     // LoadGraph of the input models (0 when given Graphs)
   double generate_seconds = 0; // decoys + decomposition + export + writing
   double decompose_seconds = 0;// of which Algorithms 1-2, signatures and dedupe

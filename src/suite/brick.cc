@@ -2,8 +2,11 @@
 // synthetic weights (DESIGN.md "Brick").
 #include <algorithm>
 #include <bit>
+#include <cstdlib>
 #include <cstring>
+#include <fstream>
 #include <map>
+#include <vector>
 
 #include <fmt/format.h>
 
@@ -46,6 +49,16 @@ class WeightRng {
   uint64_t state_;
 };
 
+// Every synthetic signed float, inline or pooled, is uniform in [lo, lo + width).
+constexpr float kWeightLo = -0.1f, kWeightWidth = 0.2f;
+// Public and fixed: the pool is the same bytes for every suite and derived from no model.
+constexpr uint64_t kPoolSeed = 0x646c627269636b73ULL;  // "dlbricks"
+// A brick's pooled weights start at one of this many aligned slots (4 MiB of spread), so
+// different bricks read different bytes while the pool stays about the largest brick's size.
+constexpr uint64_t kPoolSlots = 65536;
+
+int64_t AlignUp(int64_t n) { return (n + kWeightPoolAlignment - 1) / kWeightPoolAlignment * kWeightPoolAlignment; }
+
 template <typename T, typename Gen>
 void Fill(std::string* raw, int64_t n, Gen gen) {
   raw->resize(static_cast<size_t>(n) * sizeof(T));
@@ -62,7 +75,7 @@ void Fill(std::string* raw, int64_t n, Gen gen) {
 Status SynthesiseWeight(const Hash128& id, int index, const TensorType& type, bool positive,
                         onnx::TensorProto* t) {
   WeightRng rng(id.hi ^ (id.lo * 0x9e3779b97f4a7c15ULL) ^ static_cast<uint64_t>(index));
-  const float lo = positive ? 0.5f : -0.1f, width = positive ? 1.0f : 0.2f;
+  const float lo = positive ? 0.5f : kWeightLo, width = positive ? 1.0f : kWeightWidth;
   auto real = [&] { return rng.Real(lo, width); };
   const int ilo = positive ? 1 : -2, icount = positive ? 3 : 6;  // [1,3] or [-2,3]
   auto small = [&] { return rng.Small(ilo, icount); };
@@ -93,6 +106,42 @@ Status SynthesiseWeight(const Hash128& id, int index, const TensorType& type, bo
   }
   return Status::OK();
 }
+
+// Lays a brick's pooled weights out back to back (in weight-index order, each aligned) from a
+// start slot keyed by the brick id: no two weights of one brick alias, like in a real model,
+// and the offsets depend on nothing but the brick, so its file is the same in every suite.
+class PoolCursor {
+ public:
+  PoolCursor(const Hash128& id, const BrickExportOptions& options)
+      : options_(options),
+        next_(static_cast<int64_t>(((id.lo ^ (id.hi * 0x9e3779b97f4a7c15ULL)) % kPoolSlots)) * kWeightPoolAlignment) {}
+
+  bool Takes(const TensorType& type, bool positive) const {
+    return !options_.weight_pool.empty() && !positive && type.dtype == onnx::TensorProto::FLOAT &&
+           type.Elements() * 4 > options_.pool_min_bytes;
+  }
+
+  // REQUIRES: Takes(type, false).
+  void Reference(const TensorType& type, onnx::TensorProto* t) {
+    const int64_t length = type.Elements() * 4;
+    t->set_data_type(type.dtype);
+    for (int64_t d : type.dims) t->add_dims(d);
+    t->set_data_location(onnx::TensorProto::EXTERNAL);
+    auto add = [&](const char* key, const std::string& value) {
+      auto* e = t->add_external_data();
+      e->set_key(key);
+      e->set_value(value);
+    };
+    add("location", options_.weight_pool);
+    add("offset", std::to_string(next_));
+    add("length", std::to_string(length));
+    next_ += AlignUp(length);
+  }
+
+ private:
+  const BrickExportOptions& options_;
+  int64_t next_;
+};
 
 // Copies a node's attributes without names or doc strings that could carry source text.
 Status CopyAttributes(const onnx::NodeProto& from, onnx::NodeProto* to) {
@@ -127,6 +176,34 @@ void SetValueInfo(const std::string& name, const TensorType& type, onnx::ValueIn
 }  // namespace
 
 std::string BrickFileName(const Hash128& id) { return "bricks/" + id.Hex() + ".onnx"; }
+
+int64_t WeightPoolExtent(const onnx::ModelProto& brick) {
+  int64_t extent = 0;
+  for (const onnx::TensorProto& t : brick.graph().initializer()) {
+    if (t.data_location() != onnx::TensorProto::EXTERNAL) continue;
+    int64_t offset = 0, length = 0;
+    for (const auto& e : t.external_data()) {
+      if (e.key() == "offset") offset = std::atoll(e.value().c_str());
+      if (e.key() == "length") length = std::atoll(e.value().c_str());
+    }
+    extent = std::max(extent, offset + length);
+  }
+  return extent;
+}
+
+Status WriteWeightPool(const std::string& path, int64_t bytes) {
+  std::ofstream out(path, std::ios::binary | std::ios::trunc);
+  WeightRng rng(kPoolSeed);
+  std::vector<float> chunk(1 << 18);  // 1 MiB
+  for (int64_t left = AlignUp(bytes) / 4; left > 0 && out;) {
+    const size_t n = static_cast<size_t>(std::min<int64_t>(left, static_cast<int64_t>(chunk.size())));
+    for (size_t i = 0; i < n; ++i) chunk[i] = rng.Real(kWeightLo, kWeightWidth);
+    out.write(reinterpret_cast<const char*>(chunk.data()), static_cast<std::streamsize>(n * sizeof(float)));
+    left -= static_cast<int64_t>(n);
+  }
+  if (!out.flush()) return Status::IOError(fmt::format("{}: cannot write the weight pool", path));
+  return Status::OK();
+}
 
 BrickInfo DescribeBrick(const Graph& g, int begin, int end) {
   BrickInfo info;
@@ -167,6 +244,7 @@ Status BuildBrickModel(const Graph& g, int begin, int end, const BrickExportOpti
   }
   for (size_t k = 0; k < io.outputs.size(); ++k) names[io.outputs[k]] = fmt::format("output_{}", k);
   int weights = 0, constants = 0, activations = 0;
+  PoolCursor pool(id, options);
 
   // Weights and constants become initializers the first time a layer reads them.
   auto name_input = [&](int v, const std::string& op, size_t slot) -> Status {
@@ -183,8 +261,10 @@ Status BuildBrickModel(const Graph& g, int begin, int end, const BrickExportOpti
       }
       *t = *val.data;
       t->clear_doc_string();
+    } else if (const bool positive = NeedsPositive(op, slot); pool.Takes(val.type, positive)) {
+      pool.Reference(val.type, t);
     } else {
-      DLB_RETURN_IF_ERROR(SynthesiseWeight(id, weights, val.type, NeedsPositive(op, slot), t));
+      DLB_RETURN_IF_ERROR(SynthesiseWeight(id, weights, val.type, positive, t));
     }
     names[v] = val.kind == ValueKind::kConstant ? fmt::format("c{}", constants++) : fmt::format("w{}", weights++);
     t->set_name(names[v]);

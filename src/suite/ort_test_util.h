@@ -27,13 +27,14 @@ inline Ort::Env& OrtEnv() {
   return env;
 }
 
-// Runs `model` with the given inputs (by graph-input name); returns every graph output.
-// Throws Ort::Exception when the model does not load or run.
-inline TensorMap RunOrt(const onnx::ModelProto& model, const TensorMap& inputs) {
-  std::string bytes = model.SerializeAsString();
+inline Ort::SessionOptions OneThread() {
   Ort::SessionOptions options;
   options.SetIntraOpNumThreads(1);
-  Ort::Session session(OrtEnv(), bytes.data(), bytes.size(), options);
+  return options;
+}
+
+// Runs a session with the given inputs (by graph-input name); returns every graph output.
+inline TensorMap RunSession(Ort::Session& session, const TensorMap& inputs) {
   Ort::MemoryInfo mem = Ort::MemoryInfo::CreateCpu(OrtArenaAllocator, OrtMemTypeDefault);
   std::vector<const char*> in_names;
   std::vector<Ort::Value> in_values;
@@ -61,6 +62,19 @@ inline TensorMap RunOrt(const onnx::ModelProto& model, const TensorMap& inputs) 
     result[out_names[i]] = std::move(t);
   }
   return result;
+}
+
+// Runs an in-memory model (no external data). Throws Ort::Exception when it does not load or run.
+inline TensorMap RunOrt(const onnx::ModelProto& model, const TensorMap& inputs) {
+  std::string bytes = model.SerializeAsString();
+  Ort::Session session(OrtEnv(), bytes.data(), bytes.size(), OneThread());
+  return RunSession(session, inputs);
+}
+
+// Runs a model file; ORT resolves external data (the weight pool) relative to its folder.
+inline TensorMap RunOrtFile(const std::string& path, const TensorMap& inputs) {
+  Ort::Session session(OrtEnv(), path.c_str(), OneThread());
+  return RunSession(session, inputs);
 }
 
 // Runs a float model with every node output as an extra graph output; the result also holds

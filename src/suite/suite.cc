@@ -175,13 +175,18 @@ Status WriteSuite(const std::vector<const Graph*>& graphs, const SuiteOptions& o
   summary->decompose_seconds = Seconds(decompose_start);
 
   const fs::path dir(options.out_dir);
+  BrickExportOptions export_options;
+  if (options.weight_pool) export_options.weight_pool = kWeightPoolFile;  // brick files sit next to it
+  export_options.pool_min_bytes = options.pool_min_bytes;
+  int64_t pool_extent = 0;
   Json bricks = Json::array();
   for (const UniqueBrick& u : corpus.bricks) {
     const Graph& g = *all[static_cast<size_t>(u.model)];
     onnx::ModelProto model;
-    Status st = BuildBrickModel(g, u.begin, u.end, BrickExportOptions{}, &model);
+    Status st = BuildBrickModel(g, u.begin, u.end, export_options, &model);
     if (!st.ok()) return st.WithPrefix(u.model < static_cast<int>(graphs.size()) ? g.path : "decoy");
     DLB_RETURN_IF_ERROR(WriteModel(dir / BrickFileName(u.id), model));
+    pool_extent = std::max(pool_extent, WeightPoolExtent(model));
     BrickInfo info = DescribeBrick(g, u.begin, u.end);
     Json inputs = Json::array(), outputs = Json::array();
     for (const TensorType& t : info.inputs) inputs.push_back(TypeJson(t));
@@ -201,8 +206,16 @@ Status WriteSuite(const std::vector<const Graph*>& graphs, const SuiteOptions& o
   Json manifest = {{"schema_version", kSuiteSchemaVersion},
                    {"tool_version", "0.1.0"},
                    {"granularity", options.decompose.granularity},
-                   {"mode", DecomposeModeName(options.decompose.mode)},
-                   {"bricks", bricks}};
+                   {"mode", DecomposeModeName(options.decompose.mode)}};
+  if (pool_extent > 0) {
+    // Written once, after every brick, as long as the furthest reference needs.
+    const std::string pool_file = std::string("bricks/") + kWeightPoolFile;
+    DLB_RETURN_IF_ERROR(WriteWeightPool((dir / pool_file).string(), pool_extent));
+    std::error_code ec;
+    summary->pool_bytes = static_cast<int64_t>(fs::file_size(dir / pool_file, ec));
+    manifest["weight_pool"] = {{"file", pool_file}, {"dtype", "f32"}, {"bytes", summary->pool_bytes}};
+  }
+  manifest["bricks"] = bricks;
   Json models = ModelsJson(corpus, graphs.size());
   if (options.private_mapping.empty()) {
     manifest["models"] = models;

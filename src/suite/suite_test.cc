@@ -4,6 +4,7 @@
 #include <cstring>
 #include <filesystem>
 #include <nlohmann/json.hpp>
+#include <set>
 
 #include "dlbricks/suite.h"
 #include "ort_test_util.h"
@@ -75,6 +76,9 @@ TEST(GenerateSuite, WritesTheContractFormat) {
     EXPECT_GE(brick["macs"].get<int64_t>(), 0);
     EXPECT_TRUE(brick.contains("flops") && brick.contains("params") && brick.contains("outputs"));
   }
+  // SmallConvNet's weights are all under 4 KiB: every one inline, no pool.
+  EXPECT_FALSE(m.contains("weight_pool"));
+  EXPECT_EQ(s.pool_bytes, 0);
   EXPECT_EQ(std::distance(fs::directory_iterator(dir.File("suite/bricks")), fs::directory_iterator()),
             static_cast<long>(m["bricks"].size()));
   const Json& model = m["models"][0];
@@ -111,11 +115,13 @@ TEST(GenerateSuite, PrivateMappingAndDecoys) {
   EXPECT_EQ(mapping["models"][0]["name"], "a");
   EXPECT_EQ(mapping["granularity"], 1);
 
-  // Every decoy brick runs like a real one.
+  // Every decoy brick runs like a real one (decoy weights are large: from the pool).
+  EXPECT_TRUE(m.contains("weight_pool"));
   for (const Json& brick : m["bricks"]) {
+    const std::string path = dir.File("suite/" + brick["file"].get<std::string>());
     onnx::ModelProto model;
-    ASSERT_TRUE(model.ParseFromString(testing::ReadFile(dir.File("suite/" + brick["file"].get<std::string>()))));
-    EXPECT_NO_THROW(testing::RunOrt(model, testing::RandomInputs(model)));
+    ASSERT_TRUE(model.ParseFromString(testing::ReadFile(path)));
+    EXPECT_NO_THROW(testing::RunOrtFile(path, testing::RandomInputs(model)));
   }
 
   // The mapping may not live inside the suite.
@@ -156,16 +162,124 @@ TEST(GenerateSuite, NoSourceNameOrWeightByteInTheSuite) {
       SuiteSummary s;
       Status st = GenerateSuite({path}, o, &s);
       ASSERT_TRUE(st.ok()) << st.ToString();
+      // The FC weight (5 KiB) is pooled: the pool file is grepped like every other byte.
+      const std::string pool = testing::ReadFile(o.out_dir + "/bricks/" + kWeightPoolFile);
+      ASSERT_GT(pool.size(), 5120u);
       std::string bytes = AllBytes(o.out_dir);
+      ASSERT_NE(bytes.find(pool), std::string::npos);
       EXPECT_EQ(bytes.find("zqx"), std::string::npos);
       EXPECT_EQ(bytes.find("Secret"), std::string::npos);
       for (float v : {1234.5678f, -8765.4321f, 4242.4242f, -31.337f, 777.125f}) {
         char pattern[sizeof(float)];
         std::memcpy(pattern, &v, sizeof v);
         EXPECT_EQ(bytes.find(std::string(pattern, sizeof pattern)), std::string::npos) << v;
+        EXPECT_EQ(pool.find(std::string(pattern, sizeof pattern)), std::string::npos) << v;
       }
       // The mapping (kept private) is where the model name lives.
       EXPECT_NE(testing::ReadFile(o.private_mapping).find("zqxSecretModel"), std::string::npos);
+    }
+  }
+}
+
+// Conv weights of 9-18 KiB (pooled), a BatchNormalization and a 1.3 KiB Gemm (inline).
+testing::ModelBuilder WideConvNet(uint32_t seed) {
+  testing::ModelBuilder b;
+  b.Input("x", {1, 16, 8, 8});
+  b.Weight("w1", {16, 16, 3, 3}, seed);
+  testing::AttrInts(b.Node("Conv", {"x", "w1"}, {"c1"}), "pads", {1, 1, 1, 1});
+  b.Weight("s", {16}, seed + 1).Weight("o", {16}, seed + 2).Weight("m", {16}, seed + 3);
+  b.WeightValues("v", {16}, std::vector<float>(16, 1.0f));
+  b.Node("BatchNormalization", {"c1", "s", "o", "m", "v"}, {"bn"});
+  b.Node("Relu", {"bn"}, {"r1"});
+  b.Weight("w2", {32, 16, 3, 3}, seed + 4);
+  b.Node("Conv", {"r1", "w2"}, {"c2"});
+  b.Node("Relu", {"c2"}, {"r2"});
+  b.Node("GlobalAveragePool", {"r2"}, {"gap"});
+  b.Node("Flatten", {"gap"}, {"flat"});
+  b.Weight("fc", {32, 10}, seed + 5);
+  b.Node("MatMul", {"flat", "fc"}, {"y"});
+  b.Output("y");
+  return b;
+}
+
+// The pool is written once per suite, every large weight of every brick references it (and
+// nothing else does), bricks run from the suite folder and re-ingest to their ids.
+TEST(GenerateSuite, OneWeightPoolReferencedByTheBricks) {
+  testing::TempDir dir;
+  std::string a = WideConvNet(1).Write(dir.path(), "a.onnx");
+  std::string b = WideConvNet(7).Write(dir.path(), "b.onnx");
+  for (DecomposeMode mode : {DecomposeMode::kChain, DecomposeMode::kDag}) {
+    SuiteOptions o;
+    o.decompose = DecomposeOptions{2, mode};
+    o.out_dir = dir.File("suite");
+    o.force = true;
+    SuiteSummary s;
+    Status st = GenerateSuite({a, b}, o, &s);
+    ASSERT_TRUE(st.ok()) << st.ToString();
+    Json m = ReadJson(dir.File("suite/manifest.json"));
+    ASSERT_TRUE(m.contains("weight_pool"));
+    EXPECT_EQ(m["weight_pool"]["file"], "bricks/weights.bin");
+    EXPECT_EQ(m["weight_pool"]["dtype"], "f32");
+    const std::string pool_path = dir.File("suite/bricks/weights.bin");
+    const int64_t pool_bytes = static_cast<int64_t>(fs::file_size(pool_path));
+    EXPECT_EQ(m["weight_pool"]["bytes"].get<int64_t>(), pool_bytes);
+    EXPECT_EQ(s.pool_bytes, pool_bytes);
+    EXPECT_EQ(pool_bytes % kWeightPoolAlignment, 0);
+    // Only the bricks and the one pool in bricks/.
+    std::set<std::string> files;
+    for (const auto& e : fs::directory_iterator(dir.File("suite/bricks"))) files.insert(e.path().filename().string());
+    std::set<std::string> expected = {kWeightPoolFile};
+    for (const Json& brick : m["bricks"]) expected.insert(fs::path(brick["file"].get<std::string>()).filename().string());
+    EXPECT_EQ(files, expected);
+
+    int64_t extent = 0;
+    int pooled_bricks = 0;
+    for (const Json& brick : m["bricks"]) {
+      const std::string path = dir.File("suite/" + brick["file"].get<std::string>());
+      onnx::ModelProto model;
+      ASSERT_TRUE(model.ParseFromString(testing::ReadFile(path)));
+      for (const auto& t : model.graph().initializer()) {
+        if (t.data_location() != onnx::TensorProto::EXTERNAL) continue;
+        EXPECT_EQ(t.data_type(), onnx::TensorProto::FLOAT);
+        for (const auto& e : t.external_data()) {
+          if (e.key() == "location") {
+            EXPECT_EQ(e.value(), kWeightPoolFile);
+          }
+        }
+      }
+      const int64_t brick_extent = WeightPoolExtent(model);
+      pooled_bricks += brick_extent > 0;
+      extent = std::max(extent, brick_extent);
+      auto out = testing::RunOrtFile(path, testing::RandomInputs(model));
+      for (const auto& [name, t] : out) EXPECT_TRUE(testing::AllFinite(t.data)) << name;
+      Graph g;
+      ASSERT_TRUE(LoadGraph(path, IngestOptions{}, &g).ok());
+      EXPECT_EQ(BrickSignature(g, 0, static_cast<int>(g.layers.size())).Hex(), brick["id"]);
+    }
+    EXPECT_GE(pooled_bricks, 2);                                // both convs' bricks
+    EXPECT_GT(extent, pool_bytes - kWeightPoolAlignment);       // as long as needed, no longer
+    EXPECT_LE(extent, pool_bytes);
+
+    // Fixed seed: the pool is the same bytes whatever the models (a prefix of any longer pool).
+    ASSERT_TRUE(WriteWeightPool(dir.File("reference.bin"), pool_bytes + 4096).ok());
+    const std::string pool = testing::ReadFile(pool_path);
+    EXPECT_EQ(testing::ReadFile(dir.File("reference.bin")).substr(0, pool.size()), pool);
+
+    // Byte-identical on regeneration, pool included.
+    o.out_dir = dir.File("again");
+    ASSERT_TRUE(GenerateSuite({a, b}, o, &s).ok());
+    EXPECT_EQ(AllBytes(dir.File("suite")), AllBytes(dir.File("again")));
+
+    // Without the pool: every weight inline, no pool file, no manifest entry.
+    o.weight_pool = false;
+    ASSERT_TRUE(GenerateSuite({a, b}, o, &s).ok());
+    EXPECT_FALSE(fs::exists(dir.File("again/bricks/weights.bin")));
+    EXPECT_FALSE(ReadJson(dir.File("again/manifest.json")).contains("weight_pool"));
+    EXPECT_EQ(s.pool_bytes, 0);
+    for (const auto& e : fs::directory_iterator(dir.File("again/bricks"))) {
+      onnx::ModelProto model;
+      ASSERT_TRUE(model.ParseFromString(testing::ReadFile(e.path().string())));
+      EXPECT_EQ(WeightPoolExtent(model), 0);
     }
   }
 }
@@ -204,6 +318,22 @@ TEST(GenerateCli, PrintsSummaryAndJson) {
   EXPECT_EQ(j["models"], 1);
   EXPECT_GT(j["brick_instances"].get<int>(), 0);
   EXPECT_EQ(ReadJson(dir.File("s/manifest.json"))["granularity"], 2);
+}
+
+// `dlbricks run` measures a pool suite with ONNX Runtime (it resolves the pool next to each brick).
+TEST(GenerateCli, PoolSuiteRunsWithOnnxRuntime) {
+  testing::TempDir dir;
+  std::string a = WideConvNet(1).Write(dir.path(), "a.onnx");
+  auto r = testing::RunCli({"generate", a, "-G", "2", "-o", dir.File("s")});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  Json m = ReadJson(dir.File("s/manifest.json"));
+  ASSERT_TRUE(m.contains("weight_pool"));
+  r = testing::RunCli({"run", dir.File("s"), "--backend", "onnxruntime", "--warmup-runs", "1", "--min-runs", "3",
+                       "--max-runs", "3", "--db", dir.File("r.db"), "--json"});
+  ASSERT_EQ(r.exit_code, 0) << r.err << r.out;
+  Json j = Json::parse(r.out);
+  EXPECT_EQ(j["failed"], 0);
+  EXPECT_EQ(j["measured"].get<size_t>(), m["bricks"].size());
 }
 
 void ExpectBadInput(const testing::CommandResult& r, const std::string& needle) {
