@@ -227,6 +227,16 @@ backend_internal::OpenCvRewrites RewritesOf(const std::string& path) {
   return done;
 }
 
+// Writes the model (output "y"), checks that RewriteForOpenCv makes `count` rewrites of one
+// kind, and that OpenCV then matches ONNX Runtime.
+void ExpectRewriteMatchesOrt(testing::ModelBuilder& b, int backend_internal::OpenCvRewrites::*kind, int count) {
+  TempDir dir;
+  b.Output("y");
+  const std::string path = b.Write(dir.path(), "model.onnx");
+  EXPECT_EQ(RewritesOf(path).*kind, count);
+  ExpectOpenCvMatchesOrt(path);
+}
+
 TEST(OpenCvImportTest, ReadsExternalDataFromASharedWeightFile) {
   TempDir dir;
   std::filesystem::create_directories(dir.File("bricks"));
@@ -297,7 +307,6 @@ TEST(OpenCvImportTest, BadExternalDataIsAStatusNamingTheFile) {
 
 // mobilenet_v2's ReLU6: Clip with min/max as constant inputs (opset >= 11), one bound absent.
 TEST(OpenCvImportTest, ClipWithConstantInputsMatchesOrt) {
-  TempDir dir;
   testing::ModelBuilder b;
   b.Input("x", {1, 3, 8, 8});
   b.Weight("w", {4, 3, 3, 3}).Weight("bias", {4});
@@ -312,33 +321,23 @@ TEST(OpenCvImportTest, ClipWithConstantInputsMatchesOrt) {
   value->mutable_t()->set_data_type(onnx::TensorProto::FLOAT);
   value->mutable_t()->add_float_data(0.2f);
   b.Node("Clip", {"clipped", "", "hi2"}, {"y"});
-  b.Output("y");
-  const std::string path = b.Write(dir.path(), "clip.onnx");
-  const auto done = RewritesOf(path);
-  EXPECT_EQ(done.clip_to_attributes, 2);
-  EXPECT_EQ(done.kernel_shapes, 1);
-  ExpectOpenCvMatchesOrt(path);
+  ExpectRewriteMatchesOrt(b, &backend_internal::OpenCvRewrites::clip_to_attributes, 2);
 }
 
 // swin_t's window padding: Pad(x, pads, "") with the optional constant_value left empty.
 TEST(OpenCvImportTest, PadWithEmptyOptionalInputMatchesOrt) {
-  TempDir dir;
   testing::ModelBuilder b;
   b.Input("x", {1, 2, 5, 5});
   b.Int64s("pads", {0, 0, 1, 2, 0, 0, 2, 1});
   auto& pad = b.Node("Pad", {"x", "pads", ""}, {"p"});
   testing::AttrString(pad, "mode", "constant");
   b.Node("Relu", {"p"}, {"y"});
-  b.Output("y");
-  const std::string path = b.Write(dir.path(), "pad.onnx");
-  EXPECT_EQ(RewritesOf(path).empty_inputs_dropped, 1);
-  ExpectOpenCvMatchesOrt(path);
+  ExpectRewriteMatchesOrt(b, &backend_internal::OpenCvRewrites::empty_inputs_dropped, 1);
 }
 
 // convnext_tiny's classifier LayerNorm2d on a 1x1 map: the mean and deviation are
 // 1-element computed tensors that Div (and Mul) broadcast over [1,1,1,C].
 TEST(OpenCvImportTest, BroadcastOfComputedScalarMatchesOrt) {
-  TempDir dir;
   testing::ModelBuilder b;
   b.Input("x", {1, 8, 1, 1});
   auto& tr = b.Node("Transpose", {"x"}, {"t"});
@@ -356,10 +355,37 @@ TEST(OpenCvImportTest, BroadcastOfComputedScalarMatchesOrt) {
   b.Node("Mul", {"sd", "norm"}, {"back"});  // the 1-element operand first
   b.Weight("gamma", {8});
   b.Node("Mul", {"back", "gamma"}, {"y"});
-  b.Output("y");
-  const std::string path = b.Write(dir.path(), "ln.onnx");
-  EXPECT_EQ(RewritesOf(path).scalar_broadcasts, 2);
-  ExpectOpenCvMatchesOrt(path);
+  ExpectRewriteMatchesOrt(b, &backend_internal::OpenCvRewrites::scalar_broadcasts, 2);
+}
+
+// vit_b_16's LayerNorm affine on [N, T, C]: Mul/Div by a constant [C] over trailing axes.
+TEST(OpenCvImportTest, ScaleOverTrailingAxesMatchesOrt) {
+  testing::ModelBuilder b;
+  b.Input("x", {1, 6, 8});
+  b.Weight("gamma", {8}).Weight("beta", {8});
+  b.Node("Mul", {"x", "gamma"}, {"scaled"});
+  b.WeightValues("d", {1, 8}, {1.5f, 2, 3, 4, 5, 6, 7, 8});
+  b.Node("Div", {"scaled", "d"}, {"divided"});
+  b.Node("Add", {"divided", "beta"}, {"y"});
+  ExpectRewriteMatchesOrt(b, &backend_internal::OpenCvRewrites::trailing_scales, 2);
+}
+
+// swin_t's window attention: a {1, heads, w, w} position bias and a {1, windows, 1, w, w}
+// shifted-window mask added to the scores.
+TEST(OpenCvImportTest, BiasWithLeadingAndInteriorOnesMatchesOrt) {
+  testing::ModelBuilder b;
+  b.Input("scores", {4, 3, 5, 5});
+  b.Weight("pos", {1, 3, 5, 5});
+  b.Node("Add", {"scores", "pos"}, {"biased"});
+  b.Int64s("split", {1, 4, 3, 5, 5});
+  b.Node("Reshape", {"biased", "split"}, {"windows"});
+  b.Weight("mask", {1, 4, 1, 5, 5});
+  b.Node("Sub", {"windows", "mask"}, {"masked"});
+  b.Int64s("merge", {4, 3, 5, 5});
+  b.Node("Reshape", {"masked", "merge"}, {"merged"});
+  auto& sm = b.Node("Softmax", {"merged"}, {"y"});
+  testing::AttrInt(sm, "axis", -1);
+  ExpectRewriteMatchesOrt(b, &backend_internal::OpenCvRewrites::bias_layouts, 2);
 }
 
 }  // namespace

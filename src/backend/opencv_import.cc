@@ -6,6 +6,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <algorithm>
 #include <functional>
 #include <map>
 #include <memory>
@@ -179,10 +180,48 @@ std::optional<float> ScalarFloat(const onnx::TensorProto& t) {
   return ScalarOf<float>(t, t.float_data());
 }
 
-std::optional<int64_t> ScalarInt(const onnx::TensorProto& t) {
-  if (t.data_type() == onnx::TensorProto::INT64) return ScalarOf<int64_t>(t, t.int64_data());
-  if (t.data_type() == onnx::TensorProto::INT32) return ScalarOf<int32_t>(t, t.int32_data());
-  return std::nullopt;
+// The elements of a FLOAT tensor.
+std::optional<std::vector<float>> FloatValues(const onnx::TensorProto& t) {
+  if (t.data_type() != onnx::TensorProto::FLOAT) return std::nullopt;
+  const auto n = static_cast<size_t>(Elements(t));
+  if (t.float_data_size() > 0) {
+    if (static_cast<size_t>(t.float_data_size()) != n) return std::nullopt;
+    return std::vector<float>(t.float_data().begin(), t.float_data().end());
+  }
+  if (t.raw_data().size() != n * sizeof(float)) return std::nullopt;
+  std::vector<float> v(n);
+  std::memcpy(v.data(), t.raw_data().data(), t.raw_data().size());
+  return v;
+}
+
+// values of dims `from` broadcast to dims `to` (same rank; from[i] is 1 or to[i]) as a FLOAT tensor.
+onnx::TensorProto BroadcastFloats(const std::vector<float>& values, const std::vector<int64_t>& from,
+                                  const std::vector<int64_t>& to) {
+  const size_t rank = to.size();
+  std::vector<int64_t> stride(rank, 0);  // source stride per target axis; 0 where broadcast
+  int64_t s = 1;
+  for (size_t i = rank; i-- > 0;) {
+    stride[i] = from[i] == 1 ? 0 : s;
+    s *= from[i];
+  }
+  int64_t count = 1;
+  for (int64_t d : to) count *= d;
+  std::vector<float> out(static_cast<size_t>(count));
+  std::vector<int64_t> index(rank, 0);
+  for (int64_t k = 0; k < count; ++k) {
+    int64_t src = 0;
+    for (size_t i = 0; i < rank; ++i) src += index[i] * stride[i];
+    out[static_cast<size_t>(k)] = values[static_cast<size_t>(src)];
+    for (size_t i = rank; i-- > 0;) {
+      if (++index[i] < to[i]) break;
+      index[i] = 0;
+    }
+  }
+  onnx::TensorProto t;
+  t.set_data_type(onnx::TensorProto::FLOAT);
+  for (int64_t d : to) t.add_dims(d);
+  t.set_raw_data(std::string(reinterpret_cast<const char*>(out.data()), out.size() * sizeof(float)));
+  return t;
 }
 
 bool HasAttribute(const onnx::NodeProto& node, const std::string& name) {
@@ -306,6 +345,176 @@ int64_t Product(const std::vector<int64_t>& dims) {
   return n;
 }
 
+// The rewrites that need static shapes, node by node into a new node list.
+class ShapeRewriter {
+ public:
+  using Constants = std::unordered_map<std::string, const onnx::TensorProto*>;
+  using Shapes = std::unordered_map<std::string, std::vector<int64_t>>;
+
+  ShapeRewriter(onnx::GraphProto* g, const Constants& constants, const Shapes& shapes, OpenCvRewrites* done)
+      : g_(g), constants_(constants), shapes_(shapes), done_(done), fresh_(*g) {}
+
+  // Mul/Div (one computed 1-element operand, or a constant that OpenCV would scale along the
+  // wrong axis); Add/Sub with a constant.
+  static bool Candidate(const Constants& constants, const onnx::NodeProto& n) {
+    if ((n.op_type() == "Mul" || n.op_type() == "Div" || n.op_type() == "Add" || n.op_type() == "Sub") &&
+        n.input_size() == 2)
+      return !constants.count(n.input(0)) || !constants.count(n.input(1));
+    return false;
+  }
+
+  void Run() {
+    std::vector<onnx::NodeProto> nodes(g_->node().begin(), g_->node().end());
+    out_.reserve(nodes.size());
+    for (onnx::NodeProto& n : nodes) {
+      const bool rewritten = Candidate(constants_, n) && (ExpandScalarOperand(n) || ScaleAlongTrailingAxes(n) ||
+                                                          BiasInOpenCvLayout(n));
+      if (!rewritten) out_.push_back(std::move(n));
+    }
+    g_->clear_node();
+    for (auto& n : out_) *g_->add_node() = std::move(n);
+  }
+
+ private:
+  const std::vector<int64_t>* ShapeOf(const std::string& name) const {
+    auto it = shapes_.find(name);
+    return it == shapes_.end() ? nullptr : &it->second;
+  }
+
+  void Emit(const std::string& op, std::vector<std::string> inputs, const std::string& output) {
+    out_.push_back(MakeNode(op, std::move(inputs), output));
+  }
+
+  // Reshape(x, dims) → a fresh value.
+  std::string Reshaped(const std::string& x, const std::vector<int64_t>& dims, const std::string& base) {
+    const std::string target = fresh_.Make(base + "/shape");
+    AddInt64s(g_, target, dims);
+    const std::string y = fresh_.Make(base);
+    Emit("Reshape", {x, target}, y);
+    return y;
+  }
+
+  // Add/Sub of a constant c: its importer adds c from axis rank(x) - rank(c) over c's element
+  // count, so c must match x from its first non-1 axis q to its last non-1 axis r. Leading ones
+  // (swin's {1, 3, 49, 49} bias) are dropped; ones inside [q, r] (its {1, 64, 1, 49, 49} mask)
+  // are materialised by repeating the values, which broadcasts identically.
+  bool BiasInOpenCvLayout(onnx::NodeProto& n) {
+    if (n.op_type() != "Add" && n.op_type() != "Sub") return false;
+    const int c_at = constants_.count(n.input(1)) ? 1 : 0;
+    if (!constants_.count(n.input(c_at)) || constants_.count(n.input(1 - c_at))) return false;
+    if (n.op_type() == "Sub" && c_at == 0) return false;
+    const onnx::TensorProto& c = *constants_.at(n.input(c_at));
+    const std::vector<int64_t>* x = ShapeOf(n.input(1 - c_at));
+    const std::vector<int64_t>* o = ShapeOf(n.output(0));
+    if (!x || !o || *x != *o || Elements(c) <= 1 || c.dims_size() > static_cast<int>(x->size())) return false;
+    std::vector<int64_t> dims(x->size() - static_cast<size_t>(c.dims_size()), 1);  // c aligned to x's rank
+    dims.insert(dims.end(), c.dims().begin(), c.dims().end());
+    size_t q = 0, r = dims.size() - 1;
+    while (dims[q] == 1) ++q;
+    while (dims[r] == 1) --r;
+    const bool interior = !std::equal(dims.begin() + static_cast<std::ptrdiff_t>(q),
+                                      dims.begin() + static_cast<std::ptrdiff_t>(r) + 1,
+                                      x->begin() + static_cast<std::ptrdiff_t>(q));
+    if (!interior && q + static_cast<size_t>(c.dims_size()) == dims.size()) return false;  // already fits
+    onnx::TensorProto* c2 = g_->add_initializer();
+    if (interior) {
+      std::optional<std::vector<float>> values = FloatValues(c);
+      if (!values) {
+        g_->mutable_initializer()->RemoveLast();
+        return false;
+      }
+      std::vector<int64_t> full = dims;
+      for (size_t i = q; i <= r; ++i) full[i] = (*x)[i];
+      *c2 = BroadcastFloats(*values, dims, full);
+      dims = full;
+    } else {
+      *c2 = c;
+    }
+    c2->set_name(fresh_.Make(n.input(c_at) + "/opencv_layout"));
+    c2->clear_dims();
+    for (size_t i = q; i < dims.size(); ++i) c2->add_dims(dims[i]);
+    n.set_input(c_at, c2->name());
+    out_.push_back(std::move(n));
+    ++done_->bias_layouts;
+    return true;
+  }
+
+  // Mul/Div of x by a computed 1-element v: OpenCV's Scale layer cannot broadcast v, so it is
+  // expanded first: v[1x1] · ones[1xN], reshaped to the output's shape (same values).
+  bool ExpandScalarOperand(onnx::NodeProto& n) {
+    if (n.op_type() != "Mul" && n.op_type() != "Div") return false;
+    if (constants_.count(n.input(0)) || constants_.count(n.input(1))) return false;
+    const std::vector<int64_t>* a = ShapeOf(n.input(0));
+    const std::vector<int64_t>* b = ShapeOf(n.input(1));
+    const std::vector<int64_t>* o = ShapeOf(n.output(0));
+    if (!a || !b || !o) return false;
+    int small = -1;
+    if (Product(*b) == 1 && Product(*a) > 1) small = 1;
+    else if (Product(*a) == 1 && Product(*b) > 1) small = 0;
+    if (small < 0 || Product(*o) != Product(small == 1 ? *a : *b)) return false;
+    const int64_t count = Product(*o);
+    const std::string base = n.input(small) + "/expanded";
+    const std::string row = Reshaped(n.input(small), {1, 1}, base + "/row");
+    const std::string ones = fresh_.Make(base + "/ones");
+    onnx::TensorProto* t = g_->add_initializer();
+    t->set_name(ones);
+    t->set_data_type(onnx::TensorProto::FLOAT);
+    t->add_dims(1);
+    t->add_dims(count);
+    const std::vector<float> one_values(static_cast<size_t>(count), 1.0f);
+    t->set_raw_data(std::string(reinterpret_cast<const char*>(one_values.data()), one_values.size() * sizeof(float)));
+    const std::string wide = fresh_.Make(base + "/wide");
+    Emit("MatMul", {row, ones}, wide);
+    n.set_input(small, Reshaped(wide, *o, base));
+    out_.push_back(std::move(n));
+    ++done_->scalar_broadcasts;
+    return true;
+  }
+
+  // Mul/Div of x[S] by a constant c whose dims match S from axis p > 1 on (e.g. LayerNorm's
+  // gamma [C] on [N, T, C]): OpenCV scales from axis 1 and fails. x is reshaped to
+  // [prod(S[:p]), S[p:]...] so c starts at axis 1, and the result back to S.
+  bool ScaleAlongTrailingAxes(onnx::NodeProto& n) {
+    if (n.op_type() != "Mul" && n.op_type() != "Div") return false;
+    const int c_at = constants_.count(n.input(1)) ? 1 : 0;
+    if (!constants_.count(n.input(c_at)) || constants_.count(n.input(1 - c_at))) return false;
+    if (n.op_type() == "Div" && c_at == 0) return false;  // c / x is not a scale
+    const onnx::TensorProto& c = *constants_.at(n.input(c_at));
+    const std::vector<int64_t>* x = ShapeOf(n.input(1 - c_at));
+    const std::vector<int64_t>* o = ShapeOf(n.output(0));
+    if (!x || !o || *x != *o || Elements(c) <= 1 || c.dims_size() > static_cast<int>(x->size())) return false;
+    std::vector<int64_t> cdims(c.dims().begin(), c.dims().end());
+    while (!cdims.empty() && cdims.front() == 1) cdims.erase(cdims.begin());
+    const size_t p = x->size() - cdims.size();
+    if (p <= 1 || !std::equal(cdims.begin(), cdims.end(), x->begin() + static_cast<std::ptrdiff_t>(p))) return false;
+    onnx::TensorProto* c2 = g_->add_initializer();
+    *c2 = c;
+    c2->set_name(fresh_.Make(n.input(c_at) + "/trailing"));
+    c2->clear_dims();
+    for (int64_t d : cdims) c2->add_dims(d);
+    std::vector<int64_t> folded = {Product(std::vector<int64_t>(x->begin(), x->begin() + static_cast<std::ptrdiff_t>(p)))};
+    folded.insert(folded.end(), cdims.begin(), cdims.end());
+    const std::string result = n.output(0);
+    n.set_input(1 - c_at, Reshaped(n.input(1 - c_at), folded, n.input(1 - c_at) + "/folded"));
+    n.set_input(c_at, c2->name());
+    n.set_output(0, fresh_.Make(result + "/folded"));
+    const std::string scaled = n.output(0);
+    out_.push_back(std::move(n));
+    const std::string target = fresh_.Make(result + "/shape");
+    AddInt64s(g_, target, *o);
+    Emit("Reshape", {scaled, target}, result);
+    ++done_->trailing_scales;
+    return true;
+  }
+
+  onnx::GraphProto* g_;
+  const Constants& constants_;
+  const Shapes& shapes_;
+  OpenCvRewrites* done_;
+  FreshNames fresh_;
+  std::vector<onnx::NodeProto> out_;
+};
+
 }  // namespace
 
 Status InlineExternalData(const std::string& model_path, onnx::ModelProto* model) {
@@ -326,104 +535,19 @@ Status RewriteForOpenCv(const std::string& model_path, onnx::ModelProto* model, 
     }
   }
 
-  // Candidates that need shapes: Mul/Div of two computed values; Gather by a scalar constant.
-  const auto constants = Constants(*g);
-  auto is_candidate = [&](const onnx::NodeProto& n) {
-    if ((n.op_type() == "Mul" || n.op_type() == "Div") && n.input_size() == 2)
-      return !constants.count(n.input(0)) && !constants.count(n.input(1));
-    if (n.op_type() == "Gather" && n.input_size() == 2) {
-      auto it = constants.find(n.input(1));
-      return it != constants.end() && it->second->dims_size() == 0 && !constants.count(n.input(0));
-    }
-    return false;
-  };
   // Its importer also asserts that every graph output declares a shape.
   auto unshaped = [](const onnx::ValueInfoProto& vi) {
     return !vi.type().has_tensor_type() || !vi.type().tensor_type().has_shape();
   };
   int outputs_unshaped = 0;
   for (const auto& vi : g->output()) outputs_unshaped += unshaped(vi);
+  const auto constants = Constants(*g);
   bool any = outputs_unshaped > 0;
-  for (const auto& n : g->node()) any = any || is_candidate(n);
+  for (const auto& n : g->node()) any = any || ShapeRewriter::Candidate(constants, n);
   if (!any) return Status::OK();
   const auto shapes = InferStaticShapes(model);
   for (const auto& vi : g->output()) done->output_shapes += outputs_unshaped > 0 && !unshaped(vi);
-  auto shape_of = [&](const std::string& name) -> const std::vector<int64_t>* {
-    auto it = shapes.find(name);
-    return it == shapes.end() ? nullptr : &it->second;
-  };
-
-  FreshNames fresh(*g);
-  std::vector<onnx::NodeProto> nodes(g->node().begin(), g->node().end());
-  std::vector<onnx::NodeProto> out;
-  out.reserve(nodes.size());
-  for (onnx::NodeProto& n : nodes) {
-    if (!is_candidate(n)) {
-      out.push_back(std::move(n));
-      continue;
-    }
-    if (n.op_type() == "Gather") {
-      // Gather(x, scalar i, axis) = Reshape(Gather(x, [i], axis), shape without that axis).
-      const std::vector<int64_t>* out_shape = shape_of(n.output(0));
-      auto idx = ScalarInt(*constants.at(n.input(1)));
-      if (!out_shape || !idx) {
-        out.push_back(std::move(n));
-        continue;
-      }
-      const std::string index = fresh.Make(n.input(1) + "/as_1d");
-      AddInt64s(g, index, {*idx});
-      const std::string gathered = fresh.Make(n.output(0) + "/gathered");
-      const std::string target = fresh.Make(n.output(0) + "/shape");
-      AddInt64s(g, target, *out_shape);
-      onnx::NodeProto gather = n;
-      gather.set_input(1, index);
-      gather.set_output(0, gathered);
-      gather.set_name(fresh.Make(n.name() + "/1d"));
-      out.push_back(std::move(gather));
-      out.push_back(MakeNode("Reshape", {gathered, target}, n.output(0)));
-      ++done->gather_scalar_index;
-      continue;
-    }
-    // Mul/Div: which operand is a computed 1-element tensor broadcast over the other?
-    const std::vector<int64_t>* a = shape_of(n.input(0));
-    const std::vector<int64_t>* b = shape_of(n.input(1));
-    const std::vector<int64_t>* o = shape_of(n.output(0));
-    int small = -1;
-    if (a && b && o) {
-      if (Product(*b) == 1 && Product(*a) > 1) small = 1;
-      else if (Product(*a) == 1 && Product(*b) > 1) small = 0;
-    }
-    if (small < 0 || Product(*o) != Product(small == 1 ? *a : *b)) {
-      out.push_back(std::move(n));
-      continue;
-    }
-    // v[1] → v[1x1] · ones[1xN] → reshaped to the output's shape: same values, no broadcast left.
-    const int64_t count = Product(*o);
-    const std::string base = n.input(small) + "/expanded";
-    const std::string row_shape = fresh.Make(base + "/row_shape");
-    AddInt64s(g, row_shape, {1, 1});
-    const std::string row = fresh.Make(base + "/row");
-    out.push_back(MakeNode("Reshape", {n.input(small), row_shape}, row));
-    const std::string ones = fresh.Make(base + "/ones");
-    onnx::TensorProto* t = g->add_initializer();
-    t->set_name(ones);
-    t->set_data_type(onnx::TensorProto::FLOAT);
-    t->add_dims(1);
-    t->add_dims(count);
-    const std::vector<float> one_values(static_cast<size_t>(count), 1.0f);
-    t->set_raw_data(std::string(reinterpret_cast<const char*>(one_values.data()), one_values.size() * sizeof(float)));
-    const std::string wide = fresh.Make(base + "/wide");
-    out.push_back(MakeNode("MatMul", {row, ones}, wide));
-    const std::string target = fresh.Make(base + "/shape");
-    AddInt64s(g, target, *o);
-    const std::string expanded = fresh.Make(base);
-    out.push_back(MakeNode("Reshape", {wide, target}, expanded));
-    n.set_input(small, expanded);
-    out.push_back(std::move(n));
-    ++done->scalar_broadcasts;
-  }
-  g->clear_node();
-  for (auto& n : out) *g->add_node() = std::move(n);
+  ShapeRewriter(g, constants, shapes, done).Run();
   return Status::OK();
 }
 
