@@ -164,6 +164,9 @@ struct RunOptions {
   bool profile_ops = false;        // measure: an extra, separate per-operator profiling run
   int profile_runs = 20;           // inferences in the profiling run
   std::string work_dir;            // measure: temp files (re-batched models). Default: system temp
+  // measure: fixed graph-input shapes (--input-shape NAME=1x3x224x224, see ParseInputShape),
+  // applied before re-batching; they change the model signature, so the store key. Default: none.
+  std::map<std::string, std::vector<int64_t>> input_shapes;
 };
 
 // One item of a run, as reported (skipped items come from the store).

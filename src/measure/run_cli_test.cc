@@ -179,5 +179,19 @@ TEST(RunCliTest, TwoConcurrentRunsShareTheWork) {
   EXPECT_EQ(nlohmann::json::parse(r.out)["measured"], 0);
 }
 
+
+TEST(RunCliTest, MeasureRejectsABadInputShape) {
+  TempDir dir;
+  const std::string model = testing::SmallConvNet().Write(dir.path(), "net.onnx");
+  const std::string db = dir.File("m.db");
+  auto r = RunCli({"measure", model, "--backend", "fake", "--db", db, "--input-shape", "image=1x3xbig"});
+  testing::ExpectOneLineError(r, "--input-shape 'image=1x3xbig'");
+  EXPECT_FALSE(std::filesystem::exists(db));
+  r = RunCli({"measure", model, "--backend", "fake", "--db", db, "--input-shape", "pixels=1x3x8x8"});
+  testing::ExpectOneLineError(r, "'pixels', which is not a graph input");
+  r = RunCli({"measure", model, "--backend", "fake", "--db", db, "--input-shape", "image=1x3x8"});
+  testing::ExpectOneLineError(r, "has rank 3 but the input has rank 4");
+}
+
 }  // namespace
 }  // namespace dlbricks

@@ -251,23 +251,26 @@ Status MeasureModels(const std::vector<std::string>& model_paths, const RunOptio
   } cleanup{work};
 
   std::vector<Job> jobs;
+  IngestOptions shaped;
+  shaped.input_shapes = options.input_shapes;
   for (const std::string& path : model_paths) {
     Graph graph;
-    DLB_RETURN_IF_ERROR(LoadGraph(path, IngestOptions{}, &graph));
+    DLB_RETURN_IF_ERROR(LoadGraph(path, shaped, &graph));
     const std::string sig = ModelSignature(graph).Hex();
     int64_t file_batch = 0;
     if (!graph.inputs.empty() && !graph.values[static_cast<size_t>(graph.inputs[0])].type.dims.empty())
       file_batch = graph.values[static_cast<size_t>(graph.inputs[0])].type.dims[0];
     for (int64_t b : options.batches) {
       Job job{"model", sig, graph.name, path, b, ""};
-      // OpenCV always gets the canonical model; other engines get the file as is at its own batch.
-      if (runner.backend_name() == "opencv" || b != file_batch) {
+      // OpenCV always gets the canonical model; other engines get the file as is at its own
+      // batch and shapes.
+      if (runner.backend_name() == "opencv" || b != file_batch || !options.input_shapes.empty()) {
         job.path = (work / fmt::format("{}_b{}.onnx", sig, b)).string();
         Status st;
         if (b == file_batch) {
           st = SaveCanonicalModel(graph, job.path);
         } else {
-          IngestOptions io;
+          IngestOptions io = shaped;
           io.batch = b;
           Graph rebatched;
           st = LoadGraph(path, io, &rebatched);

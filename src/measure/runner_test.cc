@@ -225,5 +225,33 @@ void MeasureSmallConvNet(const std::string& backend) {
 TEST(RunnerTest, MeasuresModelsAcrossBatchesOnOnnxRuntime) { MeasureSmallConvNet("onnxruntime"); }
 TEST(RunnerTest, MeasuresModelsOnOpenCvViaCanonicalModel) { MeasureSmallConvNet("opencv"); }
 
+
+TEST(RunnerTest, InputShapeIsPartOfTheModelKey) {
+  TempDir dir;
+  const std::string model = testing::SmallConvNet().Write(dir.path(), "net.onnx");
+  auto store = OpenDb(dir.File("m.db"));
+  RunOptions o = FakeOptions();
+  o.batches = {1, 2};
+  RunSummary plain, shaped;
+  ASSERT_TRUE(MeasureModels({model}, o, store.get(), &plain).ok());
+  o.input_shapes["image"] = {1, 3, 32, 32};
+  ASSERT_TRUE(MeasureModels({model}, o, store.get(), &shaped).ok());
+  ASSERT_EQ(shaped.items.size(), 2u);
+  for (const RunItem& item : shaped.items) {
+    EXPECT_FALSE(item.skipped);  // a different model: measured, not read back
+    EXPECT_EQ(item.m.status, "ok") << item.m.error;
+  }
+  EXPECT_NE(shaped.items[0].m.key.item_id, plain.items[0].m.key.item_id);
+  EXPECT_EQ(shaped.items[1].m.key.batch, 2);
+  // The key is the signature of the model at that shape: what estimate looks up.
+  IngestOptions io;
+  io.input_shapes = o.input_shapes;
+  Graph g;
+  ASSERT_TRUE(LoadGraph(model, io, &g).ok());
+  EXPECT_EQ(shaped.items[0].m.key.item_id, ModelSignature(g).Hex());
+  o.input_shapes = {{"pixels", {1, 3, 8, 8}}};
+  EXPECT_EQ(MeasureModels({model}, o, store.get(), &shaped).ExitCode(), 2);
+}
+
 }  // namespace
 }  // namespace dlbricks

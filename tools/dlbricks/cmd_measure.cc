@@ -1,11 +1,12 @@
 // dlbricks measure MODEL... --backend onnxruntime|opencv [--batch 1,2,4,...] [--profile-ops]
-//   [--threads N ...same options as run] --db FILE
+//   [--input-shape NAME=1x3x224x224]... [--threads N ...same options as run] --db FILE
 // Whole-model latency and throughput vs batch size (EmBench Fig. 2), per-operator time
 // (EmBench Fig. 4) from a separate profiling run.
 #include <cstdio>
 #include <fmt/format.h>
 
 #include "commands.h"
+#include "dlbricks/graph.h"
 #include "measure_flags.h"
 
 namespace dlbricks::cli {
@@ -38,6 +39,7 @@ void PrintTable(const RunSummary& s, const std::string& backend) {
 void RegisterMeasure(CLI::App& app, Context& ctx) {
   auto flags = std::make_shared<MeasureFlags>();
   auto models = std::make_shared<std::vector<std::string>>();
+  auto input_shapes = std::make_shared<std::vector<std::string>>();
   CLI::App* cmd = app.add_subcommand("measure", "Measure whole models end to end (latency, throughput vs batch)");
   cmd->add_option("models", *models, "ONNX model files")->required();
   AddMeasureFlags(cmd, flags.get());
@@ -46,8 +48,14 @@ void RegisterMeasure(CLI::App& app, Context& ctx) {
   cmd->add_flag("--profile-ops", flags->options.profile_ops,
                 "also profile time per operator type (onnxruntime; a separate run)");
   cmd->add_option("--profile-runs", flags->options.profile_runs, "inferences in the profiling run (default 20)");
-  cmd->callback([flags, models, cmd, &ctx] {
+  cmd->add_option("--input-shape", *input_shapes,
+                  "NAME=1x3x224x224: fix a graph input's shape (before --batch re-batches it)");
+  cmd->callback([flags, models, input_shapes, cmd, &ctx] {
     Status st = ResolveMeasureFlags(*cmd, flags.get());
+    IngestOptions shapes;
+    for (const std::string& s : *input_shapes)
+      if (st.ok()) st = ParseInputShape(s, &shapes);
+    flags->options.input_shapes = shapes.input_shapes;
     std::unique_ptr<Store> store;
     if (st.ok()) st = OpenRunStore(*flags, &store);
     RunSummary summary;
