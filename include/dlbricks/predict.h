@@ -123,6 +123,7 @@ struct Sample {
   LayerDescriptor layer;
   std::vector<double> features;
   double ms = 0;  // measured headline latency
+  std::string protocol;  // protocol key of the store row `ms` comes from
 };
 
 struct DatasetQuery {
@@ -197,6 +198,10 @@ struct Predictor {
   std::string system_id, protocol, created_at, tool_version;
   int train_samples = 0, test_samples = 0;
   double train_s = 0;
+  std::string file_id;  // 32 hex: HashBytes of the file it was loaded from (set by LoadPredictor)
+
+  // The model kind, "/per-family" appended when there is one regressor per family.
+  std::string KindName() const;
 
   // ms per layer; nullopt when the op family is not modelled.
   std::optional<double> PredictLayer(const LayerDescriptor& d) const;
@@ -223,6 +228,15 @@ Status LoadPredictor(const std::string& path, Predictor* p);
 std::map<std::string, ErrorMetrics> EvaluatePredictor(const Predictor& p, const std::vector<Sample>& samples);
 // Markdown table in ResPerfNet Tables 1-2 layout.
 std::string ErrorTable(const TrainReport& report);
+
+// Writes p's per-layer predictions of `samples` (measured on `system_id`, target statistic
+// `statistic`) next to the measured latencies into the store's predictions table, one row
+// per sample, split "test" or "train" by IsTestSample. Replaces the rows an earlier
+// evaluation of the same predictor file wrote for those splits (`dlbricks report` draws them
+// as ResPerfNet Fig. 4). REQUIRES: p was loaded with LoadPredictor (its file_id is the
+// predictor's identity).
+Status RecordPredictions(const Predictor& p, const std::vector<Sample>& samples, const std::string& system_id,
+                         const std::string& statistic, const std::string& db_path, int* recorded);
 
 // ---- Integration with estimate -----------------------------------------------------------
 

@@ -40,6 +40,9 @@ struct ReportFigure {
   std::string source;      // the paper figure it reproduces, e.g. "DLBricks Fig. 5"
   std::string caption;     // how to read it
   ReportTable table;
+  // Aggregates printed between the figure and its data table (e.g. per-family MAPE); empty
+  // for most figures.
+  ReportTable summary;
   // Vega-Lite spec (JSON) without data: the reporter feeds it the table's rows.
   std::string vega_lite;
   // Non-empty when the data is absent: one line naming the command that produces it.
@@ -53,7 +56,7 @@ struct ReportSystem {
   std::string summary;           // SystemSummary(fingerprint_json)
   std::string fingerprint_json;
   std::vector<std::string> protocols;  // protocol keys of its rows in the store
-  int64_t brick_rows = 0, model_rows = 0, op_profile_rows = 0;
+  int64_t brick_rows = 0, model_rows = 0, op_profile_rows = 0, prediction_rows = 0;
 };
 
 struct ReportData {
@@ -95,6 +98,7 @@ struct ReportSources {
   std::vector<std::pair<std::string, Measurement>> model_rows;   // (system label, row)
   std::vector<std::pair<std::string, OpProfileRow>> op_profiles; // (system label, row)
   std::vector<std::pair<std::string, ValidationReport>> validations;  // (system label, report)
+  std::vector<std::pair<std::string, PredictionRow>> predictions;     // (system label, row)
 };
 std::vector<ReportFigure> BuildFigures(const ReportSources& sources);
 

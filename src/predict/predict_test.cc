@@ -1,7 +1,9 @@
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <fstream>
+#include <nlohmann/json.hpp>
 
 #include "dlbricks/predict.h"
 #include "testing/model_builder.h"
@@ -187,15 +189,115 @@ TEST(Train, ResPerfNetLossDecreases) {
   EXPECT_LT(loss.back(), 0.5 * loss.front());
 }
 
-TEST(Integration, FillsOnlyMissingSingleLayerBricks) {
-  const std::vector<Sample> samples = SyntheticSamples(60);
+// XGBoost with few rounds (one regressor, op as a feature).
+Predictor QuickXgboost(const std::vector<Sample>& samples) {
   TrainOptions o;
   o.kinds = {ModelKind::kXgboost};
   o.xgb_rounds = 20;
   std::map<std::string, Predictor> predictors;
   TrainReport report;
-  ASSERT_TRUE(TrainPredictors(samples, o, &predictors, &report).ok());
-  const Predictor& p = predictors.at("xgboost");
+  const Status st = TrainPredictors(samples, o, &predictors, &report);
+  EXPECT_TRUE(st.ok()) << st.message();
+  return predictors["xgboost"];
+}
+
+// A store and layer sidecar holding the samples' latencies, as `predictor sweep` leaves them.
+std::string SyntheticStore(const TempDir& dir, const std::vector<Sample>& samples, const std::string& system_id) {
+  const std::string db = dir.File("sweep.db");
+  std::unique_ptr<Store> store;
+  EXPECT_TRUE(OpenStore(db, {}, &store).ok());
+  EXPECT_TRUE(store->PutSystem({system_id, R"({"cpu":{"model":"synthetic"}})"}).ok());
+  std::ofstream sidecar(SidecarPath(db));
+  for (const Sample& s : samples) {
+    Measurement m;
+    m.key = {system_id, "brick", s.item_id, 1, ProtocolKey(SweepProtocol())};
+    m.name = "sweep:5:" + s.family;
+    m.value_ms = m.median_ms = m.min_ms = s.ms;
+    EXPECT_TRUE(store->Put(m).ok());
+    sidecar << nlohmann::json{{"item_id", s.item_id}, {"source", "sweep"}, {"family", s.family},
+                              {"layer", nlohmann::json::parse(DescriptorToJson(s.layer))}}
+                   .dump()
+            << "\n";
+  }
+  return db;
+}
+
+TEST(Eval, RecordsPerLayerPredictionsInTheStore) {
+  const std::string sys = "5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e";
+  TempDir dir;
+  const std::string db = SyntheticStore(dir, SyntheticSamples(80), sys);
+  std::vector<Sample> samples;
+  std::string system_id;
+  const DatasetQuery query;  // the store's only system; sweep protocol, then dlbricks
+  ASSERT_TRUE(LoadDataset(db, query, &samples, &system_id).ok());
+  ASSERT_EQ(system_id, sys);
+  ASSERT_GT(samples.size(), 40u);
+  EXPECT_EQ(samples[0].protocol, ProtocolKey(SweepProtocol()));
+  const Predictor trained = QuickXgboost(samples);
+  const std::string file = dir.File("x.dlbp");
+  ASSERT_TRUE(SavePredictor(trained, file).ok());
+  Predictor p;
+  ASSERT_TRUE(LoadPredictor(file, &p).ok());
+  EXPECT_EQ(p.file_id, HashBytes(testing::ReadFile(file)).Hex());
+  EXPECT_EQ(p.KindName(), "xgboost");
+
+  std::vector<Sample> test;
+  for (const Sample& s : samples)
+    if (IsTestSample(s.item_id)) test.push_back(s);
+  ASSERT_FALSE(test.empty());
+  int recorded = 0;
+  ASSERT_TRUE(RecordPredictions(p, test, sys, "value", db, &recorded).ok());
+  EXPECT_EQ(recorded, static_cast<int>(test.size()));
+  auto list = [&db, &sys]() {
+    std::unique_ptr<Store> store;
+    StoreOptions ro;
+    ro.read_only = true;
+    EXPECT_TRUE(OpenStore(db, ro, &store).ok());
+    std::vector<PredictionRow> rows;
+    EXPECT_TRUE(store->ListPredictions(sys, &rows).ok());
+    return rows;
+  };
+  std::vector<PredictionRow> rows = list();
+  ASSERT_EQ(rows.size(), test.size());
+  std::map<std::string, const Sample*> by_id;
+  for (const Sample& s : test) by_id[s.item_id] = &s;
+  for (const PredictionRow& r : rows) {
+    ASSERT_TRUE(by_id.count(r.item_id)) << r.item_id;
+    const Sample& s = *by_id[r.item_id];
+    EXPECT_EQ(r.split, "test");
+    EXPECT_EQ(r.predictor_id, p.file_id);
+    EXPECT_EQ(r.predictor_kind, "xgboost");
+    EXPECT_EQ(r.family, s.family);
+    EXPECT_EQ(r.protocol, ProtocolKey(SweepProtocol()));
+    EXPECT_NEAR(r.predicted_ms, *p.PredictLayer(s.layer), 1e-9);
+    ASSERT_TRUE(r.measured_ms.has_value());
+    EXPECT_DOUBLE_EQ(*r.measured_ms, s.ms);
+    EXPECT_GT(r.uncertainty_ms, 0);
+  }
+
+  // The CLI: eval records the test split again (replaced, not duplicated); --all adds train.
+  testing::CommandResult res = testing::RunCli({"predictor", "eval", file, "--db", db});
+  ASSERT_EQ(res.exit_code, 0) << res.err;
+  EXPECT_NE(res.out.find("recorded " + std::to_string(test.size())), std::string::npos) << res.out;
+  EXPECT_EQ(list().size(), test.size());
+  res = testing::RunCli({"predictor", "eval", file, "--db", db, "--all"});
+  ASSERT_EQ(res.exit_code, 0) << res.err;
+  rows = list();
+  EXPECT_EQ(rows.size(), samples.size());
+  EXPECT_EQ(std::count_if(rows.begin(), rows.end(), [](const PredictionRow& r) { return r.split == "train"; }),
+            static_cast<long>(samples.size() - test.size()));
+
+  // Bad predictor files: one line naming the file, the store keeps what it had.
+  testing::WriteFile(dir.File("junk.dlbp"), "not a predictor\n");
+  testing::ExpectOneLineError(testing::RunCli({"predictor", "eval", dir.File("junk.dlbp"), "--db", db}), "junk.dlbp");
+  testing::ExpectOneLineError(testing::RunCli({"predictor", "eval", dir.File("absent.dlbp"), "--db", db}),
+                              "absent.dlbp");
+  EXPECT_EQ(list().size(), samples.size());
+  EXPECT_EQ(RecordPredictions(trained, test, sys, "value", db, &recorded).ExitCode(), 2);  // never loaded: no id
+}
+
+TEST(Integration, FillsOnlyMissingSingleLayerBricks) {
+  const Predictor p = QuickXgboost(SyntheticSamples(60));
   TempDir dir;
   Graph g = LoadSmallConvNet(dir);
   ModelDecomposition d;

@@ -79,6 +79,7 @@ Status LoadDataset(const std::string& db_path, const DatasetQuery& query, std::v
     }
     if (!m) continue;
     s.ms = query.statistic == "min" && m->min_ms > 0 ? m->min_ms : m->value_ms;
+    s.protocol = m->key.protocol;
     s.features = LayerFeatures(s.layer);
     samples->push_back(std::move(s));
   }
@@ -116,6 +117,8 @@ std::optional<double> Predictor::PredictLayer(const LayerDescriptor& d) const {
   const std::vector<double> raw = LayerFeatures(d);
   return it->second->PredictMs({raw}, {normalizer.Apply(raw)})[0];
 }
+
+std::string Predictor::KindName() const { return ModelKindName(kind) + (per_family ? "/per-family" : ""); }
 
 double Predictor::RelativeError(const std::string& family) const {
   auto it = test_errors.find(family);
@@ -242,6 +245,38 @@ std::string ErrorTable(const TrainReport& r) {
   return out.str();
 }
 
+Status RecordPredictions(const Predictor& p, const std::vector<Sample>& samples, const std::string& system_id,
+                         const std::string& statistic, const std::string& db_path, int* recorded) {
+  *recorded = 0;
+  if (p.file_id.empty()) return Status::InvalidArgument("predictor has no file identity (load it from its file)");
+  std::vector<PredictionRow> rows;
+  for (const Sample& s : samples) {
+    const std::optional<double> ms = p.PredictLayer(s.layer);
+    if (!ms) continue;
+    PredictionRow r;
+    r.system_id = system_id;
+    r.item_id = s.item_id;
+    r.predictor_id = p.file_id;
+    r.predictor_kind = p.KindName();
+    r.family = s.family;
+    r.split = IsTestSample(s.item_id) ? "test" : "train";
+    r.protocol = s.protocol;
+    r.target = statistic;
+    // A regressor may extrapolate below zero; the store keeps times >= 0.
+    r.predicted_ms = std::max(0.0, *ms);
+    if (s.ms > 0) r.measured_ms = s.ms;
+    r.uncertainty_ms = r.predicted_ms * p.RelativeError(s.family);
+    rows.push_back(std::move(r));
+  }
+  std::unique_ptr<Store> store;
+  StoreOptions so;
+  so.create_if_missing = false;
+  DLB_RETURN_IF_ERROR(OpenStore(db_path, so, &store));
+  DLB_RETURN_IF_ERROR(store->PutPredictions(rows));
+  *recorded = static_cast<int>(rows.size());
+  return Status::OK();
+}
+
 // ---- File format (docs/predictor.md) -----------------------------------------------------
 
 namespace {
@@ -306,8 +341,14 @@ Status SavePredictor(const Predictor& p, const std::string& path) {
 }
 
 Status LoadPredictor(const std::string& path, Predictor* p) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return Status::NotFound(path + ": cannot open");
+  std::string bytes;
+  {
+    std::ifstream file(path, std::ios::binary);
+    if (!file) return Status::NotFound(path + ": cannot open");
+    bytes.assign(std::istreambuf_iterator<char>(file), std::istreambuf_iterator<char>());
+  }
+  p->file_id = HashBytes(bytes).Hex();
+  std::istringstream in(std::move(bytes));
   std::string magic, len_line;
   std::getline(in, magic);
   if (magic != kMagic) return Status::Corruption(path + ": not a dlbricks predictor file");

@@ -257,6 +257,13 @@ Status GatherReport(const ReportOptions& options, ReportData* data) {
     DLB_RETURN_IF_ERROR(store->ListOpProfiles(rec.id, &profiles).WithPrefix(options.db));
     s.op_profile_rows = static_cast<int64_t>(profiles.size());
     for (const OpProfileRow& p : profiles) sources.op_profiles.emplace_back(s.label, p);
+    std::vector<PredictionRow> predictions;
+    DLB_RETURN_IF_ERROR(store->ListPredictions(rec.id, &predictions));
+    s.prediction_rows = static_cast<int64_t>(predictions.size());
+    for (PredictionRow& p : predictions) {
+      if (!p.protocol.empty()) AddUnique(&s.protocols, p.protocol);
+      sources.predictions.emplace_back(s.label, std::move(p));
+    }
     data->systems.push_back(s);
   }
 

@@ -1,4 +1,5 @@
 #include <gtest/gtest.h>
+#include <sqlite3.h>
 
 #include <nlohmann/json.hpp>
 
@@ -69,7 +70,8 @@ TEST(ReportReporters, GoldenJson) {
                  "summary": "TestCPU, 2 cores, 2 GiB; fake 1 (threads=1)",
                  "fingerprint": {"backend": {"name": "fake", "options": {"threads": "1"}, "version": "1"},
                                  "cpu": {"logical_cores": 2, "model": "TestCPU"}, "memory_mib": 2048},
-                 "protocols": ["dlbricks"], "brick_rows": 0, "model_rows": 2, "op_profile_rows": 0}],
+                 "protocols": ["dlbricks"], "brick_rows": 0, "model_rows": 2, "op_profile_rows": 0,
+                 "prediction_rows": 0}],
     "suite": {"columns": [], "rows": []},
     "figures": [
       {"id": "fig_a", "title": "A", "source": "Paper Fig. 1", "present": true,
@@ -175,6 +177,8 @@ TEST(BuildFigures, LeavesOutFiguresWithoutDataAndNamesTheCommand) {
   }
   EXPECT_NE(figs[3].missing.find("dlbricks validate"), std::string::npos);
   EXPECT_NE(figs[6].missing.find("dlbricks measure"), std::string::npos);
+  EXPECT_EQ(figs[9].id, "resperfnet_fig4_predicted_vs_measured");
+  EXPECT_NE(figs[9].missing.find("dlbricks predictor eval P.dlbp --db FILE"), std::string::npos);
 }
 
 TEST(BuildFigures, ThroughputFlopsAndOpShareFromRows) {
@@ -251,10 +255,6 @@ TEST_F(GatherReportTest, EveryFigureWithDataIsPresent) {
   ASSERT_EQ(d.systems.size(), 2u);
   ASSERT_EQ(d.figures.size(), 10u);
   for (const ReportFigure& f : d.figures) {
-    if (f.id == "resperfnet_fig4_predicted_vs_measured") {
-      EXPECT_FALSE(f.missing.empty());
-      continue;
-    }
     EXPECT_TRUE(f.missing.empty()) << f.id << ": " << f.missing;
     EXPECT_FALSE(f.table.rows.empty()) << f.id;
   }
@@ -272,18 +272,115 @@ TEST_F(GatherReportTest, EveryFigureWithDataIsPresent) {
   for (const auto& row : d.suite.rows) EXPECT_EQ(std::get<int64_t>(row[5]), std::get<int64_t>(row[6]));
   // The page renders from this record.
   const std::string html = ReportHtml(d);
-  EXPECT_NE(html.find("data-expected=\"9\""), std::string::npos);
+  EXPECT_NE(html.find("data-expected=\"10\""), std::string::npos);
 }
 
-TEST_F(GatherReportTest, WithoutModelsTheAnalysisFiguresAreLeftOut) {
+// ResPerfNet Fig. 4 from the predictions stored by BuildFakeWorld (as `predictor eval` writes).
+TEST_F(GatherReportTest, PredictedVsMeasuredFromStoredPredictions) {
   ReportOptions o;
   o.db = world_->db;
   ReportData d;
   ASSERT_TRUE(GatherReport(o, &d).ok());
-  EXPECT_NE(d.figures[0].missing.find("--models"), std::string::npos);
-  EXPECT_NE(d.figures[3].missing.find("dlbricks validate"), std::string::npos);
-  EXPECT_NE(d.figures[6].missing.find("--models"), std::string::npos);  // FLOPs unknown
-  EXPECT_TRUE(d.figures[7].missing.empty());                          // throughput needs no FLOPs
+  EXPECT_EQ(d.systems[0].id, world_->fast_system);
+  EXPECT_EQ(d.systems[0].prediction_rows, 5);
+  EXPECT_EQ(d.systems[1].prediction_rows, 0);
+  const ReportFigure& f = d.figures[9];
+  ASSERT_EQ(f.id, "resperfnet_fig4_predicted_vs_measured");
+  ASSERT_TRUE(f.missing.empty()) << f.missing;
+  ASSERT_EQ(f.table.rows.size(), 5u);
+  auto col = [&f](const std::string& name) {
+    return std::find(f.table.columns.begin(), f.table.columns.end(), name) - f.table.columns.begin();
+  };
+  const auto& first = f.table.rows[0];  // ordered by split, family, item
+  EXPECT_EQ(std::get<std::string>(first[col("system")]), "S1");
+  EXPECT_EQ(std::get<std::string>(first[col("predictor")]), "xgboost feedface");
+  EXPECT_EQ(std::get<std::string>(first[col("predictor_id")]), "feedface0123456789abcdef01234567");
+  EXPECT_EQ(std::get<std::string>(first[col("protocol")]), "dlbricks");
+  EXPECT_DOUBLE_EQ(std::get<double>(first[col("ape_percent")]), 20.0);
+  // The unmeasured layer is listed without a measurement or an error.
+  const auto& unmeasured = f.table.rows[3];
+  EXPECT_EQ(std::get<std::string>(unmeasured[col("item_id")]), "04");
+  EXPECT_TRUE(std::holds_alternative<std::monostate>(unmeasured[col("measured_ms")]));
+  EXPECT_TRUE(std::holds_alternative<std::monostate>(unmeasured[col("ape_percent")]));
+  // Per-family MAPE: test conv (20+10)/2, test gemm 0, train conv 10, then every family.
+  ASSERT_EQ(f.summary.columns[6], "mape_percent");
+  ASSERT_EQ(f.summary.rows.size(), 5u);
+  const std::vector<std::tuple<std::string, std::string, int64_t, double>> want = {
+      {"test", "conv", 2, 15.0}, {"test", "gemm", 1, 0.0}, {"train", "conv", 1, 10.0},
+      {"test", "all", 3, 10.0},  {"train", "all", 1, 10.0}};
+  for (size_t i = 0; i < want.size(); ++i) {
+    const auto& row = f.summary.rows[i];
+    EXPECT_EQ(std::get<std::string>(row[3]), std::get<0>(want[i])) << i;
+    EXPECT_EQ(std::get<std::string>(row[4]), std::get<1>(want[i])) << i;
+    EXPECT_EQ(std::get<int64_t>(row[5]), std::get<2>(want[i])) << i;
+    EXPECT_NEAR(std::get<double>(row[6]), std::get<3>(want[i]), 1e-9) << i;
+  }
+  // The spec: log-log scatter of predicted vs measured, coloured by family, with y = x.
+  const json spec = json::parse(f.vega_lite);
+  const json& layers = spec["spec"]["layer"];
+  ASSERT_EQ(layers.size(), 2u);
+  EXPECT_EQ(layers[0]["encoding"]["x"]["field"], "measured_ms");
+  EXPECT_EQ(layers[0]["encoding"]["y"]["field"], "predicted_ms");
+  EXPECT_EQ(layers[0]["encoding"]["x"]["scale"]["type"], "log");
+  EXPECT_EQ(layers[0]["encoding"]["y"]["scale"]["type"], "log");
+  EXPECT_EQ(layers[0]["encoding"]["color"]["field"], "family");
+  EXPECT_EQ(layers[1]["encoding"]["x"]["field"], layers[1]["encoding"]["y"]["field"]);
+  // JSON and CSV carry the summary too; the HTML prints it above the data.
+  const json j = json::parse(ReportJson(d));
+  EXPECT_EQ(j["figures"][9]["summary"]["rows"].size(), 5u);
+  EXPECT_NE(ReportCsv(d).find("\nresperfnet_fig4_predicted_vs_measured_summary,S1,xgboost feedface,"),
+            std::string::npos);
+  const std::string html = ReportHtml(d);
+  EXPECT_NE(html.find("Summary: Predicted vs measured time per layer"), std::string::npos);
+}
+
+// A store with one system and one stored prediction, then `sql` run on it by hand.
+std::string HandEditedStore(const testing::TempDir& dir, const std::string& name, const std::string& sql) {
+  const std::string db = dir.File(name);
+  {
+    std::unique_ptr<Store> s;
+    EXPECT_TRUE(OpenStore(db, {}, &s).ok());
+    EXPECT_TRUE(s->PutSystem({"0123456789abcdef0123456789abcdef", "{}"}).ok());
+    PredictionRow r;
+    r.system_id = "0123456789abcdef0123456789abcdef";
+    r.item_id = "ab";
+    r.predictor_id = "cd";
+    r.predictor_kind = "xgboost";
+    r.split = "test";
+    r.predicted_ms = 1;
+    EXPECT_TRUE(s->PutPredictions({r}).ok());
+  }
+  sqlite3* raw = nullptr;
+  EXPECT_EQ(sqlite3_open(db.c_str(), &raw), SQLITE_OK);
+  EXPECT_EQ(sqlite3_exec(raw, ("PRAGMA journal_mode = DELETE; " + sql).c_str(), nullptr, nullptr, nullptr), SQLITE_OK);
+  sqlite3_close(raw);
+  return db;
+}
+
+// A version-1 store (no predictions table) is reported as is, read-only: the figure is left
+// out naming the command, and the file is not migrated.
+TEST(GatherReport, VersionOneStoreHasNoPredictionsAndIsLeftAsIs) {
+  testing::TempDir dir;
+  const std::string db =
+      HandEditedStore(dir, "v1.db", "DROP TABLE predictions; UPDATE schema_version SET version = 1");
+  const std::string before = testing::ReadFile(db);
+  ReportOptions o;
+  o.db = db;
+  ReportData d;
+  Status st = GatherReport(o, &d);
+  ASSERT_TRUE(st.ok()) << st.message();
+  EXPECT_NE(d.figures[9].missing.find("dlbricks predictor eval"), std::string::npos);
+  EXPECT_EQ(testing::ReadFile(db), before);
+}
+
+// A corrupt predictions row: one line naming the store, nothing written.
+TEST(GatherReport, CorruptPredictionRowIsOneLineError) {
+  testing::TempDir dir;
+  const std::string db = HandEditedStore(dir, "bad.db", "UPDATE predictions SET measured_ms = x'00ff'");
+  const std::string before = testing::ReadFile(db);
+  testing::ExpectOneLineError(testing::RunCli({"report", "--db", db, "-o", dir.File("r.html")}), "bad.db");
+  EXPECT_FALSE(std::filesystem::exists(dir.File("r.html")));
+  EXPECT_EQ(testing::ReadFile(db), before);
 }
 
 TEST(GatherReport, BadStoreFilesAreNamedAndLeftUntouched) {

@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -46,7 +47,8 @@ struct FakeWorld {
 
 // Fills `dir` with two models, a G=1 suite, and a store in which:
 // - the fast system (latency_scale 1) has run the suite, measured the models at batch 1, 2, 4
-//   and validated G=1,2 (validation JSON written to dir/validation.json);
+//   and validated G=1,2 (validation JSON written to dir/validation.json), and has op profiles
+//   and per-layer predictions of one predictor;
 // - the slow system (latency_scale 4) has only run the suite.
 inline void BuildFakeWorld(const std::string& dir, FakeWorld* w) {
   w->models = {testing::SmallConvNet(1).Write(dir, "convnet.onnx"), TinyMlp().Write(dir, "mlp.onnx")};
@@ -90,6 +92,28 @@ inline void BuildFakeWorld(const std::string& dir, FakeWorld* w) {
                                     {w->fast_system, "model", "sigconv", 1, "convnet", "Relu", 0.05, 2},
                                     {w->fast_system, "model", "sigconv", 1, "convnet", "Gemm", 0.15, 1}};
   st = store->PutOpProfile(rows);
+  ASSERT_TRUE(st.ok()) << st.message();
+
+  // Per-layer predictions, as `dlbricks predictor eval` stores them. Absolute percentage
+  // errors: test conv 20% and 10%, test gemm 0% (+ one unmeasured layer), train conv 10%.
+  auto prediction = [&](const char* item, const char* family, const char* split, double predicted,
+                        std::optional<double> measured) {
+    PredictionRow r;
+    r.system_id = w->fast_system;
+    r.item_id = item;
+    r.predictor_id = "feedface0123456789abcdef01234567";
+    r.predictor_kind = "xgboost";
+    r.family = family;
+    r.split = split;
+    r.protocol = "dlbricks";
+    r.predicted_ms = predicted;
+    r.measured_ms = measured;
+    r.uncertainty_ms = predicted * 0.1;
+    return r;
+  };
+  st = store->PutPredictions({prediction("01", "conv", "test", 1.2, 1.0), prediction("02", "conv", "test", 1.8, 2.0),
+                              prediction("03", "gemm", "test", 0.5, 0.5), prediction("04", "gemm", "test", 0.3, {}),
+                              prediction("05", "conv", "train", 4.4, 4.0)});
   ASSERT_TRUE(st.ok()) << st.message();
 }
 

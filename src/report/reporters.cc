@@ -146,7 +146,8 @@ json SystemsJson(const ReportData& d) {
                        {"protocols", s.protocols},
                        {"brick_rows", s.brick_rows},
                        {"model_rows", s.model_rows},
-                       {"op_profile_rows", s.op_profile_rows}});
+                       {"op_profile_rows", s.op_profile_rows},
+                       {"prediction_rows", s.prediction_rows}});
   }
   return systems;
 }
@@ -190,10 +191,11 @@ std::string ReportHtml(const ReportData& d) {
   h += "<section id=\"systems\">\n<h2>Systems and protocols</h2>\n";
   h += "<p>Every table names the system (label below) and the protocol behind each number.</p>\n";
   ReportTable systems;
-  systems.columns = {"label", "system_id", "system", "protocols", "brick_rows", "model_rows", "op_profile_rows"};
+  systems.columns = {"label",      "system_id",  "system",          "protocols",
+                     "brick_rows", "model_rows", "op_profile_rows", "prediction_rows"};
   for (const ReportSystem& s : d.systems)
     systems.rows.push_back({s.label, s.id, s.summary, fmt::format("{}", fmt::join(s.protocols, ", ")), s.brick_rows,
-                            s.model_rows, s.op_profile_rows});
+                            s.model_rows, s.op_profile_rows, s.prediction_rows});
   if (d.systems.empty()) h += "<p class=\"note\">The store holds no systems yet: run `dlbricks run` or `dlbricks measure`.</p>\n";
   else h += HtmlTable(systems, "Systems");
   for (const ReportSystem& s : d.systems) {
@@ -221,6 +223,7 @@ std::string ReportHtml(const ReportData& d) {
     h += "<p>" + HtmlEscape(f.caption) + "</p>\n";
     h += fmt::format("<div class=\"chart\" id=\"chart-{}\" data-figure=\"{}\"></div>\n", HtmlEscape(f.id),
                      HtmlEscape(f.id));
+    if (!f.summary.rows.empty()) h += HtmlTable(f.summary, "Summary: " + f.title);
     h += HtmlTable(f.table, "Data: " + f.title) + "</section>\n";
     json spec = json::parse(f.vega_lite, nullptr, false);
     spec["data"] = {{"values", RowsAsObjects(f.table)}};
@@ -251,6 +254,7 @@ std::string ReportJson(const ReportData& d) {
     json t = TableJson(f.table);
     fig["columns"] = t["columns"];
     fig["rows"] = t["rows"];
+    if (!f.summary.columns.empty()) fig["summary"] = TableJson(f.summary);
     j["figures"].push_back(std::move(fig));
   }
   return j.dump(2) + "\n";
@@ -276,8 +280,11 @@ std::string ReportCsv(const ReportData& d) {
     systems.rows.push_back({s.label, s.id, s.summary, fmt::format("{}", fmt::join(s.protocols, " "))});
   table("systems", systems);
   table("suite_coverage", d.suite);
-  for (const ReportFigure& f : d.figures)
-    if (f.missing.empty()) table(f.id, f.table);
+  for (const ReportFigure& f : d.figures) {
+    if (!f.missing.empty()) continue;
+    table(f.id, f.table);
+    table(f.id + "_summary", f.summary);
+  }
   return out;
 }
 

@@ -143,13 +143,16 @@ void RegisterTrain(CLI::App* parent, Context& ctx) {
 void RegisterEval(CLI::App* parent, Context& ctx) {
   auto f = std::make_shared<TrainFlags>();
   auto all = std::make_shared<bool>(false);
-  CLI::App* cmd = parent->add_subcommand("eval", "errors of a predictor file on a store's test split");
+  auto no_record = std::make_shared<bool>(false);
+  CLI::App* cmd = parent->add_subcommand(
+      "eval", "errors of a predictor file on a store's test split; the per-layer predictions go into the store");
   cmd->add_option("predictor", f->out, "predictor file")->required();
   cmd->add_option("--db", f->db, "results store with a layer sidecar")->required();
   cmd->add_option("--system", f->system, "system id or unique prefix (default: the store's only system)");
   cmd->add_flag("--all", *all, "every sample, not only the 20% test split");
   cmd->add_option("--target", f->statistic, "latency statistic: value (default) | min");
-  cmd->callback([f, all, &ctx] {
+  cmd->add_flag("--no-record", *no_record, "only print the errors; leave the store's predictions table as it is");
+  cmd->callback([f, all, no_record, &ctx] {
     Predictor p;
     Status st = LoadPredictor(f->out, &p);
     if (!st.ok()) return void(ctx.exit_code = Fail(st));
@@ -164,8 +167,15 @@ void RegisterEval(CLI::App* parent, Context& ctx) {
       if (*all || IsTestSample(s.item_id)) test.push_back(std::move(s));
     TrainReport r;
     r.test_samples = static_cast<int>(test.size());
-    r.errors[ModelKindName(p.kind) + (p.per_family ? "/per-family" : "")] = EvaluatePredictor(p, test);
+    r.errors[p.KindName()] = EvaluatePredictor(p, test);
     std::printf("%s", ErrorTable(r).c_str());
+    if (*no_record) return;
+    int recorded = 0;
+    st = RecordPredictions(p, test, system_id, f->statistic, f->db, &recorded);
+    if (!st.ok()) return void(ctx.exit_code = Fail(st));
+    std::printf("\nrecorded %d per-layer predictions (%s) of predictor %s %s in %s (dlbricks report draws them)\n",
+                recorded, *all ? "train and test splits" : "test split", p.KindName().c_str(), p.file_id.c_str(),
+                f->db.c_str());
   });
 }
 
