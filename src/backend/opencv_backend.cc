@@ -21,15 +21,17 @@ class OpenCvPreparedModel : public PreparedModel {
     onnx::ModelProto proto;
     DLB_RETURN_IF_ERROR(backend_internal::ReadModelProto(path, &proto));
     DLB_RETURN_IF_ERROR(backend_internal::ModelInputs(path, proto, &inputs_));
-    DLB_RETURN_IF_ERROR(backend_internal::InlineExternalData(path, &proto));
+    int inlined = 0;
+    DLB_RETURN_IF_ERROR(backend_internal::InlineExternalData(path, &proto, &inlined));
     backend_internal::OpenCvRewrites rewrites;
     DLB_RETURN_IF_ERROR(backend_internal::RewriteForOpenCv(path, &proto, &rewrites));
-    std::string bytes;
-    if (!proto.SerializeToString(&bytes)) return Status::Internal(path + ": cannot serialise the model for opencv");
+    std::string bytes;  // empty: the file is imported as it is
+    if ((inlined > 0 || rewrites.total() > 0) && !proto.SerializeToString(&bytes))
+      return Status::Internal(path + ": cannot serialise the model for opencv");
     proto.Clear();
     cv::setNumThreads(options.intra_op_threads);
     try {
-      net_ = cv::dnn::readNetFromONNX(bytes.data(), bytes.size());
+      net_ = bytes.empty() ? cv::dnn::readNetFromONNX(path) : cv::dnn::readNetFromONNX(bytes.data(), bytes.size());
       if (net_.empty()) return Status::Corruption(path + ": opencv could not import the model");
       net_.setPreferableBackend(cv::dnn::DNN_BACKEND_OPENCV);
       net_.setPreferableTarget(cv::dnn::DNN_TARGET_CPU);

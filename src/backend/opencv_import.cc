@@ -87,8 +87,9 @@ class ExternalFiles {
   std::map<std::string, Open> open_;
 };
 
-Status InlineTensor(const std::string& model_path, ExternalFiles* files, onnx::TensorProto* t) {
+Status InlineTensor(const std::string& model_path, ExternalFiles* files, onnx::TensorProto* t, int* inlined) {
   if (t->data_location() != onnx::TensorProto::EXTERNAL) return Status::OK();
+  ++*inlined;
   std::string location;
   int64_t offset = 0;
   std::optional<int64_t> length;
@@ -131,14 +132,14 @@ Status InlineTensor(const std::string& model_path, ExternalFiles* files, onnx::T
   return Status::OK();
 }
 
-Status InlineGraph(const std::string& model_path, ExternalFiles* files, onnx::GraphProto* g) {
-  for (auto& t : *g->mutable_initializer()) DLB_RETURN_IF_ERROR(InlineTensor(model_path, files, &t));
+Status InlineGraph(const std::string& model_path, ExternalFiles* files, onnx::GraphProto* g, int* inlined) {
+  for (auto& t : *g->mutable_initializer()) DLB_RETURN_IF_ERROR(InlineTensor(model_path, files, &t, inlined));
   for (auto& node : *g->mutable_node()) {
     for (auto& a : *node.mutable_attribute()) {
-      if (a.has_t()) DLB_RETURN_IF_ERROR(InlineTensor(model_path, files, a.mutable_t()));
-      for (auto& t : *a.mutable_tensors()) DLB_RETURN_IF_ERROR(InlineTensor(model_path, files, &t));
-      if (a.has_g()) DLB_RETURN_IF_ERROR(InlineGraph(model_path, files, a.mutable_g()));
-      for (auto& sub : *a.mutable_graphs()) DLB_RETURN_IF_ERROR(InlineGraph(model_path, files, &sub));
+      if (a.has_t()) DLB_RETURN_IF_ERROR(InlineTensor(model_path, files, a.mutable_t(), inlined));
+      for (auto& t : *a.mutable_tensors()) DLB_RETURN_IF_ERROR(InlineTensor(model_path, files, &t, inlined));
+      if (a.has_g()) DLB_RETURN_IF_ERROR(InlineGraph(model_path, files, a.mutable_g(), inlined));
+      for (auto& sub : *a.mutable_graphs()) DLB_RETURN_IF_ERROR(InlineGraph(model_path, files, &sub, inlined));
     }
   }
   return Status::OK();
@@ -517,9 +518,12 @@ class ShapeRewriter {
 
 }  // namespace
 
-Status InlineExternalData(const std::string& model_path, onnx::ModelProto* model) {
+Status InlineExternalData(const std::string& model_path, onnx::ModelProto* model, int* inlined) {
   ExternalFiles files(model_path);
-  return InlineGraph(model_path, &files, model->mutable_graph());
+  int count = 0;
+  Status st = InlineGraph(model_path, &files, model->mutable_graph(), &count);
+  if (inlined) *inlined = count;
+  return st;
 }
 
 Status RewriteForOpenCv(const std::string& model_path, onnx::ModelProto* model, OpenCvRewrites* done) {

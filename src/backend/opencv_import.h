@@ -15,8 +15,8 @@ namespace dlbricks::backend_internal {
 // offset, length) into the model: exactly `length` bytes at `offset` of `location`, a path
 // relative to the folder of model_path. A location that is absolute or leaves that folder, a
 // missing file, a short read or a length that does not match the tensor's dims → Status
-// naming the file.
-Status InlineExternalData(const std::string& model_path, onnx::ModelProto* model);
+// naming the file. *inlined (if given) counts the tensors copied.
+Status InlineExternalData(const std::string& model_path, onnx::ModelProto* model, int* inlined = nullptr);
 
 // What RewriteForOpenCv changed (counts of rewritten nodes).
 struct OpenCvRewrites {
