@@ -52,12 +52,34 @@ class WeightRng {
 // Every synthetic signed float, inline or pooled, is uniform in [lo, lo + width).
 constexpr float kWeightLo = -0.1f, kWeightWidth = 0.2f;
 // Public and fixed: the pool is the same bytes for every suite and derived from no model.
-constexpr uint64_t kPoolSeed = 0x646c627269636b73ULL;  // "dlbricks"
+constexpr uint32_t kPoolSeed = 0x646c6272;  // "dlbr"
 // A brick's pooled weights start at one of this many aligned slots (4 MiB of spread), so
 // different bricks read different bytes while the pool stays about the largest brick's size.
 constexpr uint64_t kPoolSlots = 65536;
 
 int64_t AlignUp(int64_t n) { return (n + kWeightPoolAlignment - 1) / kWeightPoolAlignment * kWeightPoolAlignment; }
+
+// Chris Wellons' lowbias32 integer hash.
+uint32_t LowBias32(uint32_t x) {
+  x ^= x >> 16;
+  x *= 0x7feb352dU;
+  x ^= x >> 15;
+  x *= 0x846ca68bU;
+  x ^= x >> 16;
+  return x;
+}
+
+// Pool floats [first, first + n): a hash of each float's index, so the loop vectorises (a
+// suite's pool is ~10^8 floats; AVX2 where the CPU has it).
+// REQUIRES: [first, first + n) does not cross a multiple of 2^32.
+__attribute__((target_clones("avx2", "default"))) void FillPool(uint64_t first, size_t n, float* out) {
+  const uint32_t key = LowBias32(static_cast<uint32_t>(first >> 32) ^ kPoolSeed);
+  const uint32_t low = static_cast<uint32_t>(first);
+  for (size_t i = 0; i < n; ++i) {
+    const uint32_t h = LowBias32((low + static_cast<uint32_t>(i)) ^ key);
+    out[i] = kWeightLo + kWeightWidth * static_cast<float>(h >> 8) * 0x1.0p-24f;
+  }
+}
 
 template <typename T, typename Gen>
 void Fill(std::string* raw, int64_t n, Gen gen) {
@@ -193,13 +215,12 @@ int64_t WeightPoolExtent(const onnx::ModelProto& brick) {
 
 Status WriteWeightPool(const std::string& path, int64_t bytes) {
   std::ofstream out(path, std::ios::binary | std::ios::trunc);
-  WeightRng rng(kPoolSeed);
-  std::vector<float> chunk(1 << 18);  // 1 MiB
-  for (int64_t left = AlignUp(bytes) / 4; left > 0 && out;) {
-    const size_t n = static_cast<size_t>(std::min<int64_t>(left, static_cast<int64_t>(chunk.size())));
-    for (size_t i = 0; i < n; ++i) chunk[i] = rng.Real(kWeightLo, kWeightWidth);
+  std::vector<float> chunk(1 << 18);  // 1 MiB; chunks start at multiples of 2^18 floats
+  const uint64_t floats = static_cast<uint64_t>(AlignUp(bytes) / 4);
+  for (uint64_t first = 0; first < floats && out; first += chunk.size()) {
+    const size_t n = static_cast<size_t>(std::min<uint64_t>(floats - first, chunk.size()));
+    FillPool(first, n, chunk.data());
     out.write(reinterpret_cast<const char*>(chunk.data()), static_cast<std::streamsize>(n * sizeof(float)));
-    left -= static_cast<int64_t>(n);
   }
   if (!out.flush()) return Status::IOError(fmt::format("{}: cannot write the weight pool", path));
   return Status::OK();

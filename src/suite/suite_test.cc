@@ -167,8 +167,17 @@ TEST(GenerateSuite, NoSourceNameOrWeightByteInTheSuite) {
       ASSERT_GT(pool.size(), 5120u);
       std::string bytes = AllBytes(o.out_dir);
       ASSERT_NE(bytes.find(pool), std::string::npos);
-      EXPECT_EQ(bytes.find("zqx"), std::string::npos);
-      EXPECT_EQ(bytes.find("Secret"), std::string::npos);
+      // Every source name, whole, in every byte; the 3-byte prefix outside the pool (4 MiB of
+      // random bytes hold any given 3 bytes with probability ~1/4).
+      for (const char* name : {"zqxInput", "zqxConvWeight", "zqxConvOut", "zqxConvNode", "zqxReluOut", "zqxReluNode",
+                               "zqxFcWeight", "zqxFlat", "zqxFlattenNode", "zqxLogits", "zqxMatMulNode",
+                               "zqxGraphName", "zqxSecretModel"}) {
+        EXPECT_EQ(bytes.find(name), std::string::npos) << name;
+      }
+      std::string outside_pool = bytes;
+      outside_pool.erase(outside_pool.find(pool), pool.size());
+      EXPECT_EQ(outside_pool.find("zqx"), std::string::npos);
+      EXPECT_EQ(outside_pool.find("Secret"), std::string::npos);
       for (float v : {1234.5678f, -8765.4321f, 4242.4242f, -31.337f, 777.125f}) {
         char pattern[sizeof(float)];
         std::memcpy(pattern, &v, sizeof v);
