@@ -22,6 +22,15 @@
 //    under the chain rule, for every start p. Instances overlap; construction picks the cover
 //    (e.g. a DP over positions minimising latency). Edges are not listed in this mode: call
 //    BrickEdges on the chosen (non-overlapping) cover.
+//  - stitch (a flag on chain or dag, DecomposeOptions::stitch): after a brick of two or more
+//    units, the next brick starts at that brick's last unit (the seam) instead of after it, and
+//    the seam is a brick of its own. Construction sums the bricks and subtracts the seams.
+//    Under a cost model where a brick's latency is the sum of its units and of the interactions
+//    between adjacent units inside it, plus terms that depend only on its entry and exit
+//    (layout reorders at the boundary, the per-run overhead), the subtraction cancels the entry
+//    and exit terms at every seam, so the sum equals the whole chain's latency, and every
+//    adjacent pair of units is measured together at least once. When no window of two or more
+//    units starting at the seam is runnable, the cut is a plain one (Algorithms 1-2).
 // A single layer is always runnable, so every layer is covered in every mode.
 #pragma once
 
@@ -52,7 +61,8 @@ enum class FusionRules {
   kNone,         // every layer is its own unit (the paper)
   kOnnxRuntime,  // ONNX Runtime CPU, optimisation level basic and above: Conv absorbs a
                  // following BatchNormalization, constant Add/Mul and one activation;
-                 // Gemm, and MatMul + constant Add, absorb one activation
+                 // Gemm, and MatMul + constant Add, absorb one activation; x * Sigmoid(x)
+                 // and x * HardSigmoid(x) are one unit (SiLU runs as one QuickGelu kernel)
 };
 std::string FusionRulesName(FusionRules rules);
 // "none" | "onnxruntime"; InvalidArgument otherwise.
@@ -62,6 +72,7 @@ struct DecomposeOptions {
   int granularity = 1;                      // G: maximum units (layers, or fused kernels) per brick; >= 1
   DecomposeMode mode = DecomposeMode::kChain;  // default: the paper's algorithm
   FusionRules fusion = FusionRules::kNone;  // default: none (G counts layers, as in the paper)
+  bool stitch = false;  // bricks overlap by one unit, seams subtracted (see above); chain/dag. Default: false
 };
 
 // Start positions of the units of Graph::layers under `rules`, plus layers.size() at the end.
@@ -86,6 +97,9 @@ struct ModelDecomposition {
   // Brick-instance index pairs (a, b): a tensor produced in a is consumed in b. Deduplicated,
   // sorted. Empty in overlap mode (see BrickEdges).
   std::vector<std::pair<int, int>> edges;
+  // Stitched decompositions: the single-unit instances shared by two consecutive bricks, in
+  // order; construction subtracts them. Empty otherwise.
+  std::vector<BrickInstance> seams;
 };
 
 // The tensors a window exchanges with the rest of the model, in canonical order.
@@ -120,10 +134,19 @@ std::vector<std::pair<int, int>> SplitModelUnits(const Graph& graph, const std::
 // REQUIRES: options.granularity >= 1.
 std::vector<std::pair<int, int>> FindModelSubgraphs(const Graph& graph, const DecomposeOptions& options);
 
+// A stitched cover (DecomposeOptions::stitch): windows in order, each after the first either
+// starting at the previous window's last unit (then that unit is a seam) or after it.
+struct StitchedCover {
+  std::vector<std::pair<int, int>> windows;  // layer ranges
+  std::vector<std::pair<int, int>> seams;    // layer ranges of the shared units
+};
+// REQUIRES: options.granularity >= 1; options.mode is chain or dag.
+StitchedCover StitchModelSubgraphs(const Graph& graph, const DecomposeOptions& options);
+
 // Data-flow edges between non-overlapping instances (a -> b when b consumes a tensor made in a).
 std::vector<std::pair<int, int>> BrickEdges(const Graph& graph, const std::vector<BrickInstance>& bricks);
 
-// Decomposes one model. InvalidArgument if options.granularity < 1.
+// Decomposes one model. InvalidArgument if options.granularity < 1 or stitch with overlap.
 Status DecomposeModel(const Graph& graph, const DecomposeOptions& options, ModelDecomposition* out);
 
 // One unique brick across a corpus: its id and where it first occurs (to export it).

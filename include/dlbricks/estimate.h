@@ -57,13 +57,15 @@ struct ModelEstimate {
   int measured = 0, predicted = 0, missing = 0;
   double uncertainty_ms = 0;        // sum over predicted bricks
   std::vector<BrickEstimate> bricks;  // the cover, in layer order
+  std::vector<BrickEstimate> seams;   // stitched decompositions: subtracted (DecomposeOptions::stitch)
   std::vector<int> critical_path;     // parallel: indices into bricks
 };
 
 // Constructs one model. Overlapping instances (overlap mode) are resolved by choosing the
 // cover of the layers with the fewest missing bricks, then the smallest latency (DLBricks
 // section 6: "pick the layer sequence resulting in the smallest latency"); for a partition
-// that cover is the partition itself. Parallel construction needs the graph when the cover
+// that cover is the partition itself. A stitched decomposition (seams present) is its own
+// cover: the sum of its bricks minus its seams (sequential only). Parallel construction needs the graph when the cover
 // is not the decomposition's own instance list.
 // REQUIRES: decomposition covers layers [0, decomposition.layers).
 Status ConstructModel(const Graph* graph, const ModelDecomposition& decomposition,
@@ -89,11 +91,17 @@ Status LookupModelLatency(Store* store, const StoreQuery& query, const Graph& gr
 
 struct ValidateOptions {
   std::vector<int> granularities = {1};  // G values to validate. Default: {1}
-  DecomposeMode mode = DecomposeMode::kChain;  // Default: chain (the paper)
-  FusionRules fusion = FusionRules::kNone;     // kernel units for G. Default: none (the paper)
+  // Mode, fusion rules and stitching (its granularity is ignored: see granularities).
+  // Default: chain, no fusion, no stitching (the paper).
+  DecomposeOptions decompose;
   EstimateOptions estimate;              // construction, overhead correction
   RunOptions run;                        // backend, options and protocol for bricks and models
   bool measure_missing = true;           // run what the store lacks; false: read only
+  // End-to-end references measured here are timed in this many passes, interleaved with the
+  // brick runs (one before the bricks, the rest after each G's bricks); the store keeps the
+  // pass with the lowest headline value, since a transient load only slows a pass down and
+  // one disturbed pass would otherwise skew every G of that model. Default: 2.
+  int reference_passes = 2;
   std::string work_dir;                  // suites are generated here (required when measuring)
   // Measure the empty-network overhead and apply it (EstimateOptions::run_overhead_ms).
   bool overhead_correction = false;      // Default: false (the paper)
@@ -123,6 +131,7 @@ struct GranularitySummary {
 struct ValidationReport {
   std::string system_id, fingerprint_json, protocol, backend;
   std::string construction, mode, fusion;
+  bool stitch = false;
   double run_overhead_ms = 0;
   std::vector<ValidationRow> rows;
   std::vector<GranularitySummary> summaries;

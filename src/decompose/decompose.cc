@@ -177,6 +177,20 @@ bool OrtAbsorbs(const std::string& head, const std::vector<std::string>& absorbe
   return false;
 }
 
+// x * Sigmoid(x) (SiLU/Swish) or x * HardSigmoid(x) (HardSwish): layer i is the Mul, layer
+// i-1 the gate, whose output only the Mul reads. ONNX Runtime runs SiLU as one QuickGelu kernel
+// (its profiler names it), and keeping the pair whole keeps x from leaving a brick twice.
+bool IsGatedActivation(const Graph& g, int i) {
+  const Layer& mul = g.layers[static_cast<size_t>(i)];
+  const Layer& gate = g.layers[static_cast<size_t>(i - 1)];
+  if (mul.op_type != "Mul" || (gate.op_type != "Sigmoid" && gate.op_type != "HardSigmoid")) return false;
+  std::vector<int> gate_in = gate.DataInputs(g), data = mul.DataInputs(g);
+  if (gate_in.size() != 1 || gate.outputs.size() != 1 || data.size() != 2) return false;
+  const Value& gated = g.values[static_cast<size_t>(gate.outputs[0])];
+  if (gated.consumers.size() != 1 || gated.is_graph_output) return false;
+  return (data[0] == gate.outputs[0] && data[1] == gate_in[0]) || (data[1] == gate.outputs[0] && data[0] == gate_in[0]);
+}
+
 }  // namespace
 
 std::vector<int> FusionUnits(const Graph& g, FusionRules rules) {
@@ -193,6 +207,7 @@ std::vector<int> FusionUnits(const Graph& g, FusionRules rules) {
       glue = data.size() == 1 && ProducerOf(g, data[0]) == i - 1 && prev.outputs.size() == 1 &&
              g.values[static_cast<size_t>(data[0])].consumers.size() == 1 &&
              !g.values[static_cast<size_t>(data[0])].is_graph_output && OrtAbsorbs(head, absorbed, layer.op_type);
+      glue = glue || IsGatedActivation(g, i);
     }
     if (glue) {
       absorbed.push_back(layer.op_type);
@@ -251,6 +266,39 @@ std::vector<std::pair<int, int>> FindModelSubgraphs(const Graph& g, const Decomp
   return windows;
 }
 
+StitchedCover StitchModelSubgraphs(const Graph& g, const DecomposeOptions& options) {
+  const std::vector<int> units = FusionUnits(g, options.fusion);
+  const int n = static_cast<int>(units.size()) - 1;
+  const int G = options.granularity;
+  auto layer = [&](int unit) { return units[static_cast<size_t>(unit)]; };
+  StitchedCover cover;
+  int end = 0;   // unit after the last window
+  int span = 0;  // units in the last window
+  while (end < n) {
+    if (span >= 2) {
+      // Continue at the seam with the longest runnable window of 2..G units.
+      const int seam = end - 1;
+      int k = std::min(G, n - seam);
+      while (k >= 2 && !Runnable(g, layer(seam), layer(seam + k), options.mode)) --k;
+      if (k >= 2) {
+        cover.seams.emplace_back(layer(seam), layer(seam + 1));
+        cover.windows.emplace_back(layer(seam), layer(seam + k));
+        end = seam + k;
+        span = k;
+        continue;
+      }
+    }
+    // A plain cut: one step of Algorithm 1 (with Algorithm 2's single-unit fallbacks).
+    int next = end;
+    std::vector<std::pair<int, int>> sm = SplitModelUnits(g, units, end, std::min(end + G, n), options.mode, &next);
+    cover.windows.insert(cover.windows.end(), sm.begin(), sm.end());
+    const int last_begin = static_cast<int>(std::lower_bound(units.begin(), units.end(), sm.back().first) - units.begin());
+    span = next - last_begin;
+    end = next;
+  }
+  return cover;
+}
+
 std::vector<std::pair<int, int>> BrickEdges(const Graph& g, const std::vector<BrickInstance>& bricks) {
   std::vector<int> owner(g.layers.size(), -1);
   for (size_t b = 0; b < bricks.size(); ++b) {
@@ -276,13 +324,22 @@ Status DecomposeModel(const Graph& g, const DecomposeOptions& options, ModelDeco
   if (options.granularity < 1) {
     return Status::InvalidArgument(fmt::format("granularity G must be >= 1 (got {})", options.granularity));
   }
+  if (options.stitch && options.mode == DecomposeMode::kOverlap) {
+    return Status::InvalidArgument("stitched bricks need mode chain or dag (overlap already lists every window)");
+  }
   out->model = g.name;
   out->layers = static_cast<int>(g.layers.size());
   out->bricks.clear();
-  for (auto [begin, end] : FindModelSubgraphs(g, options)) {
-    out->bricks.push_back(BrickInstance{begin, end, BrickSignature(g, begin, end)});
-  }
+  out->seams.clear();
   out->edges.clear();
+  auto instance = [&](std::pair<int, int> w) { return BrickInstance{w.first, w.second, BrickSignature(g, w.first, w.second)}; };
+  if (options.stitch) {
+    StitchedCover cover = StitchModelSubgraphs(g, options);
+    for (auto w : cover.windows) out->bricks.push_back(instance(w));
+    for (auto w : cover.seams) out->seams.push_back(instance(w));
+    return Status::OK();  // bricks overlap: no partition edges
+  }
+  for (auto w : FindModelSubgraphs(g, options)) out->bricks.push_back(instance(w));
   if (options.mode != DecomposeMode::kOverlap) out->edges = BrickEdges(g, out->bricks);
   return Status::OK();
 }
@@ -295,10 +352,12 @@ Status DecomposeCorpus(const std::vector<const Graph*>& graphs, const DecomposeO
   std::map<Hash128, UniqueBrick> unique;  // ordered by id
   for (size_t m = 0; m < graphs.size(); ++m) {
     DLB_RETURN_IF_ERROR(DecomposeModel(*graphs[m], options, &out->models[m]));
-    for (const BrickInstance& b : out->models[m].bricks) {
-      auto [it, fresh] = unique.emplace(b.id, UniqueBrick{b.id, static_cast<int>(m), b.begin, b.end, 0});
-      ++it->second.instances;
-      ++out->instances;
+    for (const auto* list : {&out->models[m].bricks, &out->models[m].seams}) {
+      for (const BrickInstance& b : *list) {
+        auto [it, fresh] = unique.emplace(b.id, UniqueBrick{b.id, static_cast<int>(m), b.begin, b.end, 0});
+        ++it->second.instances;
+        ++out->instances;
+      }
     }
   }
   for (auto& [id, brick] : unique) out->bricks.push_back(brick);

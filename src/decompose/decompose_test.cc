@@ -165,6 +165,71 @@ TEST(FindModelSubgraphs, OverlapListsEveryRunnableWindow) {
   EXPECT_TRUE(d.edges.empty());
 }
 
+StitchedCover Stitch(const Graph& g, int G, DecomposeMode mode = DecomposeMode::kChain) {
+  DecomposeOptions o{G, mode};
+  o.stitch = true;
+  return StitchModelSubgraphs(g, o);
+}
+
+TEST(StitchModelSubgraphs, ChainBricksShareOneLayer) {
+  Sketch s;
+  int v = s.Input("x");
+  for (int i = 0; i < 7; ++i) v = s.Layer(i % 2 ? "Relu" : "Conv", {v});
+  const Graph& g = s.Done(v);
+  StitchedCover c = Stitch(g, 3);
+  EXPECT_EQ(c.windows, (Windows{{0, 3}, {2, 5}, {4, 7}}));
+  EXPECT_EQ(c.seams, (Windows{{2, 3}, {4, 5}}));
+  // G=2: every adjacent pair once, every inner layer a seam (inclusion-exclusion over pairs).
+  c = Stitch(g, 2);
+  EXPECT_EQ(c.windows, (Windows{{0, 2}, {1, 3}, {2, 4}, {3, 5}, {4, 6}, {5, 7}}));
+  EXPECT_EQ(c.seams, (Windows{{1, 2}, {2, 3}, {3, 4}, {4, 5}, {5, 6}}));
+  // G=1 has no pairs to share: the paper's cover.
+  c = Stitch(g, 1);
+  EXPECT_EQ(c.windows, Find(g, 1));
+  EXPECT_TRUE(c.seams.empty());
+  // The whole model in one brick needs no seam.
+  c = Stitch(g, 7);
+  EXPECT_EQ(c.windows, (Windows{{0, 7}}));
+  EXPECT_TRUE(c.seams.empty());
+}
+
+TEST(StitchModelSubgraphs, UnrunnableSeamWindowFallsBackToAPlainCut) {
+  Sketch s;
+  const Graph& g = Branchy(s);  // x -> a -> {b1, b2} -> concat -> d
+  // chain, G=2: [0,2) a,b1; the seam window [1,3) b1,b2 is not a chain (b2 reads a from
+  // outside): plain cut at 2, Algorithm 2 from there: [2,4) fails, single b2, then [3,5).
+  StitchedCover c = Stitch(g, 2);
+  EXPECT_EQ(c.windows, (Windows{{0, 2}, {2, 3}, {3, 5}}));
+  EXPECT_TRUE(c.seams.empty());
+  // dag keeps [1,3) (b1 and b2 share a), then stitches on.
+  c = Stitch(g, 2, DecomposeMode::kDag);
+  EXPECT_EQ(c.windows, (Windows{{0, 2}, {1, 3}, {2, 4}, {3, 5}}));
+  EXPECT_EQ(c.seams, (Windows{{1, 2}, {2, 3}, {3, 4}}));
+}
+
+TEST(DecomposeModel, StitchedSeamsAreBricksOfTheCorpus) {
+  Sketch s;
+  int v = s.Input("x");
+  for (int i = 0; i < 5; ++i) v = s.Layer(i % 2 ? "Relu" : "Conv", {v});
+  const Graph& g = s.Done(v);
+  DecomposeOptions o{3, DecomposeMode::kChain};
+  o.stitch = true;
+  CorpusDecomposition c;
+  ASSERT_TRUE(DecomposeCorpus({&g}, o, &c).ok());
+  ASSERT_EQ(c.models.size(), 1u);
+  const ModelDecomposition& d = c.models[0];
+  ASSERT_EQ(d.bricks.size(), 2u);  // [0,3) [2,5)
+  ASSERT_EQ(d.seams.size(), 1u);   // [2,3)
+  EXPECT_EQ(d.seams[0].id, BrickSignature(g, 2, 3));
+  EXPECT_TRUE(d.edges.empty());
+  EXPECT_EQ(c.instances, 3);
+  std::set<Hash128> ids;
+  for (const UniqueBrick& b : c.bricks) ids.insert(b.id);
+  EXPECT_TRUE(ids.count(d.seams[0].id));
+  o.mode = DecomposeMode::kOverlap;
+  EXPECT_FALSE(DecomposeModel(g, o, &c.models[0]).ok());
+}
+
 TEST(BrickSignature, IgnoresNamesAndSeesTopology) {
   Sketch s1("first"), s2("second");
   const Graph& g1 = Branchy(s1);
@@ -295,6 +360,21 @@ TEST(FusionUnits, OnnxRuntimeRulesKeepFusedKernelsWhole) {
   FusionRules r;
   EXPECT_TRUE(ParseFusionRules("onnxruntime", &r).ok());
   EXPECT_EQ(ParseFusionRules("tvm", &r).ExitCode(), 2);
+}
+
+TEST(FusionUnits, SiluIsOneUnit) {
+  // x -> Conv -> {Sigmoid, Mul(conv, sigmoid)} -> Conv -> Sigmoid -> Mul(sigmoid, other)
+  Sketch s;
+  int x = s.Input("x");
+  int c = s.Layer("Conv", {x});
+  int sig = s.Layer("Sigmoid", {c});
+  int silu = s.Layer("Mul", {c, sig});
+  int c2 = s.Layer("Conv", {silu});
+  int gate = s.Layer("Sigmoid", {c2});
+  const Graph& g = s.Done(s.Layer("Mul", {gate, silu}, "se"));  // a gate, not x * Sigmoid(x)
+  // Conv | Sigmoid Mul | Conv Sigmoid (the activation fuses into the conv) | Mul
+  EXPECT_EQ(FusionUnits(g, FusionRules::kOnnxRuntime), (std::vector<int>{0, 1, 3, 5, 6}));
+  EXPECT_EQ(FusionUnits(g, FusionRules::kNone), (std::vector<int>{0, 1, 2, 3, 4, 5, 6}));
 }
 
 }  // namespace

@@ -90,15 +90,29 @@ Status ConstructModel(const Graph* graph, const ModelDecomposition& d, const Bri
   all.reserve(d.bricks.size());
   for (const BrickInstance& inst : d.bricks) all.push_back(Lookup(inst, latencies, options.run_overhead_ms));
 
+  const bool stitched = !d.seams.empty();
+  if (stitched && options.construction == ConstructionMode::kParallel) {
+    return Status::InvalidArgument(d.model + ": parallel construction is not defined for stitched bricks; use sequential");
+  }
   std::vector<int> cover;
-  DLB_RETURN_IF_ERROR(ChooseCover(d, all, &cover));
+  if (stitched) {
+    cover.resize(all.size());  // the stitched windows are the cover
+    for (size_t i = 0; i < all.size(); ++i) cover[i] = static_cast<int>(i);
+  } else {
+    DLB_RETURN_IF_ERROR(ChooseCover(d, all, &cover));
+  }
 
   ModelEstimate e;
   e.model = d.model;
   e.construction = options.construction;
   for (int i : cover) e.bricks.push_back(all[i]);
+  for (const BrickInstance& inst : d.seams) e.seams.push_back(Lookup(inst, latencies, options.run_overhead_ms));
   std::vector<std::string> missing_ids;
-  for (const BrickEstimate& b : e.bricks) {
+  std::vector<const BrickEstimate*> used;
+  for (const BrickEstimate& b : e.bricks) used.push_back(&b);
+  for (const BrickEstimate& b : e.seams) used.push_back(&b);
+  for (const BrickEstimate* ub : used) {
+    const BrickEstimate& b = *ub;
     if (b.source == BrickSource::kMissing) {
       ++e.missing;
       missing_ids.push_back(b.id.Hex());
@@ -121,6 +135,8 @@ Status ConstructModel(const Graph* graph, const ModelDecomposition& d, const Bri
 
   if (options.construction == ConstructionMode::kSequential) {
     for (const BrickEstimate& b : e.bricks) e.latency_ms += b.ms;
+    for (const BrickEstimate& b : e.seams) e.latency_ms -= b.ms;
+    e.latency_ms = std::max(0.0, e.latency_ms);
   } else {
     // Longest path through the brick DAG. Instances are in layer order and windows are
     // contiguous in topological order, so every edge goes forward.

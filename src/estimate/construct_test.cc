@@ -1,5 +1,8 @@
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <cmath>
+
 #include "dlbricks/estimate.h"
 
 namespace dlbricks {
@@ -128,6 +131,72 @@ TEST(ParseConstruction, NamesAndErrors) {
   EXPECT_EQ(m, ConstructionMode::kParallel);
   Status st = ParseConstruction("fastest", &m);
   EXPECT_EQ(st.ExitCode(), 2);
+}
+
+}  // namespace
+}  // namespace dlbricks
+
+namespace dlbricks {
+namespace {
+
+// The cost model stitching is built on: a window [a, b) of a chain costs its units, the
+// fusion gains between adjacent units inside it, an entry term of its first unit, an exit term
+// of its last unit (layout reorders), and the per-run overhead.
+struct BoundaryCostChain {
+  std::vector<double> unit, pair_gain, entry, exit;
+  double overhead = 0.004;
+  explicit BoundaryCostChain(int n) {
+    for (int i = 0; i < n; ++i) {
+      unit.push_back(0.1 * (i % 4 + 1));
+      pair_gain.push_back(i % 3 == 0 ? -0.03 : 0.0);  // e.g. an activation fused into a conv
+      entry.push_back(0.02 + 0.001 * i);
+      exit.push_back(0.015 + 0.002 * (i % 5));
+    }
+  }
+  double Window(int a, int b) const {
+    double ms = entry[static_cast<size_t>(a)] + exit[static_cast<size_t>(b - 1)] + overhead;
+    for (int i = a; i < b; ++i) ms += unit[static_cast<size_t>(i)];
+    for (int i = a; i + 1 < b; ++i) ms += pair_gain[static_cast<size_t>(i)];
+    return ms;
+  }
+};
+
+Hash128 WindowId(std::pair<int, int> w) { return HashBytes(std::to_string(w.first) + ":" + std::to_string(w.second)); }
+
+TEST(ConstructStitched, ExactUnderTheBoundaryCostModel) {
+  const int n = 11;
+  BoundaryCostChain cost(n);
+  for (int G : {2, 3, 4}) {
+    ModelDecomposition d;
+    d.model = "chain";
+    d.layers = n;
+    // Windows as StitchModelSubgraphs makes them on a chain: [0,G), [G-1, 2G-1), ...
+    BrickLatencies lat;
+    for (int a = 0;;) {
+      int b = std::min(a + G, n);
+      d.bricks.push_back(BrickInstance{a, b, WindowId({a, b})});
+      lat[WindowId({a, b})] = {cost.Window(a, b)};
+      if (b == n) break;
+      d.seams.push_back(BrickInstance{b - 1, b, WindowId({b - 1, b})});
+      lat[WindowId({b - 1, b})] = {cost.Window(b - 1, b)};
+      a = b - 1;
+    }
+    ModelEstimate e;
+    ASSERT_TRUE(ConstructModel(nullptr, d, lat, {}, &e).ok());
+    EXPECT_NEAR(e.latency_ms, cost.Window(0, n), 1e-12) << "G=" << G;
+    EXPECT_EQ(e.measured, static_cast<int>(d.bricks.size() + d.seams.size()));
+    // The paper's cover of the same chain pays every boundary and misses every fusion gain.
+    double plain = 0;
+    for (int a = 0; a < n; a += G) plain += cost.Window(a, std::min(a + G, n));
+    EXPECT_GT(std::fabs(plain - cost.Window(0, n)), 0.05) << "G=" << G;
+    // A missing seam is reported like a missing brick; parallel construction is refused.
+    BrickLatencies partial = lat;
+    partial.erase(d.seams[0].id);
+    EXPECT_EQ(ConstructModel(nullptr, d, partial, {}, &e).code(), Status::Code::kNotFound);
+    EstimateOptions par;
+    par.construction = ConstructionMode::kParallel;
+    EXPECT_FALSE(ConstructModel(nullptr, d, lat, par, &e).ok());
+  }
 }
 
 }  // namespace

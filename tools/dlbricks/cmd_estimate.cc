@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 
 #include "commands.h"
+#include "decompose_flags.h"
 #include "dlbricks/estimate.h"
 #include "dlbricks/predict.h"
 
@@ -19,8 +20,7 @@ struct EstimateFlags {
   std::vector<std::string> models;
   std::string db;
   std::string construction = "sequential";
-  std::string mode = "chain";
-  std::string fusion = "none";
+  DecomposeFlags decompose;
   std::string predictor;  // fills unmeasured single-layer bricks (ResPerfNet-style)
   std::vector<std::string> input_shapes;
   int granularity = 1;
@@ -36,8 +36,7 @@ Status Estimate(const EstimateFlags& f) {
   DLB_RETURN_IF_ERROR(ParseConstruction(f.construction, &eo.construction));
   DecomposeOptions dopt;
   dopt.granularity = f.granularity;
-  DLB_RETURN_IF_ERROR(ParseDecomposeMode(f.mode, &dopt.mode));
-  DLB_RETURN_IF_ERROR(ParseFusionRules(f.fusion, &dopt.fusion));
+  DLB_RETURN_IF_ERROR(ResolveDecomposeFlags(f.decompose, &dopt));
   if (dopt.granularity < 1) return Status::InvalidArgument("-G must be >= 1");
   IngestOptions ingest;
   for (const std::string& s : f.input_shapes) DLB_RETURN_IF_ERROR(ParseInputShape(s, &ingest));
@@ -68,11 +67,13 @@ Status Estimate(const EstimateFlags& f) {
                               {"protocol", query.protocol},
                               {"construction", f.construction},
                               {"granularity", dopt.granularity},
-                              {"mode", f.mode},
-                              {"fusion", f.fusion},
+                              {"mode", f.decompose.mode},
+                              {"fusion", f.decompose.fusion},
+                              {"stitch", f.decompose.stitch},
                               {"models", nlohmann::ordered_json::array()}};
-  std::string text = fmt::format("system {}  protocol {}  construction {}  G={} {}\n", query.system_id.substr(0, 12),
-                                 query.protocol, f.construction, dopt.granularity, f.mode);
+  std::string text = fmt::format("system {}  protocol {}  construction {}  G={} {}{}\n", query.system_id.substr(0, 12),
+                                 query.protocol, f.construction, dopt.granularity, f.decompose.mode,
+                                 f.decompose.stitch ? "+stitch" : "");
   text += fmt::format("{:<24} {:>14} {:>12} {:>10} {:>9} {:>9} {:>8}\n", "model", "constructed_ms", "measured_ms",
                       "normalised", "measured", "predicted", "missing");
   std::string csv = "model,constructed_ms,measured_ms,normalised,measured_bricks,predicted_bricks,missing_bricks\n";
@@ -89,11 +90,14 @@ Status Estimate(const EstimateFlags& f) {
     DLB_RETURN_IF_ERROR(LookupModelLatency(store.get(), query, g, &m));
     const double measured = m ? m->value_ms : 0;
     const double norm = measured > 0 ? e.latency_ms / measured : 0;
-    nlohmann::ordered_json bricks = nlohmann::ordered_json::array();
-    for (const BrickEstimate& b : e.bricks) {
-      bricks.push_back({{"id", b.id.Hex()}, {"begin", b.begin}, {"end", b.end}, {"source", BrickSourceName(b.source)},
-                        {"ms", b.ms}});
-    }
+    auto brick_list = [](const std::vector<BrickEstimate>& list) {
+      nlohmann::ordered_json out = nlohmann::ordered_json::array();
+      for (const BrickEstimate& b : list) {
+        out.push_back({{"id", b.id.Hex()}, {"begin", b.begin}, {"end", b.end}, {"source", BrickSourceName(b.source)},
+                       {"ms", b.ms}});
+      }
+      return out;
+    };
     j["models"].push_back({{"model", g.name},
                            {"constructed_ms", e.latency_ms},
                            {"uncertainty_ms", e.uncertainty_ms},
@@ -103,7 +107,8 @@ Status Estimate(const EstimateFlags& f) {
                            {"predicted_bricks", e.predicted},
                            {"missing_bricks", e.missing},
                            {"critical_path", e.critical_path},
-                           {"bricks", bricks}});
+                           {"bricks", brick_list(e.bricks)},
+                           {"seams", brick_list(e.seams)}});
     text += fmt::format("{:<24} {:>14.3f} {:>12} {:>10} {:>9} {:>9} {:>8}\n", g.name, e.latency_ms,
                         m ? fmt::format("{:.3f}", measured) : "-", m ? fmt::format("{:.3f}", norm) : "-", e.measured,
                         e.predicted, e.missing);
@@ -125,8 +130,7 @@ void RegisterEstimate(CLI::App& app, Context& ctx) {
   cmd->add_option("--protocol", f->query.protocol, "protocol of the brick runs (default dlbricks)");
   cmd->add_option("--construction", f->construction, "sequential (default) or parallel");
   cmd->add_option("-G,--granularity", f->granularity, "G used to generate the suite (default 1)");
-  cmd->add_option("--mode", f->mode, "decomposition mode of the suite: chain (default), dag, overlap");
-  cmd->add_option("--fusion", f->fusion, "fusion rules of the suite: none (default) or onnxruntime");
+  AddDecomposeFlags(cmd, &f->decompose);
   cmd->add_option("--overhead-ms", f->overhead_ms, "per-run overhead to pay once per model instead of per brick");
   cmd->add_option("--input-shape", f->input_shapes, "NAME=1x3x224x224 for models with dynamic inputs");
   cmd->add_option("--predictor", f->predictor, "predictor file (dlbricks predictor train): fills unmeasured G=1 bricks");

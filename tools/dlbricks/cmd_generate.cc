@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 
 #include "commands.h"
+#include "decompose_flags.h"
 #include "dlbricks/suite.h"
 
 namespace dlbricks::cli {
@@ -15,8 +16,7 @@ namespace {
 
 struct GenerateFlags {
   std::vector<std::string> models;
-  std::string mode = "chain";
-  std::string fusion = "none";
+  DecomposeFlags decompose;
   std::vector<std::string> input_shapes;
   bool json = false;
   SuiteOptions options;
@@ -64,8 +64,7 @@ void RegisterGenerate(CLI::App& app, Context& ctx) {
   cmd->add_option("models", flags->models, "ONNX model files")->required();
   cmd->add_option("-G,--granularity", flags->options.decompose.granularity, "maximum layers per brick (G >= 1)")
       ->required();
-  cmd->add_option("--mode", flags->mode, "chain (paper), dag or overlap");
-  cmd->add_option("--fusion", flags->fusion, "none (paper: G counts layers) or onnxruntime (G counts fused kernels)");
+  AddDecomposeFlags(cmd, &flags->decompose);
   cmd->add_option("-o,--output", flags->options.out_dir, "suite folder")->required();
   cmd->add_flag("--force", flags->options.force, "replace the suite in a non-empty folder");
   cmd->add_option("--private", flags->options.private_mapping,
@@ -75,8 +74,7 @@ void RegisterGenerate(CLI::App& app, Context& ctx) {
   cmd->add_flag("--json", flags->json, "print the summary as JSON");
   cmd->callback([flags, &ctx] {
     SuiteOptions& o = flags->options;
-    Status st = ParseDecomposeMode(flags->mode, &o.decompose.mode);
-    if (st.ok()) st = ParseFusionRules(flags->fusion, &o.decompose.fusion);
+    Status st = ResolveDecomposeFlags(flags->decompose, &o.decompose);
     for (const std::string& s : flags->input_shapes) {
       if (st.ok()) st = ParseInputShape(s, &o.ingest);
     }

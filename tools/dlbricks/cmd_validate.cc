@@ -1,4 +1,4 @@
-// dlbricks validate MODEL... --db FILE [-G 1..10] [--mode chain|dag|overlap]
+// dlbricks validate MODEL... --db FILE [-G 1..10] [--mode chain|dag|overlap] [--stitch]
 //   [--construction sequential|parallel] [--fusion none|onnxruntime] [--overhead-correction] [--read-only] [--work DIR]
 //   [backend and protocol flags as in `run`] [--json|--csv]
 #include <cstdio>
@@ -7,6 +7,7 @@
 
 #include "commands.h"
 #include "dlbricks/estimate.h"
+#include "decompose_flags.h"
 #include "measure_flags.h"
 
 namespace dlbricks::cli {
@@ -17,11 +18,11 @@ struct ValidateFlags {
   MeasureFlags measure;
   std::vector<std::string> models;
   std::string granularities = "1";
-  std::string mode = "chain";
   std::string construction = "sequential";
-  std::string fusion = "none";
+  DecomposeFlags decompose;
   std::string work_dir;
   std::vector<std::string> input_shapes;
+  int reference_passes = 2;
   bool overhead_correction = false, read_only = false, csv = false;
 };
 
@@ -60,10 +61,10 @@ Status RunValidate(const CLI::App& cmd, ValidateFlags& f, std::string* output) {
   ValidateOptions o;
   o.run = f.measure.options;
   DLB_RETURN_IF_ERROR(ParseGranularities(f.granularities, &o.granularities));
-  DLB_RETURN_IF_ERROR(ParseDecomposeMode(f.mode, &o.mode));
-  DLB_RETURN_IF_ERROR(ParseFusionRules(f.fusion, &o.fusion));
+  DLB_RETURN_IF_ERROR(ResolveDecomposeFlags(f.decompose, &o.decompose));
   DLB_RETURN_IF_ERROR(ParseConstruction(f.construction, &o.estimate.construction));
   o.overhead_correction = f.overhead_correction;
+  o.reference_passes = f.reference_passes;
   o.measure_missing = !f.read_only;
   o.work_dir = f.work_dir.empty() ? f.measure.db + ".work" : f.work_dir;
   IngestOptions ingest;
@@ -94,12 +95,14 @@ void RegisterValidate(CLI::App& app, Context& ctx) {
       "validate", "Construct model latencies from bricks and compare with end-to-end runs (DLBricks section 4)");
   cmd->add_option("models", f->models, "ONNX model files")->required();
   cmd->add_option("-G,--granularity", f->granularities, "G values: N, A..B or a comma list (default 1)");
-  cmd->add_option("--mode", f->mode, "decomposition: chain (default, the paper), dag, overlap");
   cmd->add_option("--construction", f->construction, "sequential (default) or parallel");
-  cmd->add_option("--fusion", f->fusion, "none (default: G counts layers) or onnxruntime (G counts fused kernels)");
+  AddDecomposeFlags(cmd, &f->decompose);
   cmd->add_flag("--overhead-correction", f->overhead_correction,
                 "measure the empty-network run overhead and pay it once per model, not per brick");
   cmd->add_flag("--read-only", f->read_only, "only read the store; measure nothing");
+  cmd->add_option("--reference-passes", f->reference_passes,
+                  "time new end-to-end references in N passes interleaved with the bricks; keep each model's "
+                  "fastest (default 2)");
   cmd->add_option("--work", f->work_dir, "folder for generated suites (default: <db>.work)");
   cmd->add_option("--input-shape", f->input_shapes, "NAME=1x3x224x224 for models with dynamic inputs");
   cmd->add_flag("--csv", f->csv, "CSV output");
