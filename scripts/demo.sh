@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The main job on the default corpus (README quick start): analyse, generate a suite, run it,
-# measure the models end to end, construct and validate their latencies, and write a report.
+# measure the models end to end, construct and validate their latencies, learn a per-layer
+# latency predictor from the bricks, and write a report.
 #   scripts/demo.sh BIN MODEL_NAME...
 set -euo pipefail
 bin=$1
@@ -13,28 +14,33 @@ db="$out/results.db"
 threads=${DEMO_THREADS:-1}
 step() { printf '\n== %s\n' "$*"; }
 
-step "1/7 analyze: layer repetition within and across ${#models[@]} models (DLBricks Fig. 5-7)"
+step "1/8 analyze: layer repetition within and across ${#models[@]} models (DLBricks Fig. 5-7)"
 "$bin" analyze "${models[@]}"
 
-step "2/7 generate: a shareable G=1 suite (no weights, no model names: --private mapping)"
+step "2/8 generate: a shareable G=1 suite (no weights, no model names: --private mapping)"
 "$bin" generate "${models[@]}" -G 1 -o "$out/suite-G1" --force --private "$out/models-G1.json"
 
-step "3/7 run: every brick on ONNX Runtime ($threads thread), resumable, into $db"
+step "3/8 run: every brick on ONNX Runtime ($threads thread), resumable, into $db"
 "$bin" run "$out/suite-G1" --backend onnxruntime --threads "$threads" --db "$db"
 
-step "4/7 measure: the models end to end with the same protocol, and throughput vs batch"
+step "4/8 measure: the models end to end with the same protocol, and throughput vs batch"
 "$bin" measure "${models[@]}" --backend onnxruntime --threads "$threads" --db "$db"
 "$bin" measure "models/$1.onnx" --backend onnxruntime --threads "$threads" --batch 1,2,4,8 --profile-ops --db "$db"
 
-step "5/7 estimate: model latency constructed from the G=1 bricks"
+step "5/8 estimate: model latency constructed from the G=1 bricks"
 "$bin" estimate "${models[@]}" --db "$db" -G 1
 
-step "6/7 validate: constructed vs end-to-end for G=1..3 (DLBricks Fig. 10-12)"
+step "6/8 validate: constructed vs end-to-end for G=1..3 (DLBricks Fig. 10-12)"
 "$bin" validate "${models[@]}" -G 1..3 --backend onnxruntime --threads "$threads" --db "$db" \
   --work "$out/work" --json >"$out/validation.json"
 "$bin" validate "${models[@]}" -G 1..3 --backend onnxruntime --threads "$threads" --db "$db" --read-only
 
-step "7/7 compare and report: systems ranked per model (DLBricks section 6), figures in one HTML file"
+step "7/8 predictor: XGBoost learns per-layer latency from the G=1 bricks (ResPerfNet); test-split predictions into $db"
+"$bin" predictor harvest --db "$db" "${models[@]}"
+"$bin" predictor train --db "$db" --models xgboost -o "$out/predictor.dlbp"
+"$bin" predictor eval "$out/predictor.dlbp" --db "$db"
+
+step "8/8 compare and report: systems ranked per model (DLBricks section 6), figures in one HTML file"
 "$bin" compare "${models[@]}" --db "$db"
 "$bin" report --db "$db" --models "${models[@]}" --suite "$out/suite-G1" --validation "$out/validation.json" \
   -o "$out/report.html"

@@ -276,6 +276,11 @@ void OpShareFigure(const ReportSources& src, std::vector<ReportFigure>* out) {
   out->push_back(std::move(f4));
 }
 
+// Eleven strong colours, one per predictor op family (the 20-colour schemes pair each with a
+// pale one that vanishes in a scatter).
+const json kFamilyColours = {"#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b",
+                             "#e377c2", "#7f7f7f", "#bcbd22", "#17becf", "#000000"};
+
 // ResPerfNet Fig. 4 from the predictions table (`dlbricks predictor eval` writes it).
 void PredictionFigure(const ReportSources& src, std::vector<ReportFigure>* out) {
   ReportFigure f = Figure("resperfnet_fig4_predicted_vs_measured", "Predicted vs measured time per layer",
@@ -330,7 +335,7 @@ void PredictionFigure(const ReportSources& src, std::vector<ReportFigure>* out) 
                  {"encoding",
                   {{"x", Merge(Merge(Field("measured_ms", "quantitative"), log_axis), x_title)},
                    {"y", Merge(Merge(Field("predicted_ms", "quantitative"), log_axis), y_title)},
-                   {"color", Merge(Field("family", "nominal", "op family"), json{{"scale", {{"scheme", "tableau20"}}}})},
+                   {"color", Merge(Field("family", "nominal", "op family"), json{{"scale", {{"range", kFamilyColours}}}})},
                    {"shape", Field("split", "nominal", "split")}}}};
   // y = x from the smallest to the largest time of the panel.
   json diagonal = {{"transform", json::array({{{"calculate", "min(datum.predicted_ms, datum.measured_ms)"}, {"as", "lo"}},
