@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Issue 5 experiment driver: regenerates the construction-accuracy and speedup tables of
 # docs/results.md (DLBricks Fig. 10-12) for a subset of the corpus on this machine.
-#   bench/validate_corpus.sh [OUT_DIR]        (env: BIN, MODELS, GS, SETTINGS, EXTRA)
+#   bench/validate_corpus.sh [OUT_DIR]        (env: BIN, MODELS, GS, SETTINGS, VARIANTS, EXTRA)
 # Each setting is one system (backend + options); its end-to-end runs are shared by every
 # variant and G, so variants are compared on the same reference measurements.
 set -euo pipefail
@@ -24,11 +24,12 @@ flags_of() {
     *) echo "unknown setting $1" >&2; exit 2 ;;
   esac
 }
-# Variants: the paper's algorithm, then what each improvement buys.
+# Variants: the paper's algorithm, then what each improvement buys (env VARIANTS overrides).
 variants_of() {
+  if [[ -n "${VARIANTS:-}" ]]; then echo "$VARIANTS"; return; fi
   case $1 in
-    ort-all-*) echo "paper overhead fusion fusion+overhead" ;;
-    *) echo "paper overhead" ;;
+    ort-all-*) echo "paper overhead fusion+overhead stitch" ;;
+    *) echo "paper overhead stitch" ;;
   esac
 }
 variant_flags() {
@@ -37,6 +38,12 @@ variant_flags() {
     overhead) echo "--overhead-correction" ;;
     fusion) echo "--fusion onnxruntime" ;;
     fusion+overhead) echo "--fusion onnxruntime --overhead-correction" ;;
+    # Stitched dag bricks over fused kernels where the backend fuses (ORT with optimisations).
+    stitch) case $2 in
+        ort-all-*) echo "--mode dag --fusion onnxruntime --stitch" ;;
+        *) echo "--mode dag --stitch" ;;
+      esac ;;
+    *) echo "unknown variant $1" >&2; exit 2 ;;
   esac
 }
 
@@ -47,10 +54,10 @@ for s in $settings; do
   for v in $(variants_of "$s"); do
     start=$(date +%s)
     # shellcheck disable=SC2046
-    "$bin" validate "${files[@]}" -G "$gs" $(flags_of "$s") $(variant_flags "$v") $extra \
+    "$bin" validate "${files[@]}" -G "$gs" $(flags_of "$s") $(variant_flags "$v" "$s") $extra \
       --db "$db" --work "$out/work-$s" --json >"$out/$s-$v.json" 2>"$out/$s-$v.log"
     echo "== $s / $v ($(( $(date +%s) - start )) s)"
-    "$bin" validate "${files[@]}" -G "$gs" $(flags_of "$s") $(variant_flags "$v") $extra --db "$db" --read-only \
+    "$bin" validate "${files[@]}" -G "$gs" $(flags_of "$s") $(variant_flags "$v" "$s") $extra --db "$db" --read-only \
       | sed -n '/^  G /,$p'
   done
 done

@@ -65,7 +65,8 @@ struct ModelEstimate {
 // cover of the layers with the fewest missing bricks, then the smallest latency (DLBricks
 // section 6: "pick the layer sequence resulting in the smallest latency"); for a partition
 // that cover is the partition itself. A stitched decomposition (seams present) is its own
-// cover: the sum of its bricks minus its seams (sequential only). Parallel construction needs the graph when the cover
+// cover: the sum of its bricks minus its seams, each brick that starts at a seam adding at
+// least 0 (sequential only). Parallel construction needs the graph when the cover
 // is not the decomposition's own instance list.
 // REQUIRES: decomposition covers layers [0, decomposition.layers).
 Status ConstructModel(const Graph* graph, const ModelDecomposition& decomposition,

@@ -2,6 +2,7 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <map>
 
 #include "dlbricks/estimate.h"
 
@@ -134,9 +135,13 @@ Status ConstructModel(const Graph* graph, const ModelDecomposition& d, const Bri
   }
 
   if (options.construction == ConstructionMode::kSequential) {
-    for (const BrickEstimate& b : e.bricks) e.latency_ms += b.ms;
-    for (const BrickEstimate& b : e.seams) e.latency_ms -= b.ms;
-    e.latency_ms = std::max(0.0, e.latency_ms);
+    // A brick that starts at a seam adds what it costs beyond the seam, never less than 0.
+    std::map<int, double> seam_at;  // seam begin -> latency
+    for (const BrickEstimate& s : e.seams) seam_at[s.begin] = s.ms;
+    for (size_t i = 0; i < e.bricks.size(); ++i) {
+      auto it = i > 0 ? seam_at.find(e.bricks[i].begin) : seam_at.end();
+      e.latency_ms += it == seam_at.end() ? e.bricks[i].ms : std::max(0.0, e.bricks[i].ms - it->second);
+    }
   } else {
     // Longest path through the brick DAG. Instances are in layer order and windows are
     // contiguous in topological order, so every edge goes forward.
