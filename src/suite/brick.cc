@@ -72,7 +72,10 @@ uint32_t LowBias32(uint32_t x) {
 // Pool floats [first, first + n): a hash of each float's index, so the loop vectorises (a
 // suite's pool is ~10^8 floats; AVX2 where the CPU has it).
 // REQUIRES: [first, first + n) does not cross a multiple of 2^32.
-__attribute__((target_clones("avx2", "default"))) void FillPool(uint64_t first, size_t n, float* out) {
+#if defined(__x86_64__) && defined(__GNUC__)
+__attribute__((target_clones("avx2", "default")))
+#endif
+void FillPool(uint64_t first, size_t n, float* out) {
   const uint32_t key = LowBias32(static_cast<uint32_t>(first >> 32) ^ kPoolSeed);
   const uint32_t low = static_cast<uint32_t>(first);
   for (size_t i = 0; i < n; ++i) {
