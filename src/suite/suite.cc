@@ -31,11 +31,16 @@ Json ModelsJson(const CorpusDecomposition& corpus, size_t real_models) {
   Json models = Json::array();
   for (size_t m = 0; m < real_models; ++m) {
     const ModelDecomposition& d = corpus.models[m];
-    Json bricks = Json::array();
-    for (const BrickInstance& b : d.bricks) bricks.push_back({{"id", b.id.Hex()}, {"begin", b.begin}, {"end", b.end}});
+    auto instances = [](const std::vector<BrickInstance>& list) {
+      Json out = Json::array();
+      for (const BrickInstance& b : list) out.push_back({{"id", b.id.Hex()}, {"begin", b.begin}, {"end", b.end}});
+      return out;
+    };
     Json edges = Json::array();
     for (auto [a, b] : d.edges) edges.push_back({a, b});
-    models.push_back({{"name", d.model}, {"layers", d.layers}, {"bricks", bricks}, {"edges", edges}});
+    Json model = {{"name", d.model}, {"layers", d.layers}, {"bricks", instances(d.bricks)}, {"edges", edges}};
+    if (!d.seams.empty()) model["seams"] = instances(d.seams);  // stitched: subtracted in construction
+    models.push_back(std::move(model));
   }
   return models;
 }
@@ -206,7 +211,9 @@ Status WriteSuite(const std::vector<const Graph*>& graphs, const SuiteOptions& o
   Json manifest = {{"schema_version", kSuiteSchemaVersion},
                    {"tool_version", "0.1.0"},
                    {"granularity", options.decompose.granularity},
-                   {"mode", DecomposeModeName(options.decompose.mode)}};
+                   {"mode", DecomposeModeName(options.decompose.mode)},
+                   {"fusion", FusionRulesName(options.decompose.fusion)},
+                   {"stitch", options.decompose.stitch}};
   if (pool_extent > 0) {
     // Written once, after every brick, as long as the furthest reference needs.
     const std::string pool_file = std::string("bricks/") + kWeightPoolFile;
@@ -224,6 +231,8 @@ Status WriteSuite(const std::vector<const Graph*>& graphs, const SuiteOptions& o
     Json mapping = {{"schema_version", kSuiteSchemaVersion},
                     {"granularity", options.decompose.granularity},
                     {"mode", DecomposeModeName(options.decompose.mode)},
+                    {"fusion", FusionRulesName(options.decompose.fusion)},
+                    {"stitch", options.decompose.stitch},
                     {"models", models}};
     Status st = WriteText(options.private_mapping, mapping.dump(2) + "\n");
     if (!st.ok()) return Status::InvalidArgument(st.message());

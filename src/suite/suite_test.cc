@@ -98,6 +98,36 @@ TEST(GenerateSuite, WritesTheContractFormat) {
   EXPECT_EQ(AllBytes(dir.File("suite")), AllBytes(dir.File("again")));
 }
 
+TEST(GenerateSuite, StitchedSuiteListsItsSeamsAsBricks) {
+  testing::TempDir dir;
+  std::string a = testing::SmallConvNet(1).Write(dir.path(), "a.onnx");
+  SuiteOptions o;
+  o.decompose = DecomposeOptions{2, DecomposeMode::kDag, FusionRules::kNone};
+  o.decompose.stitch = true;
+  o.out_dir = dir.File("suite");
+  SuiteSummary s;
+  ASSERT_TRUE(GenerateSuite({a}, o, &s).ok());
+  Json m = ReadJson(dir.File("suite/manifest.json"));
+  EXPECT_EQ(m["stitch"], true);
+  EXPECT_EQ(m["fusion"], "none");
+  const Json& model = m["models"][0];
+  ASSERT_FALSE(model["seams"].empty());
+  EXPECT_TRUE(model["edges"].empty());
+  std::set<std::string> ids;
+  for (const Json& brick : m["bricks"]) ids.insert(brick["id"]);
+  for (const Json& seam : model["seams"]) {
+    EXPECT_EQ(seam["end"].get<int>() - seam["begin"].get<int>(), 1);
+    EXPECT_TRUE(ids.count(seam["id"])) << seam;  // measured like any brick
+  }
+  // Consecutive bricks overlap exactly at a seam, or meet at a plain cut.
+  std::set<int> seam_begins;
+  for (const Json& seam : model["seams"]) seam_begins.insert(seam["begin"].get<int>());
+  for (size_t i = 1; i < model["bricks"].size(); ++i) {
+    int prev_end = model["bricks"][i - 1]["end"], begin = model["bricks"][i]["begin"];
+    EXPECT_TRUE(begin == prev_end || (begin == prev_end - 1 && seam_begins.count(begin))) << i;
+  }
+}
+
 TEST(GenerateSuite, PrivateMappingAndDecoys) {
   testing::TempDir dir;
   std::string a = testing::SmallConvNet(1).Write(dir.path(), "a.onnx");
