@@ -91,9 +91,17 @@ struct SuiteOptions {
   // format before the pool).
   bool weight_pool = true;
   int64_t pool_min_bytes = 4096;  // BrickExportOptions::pool_min_bytes. Default: 4096.
+  // A weights.bin written by an earlier suite. Pool content is prefix-stable (a shorter pool is
+  // the start of a longer one), so when this file is at least as long as the suite needs it is
+  // hard-linked into the suite instead of writing the same bytes again; the suite stays
+  // self-contained (its own directory entry; copying the folder copies the bytes). Falls back
+  // to writing when it is too short or cannot be linked. Default: "" (write).
+  std::string shared_pool;
 };
 
 struct SuiteSummary {
+  std::string suite_dir;       // the folder written
+  std::string private_mapping; // the mapping file written ("" when in the manifest)
   int models = 0;              // real input models
   int64_t layers = 0;          // layers in the real models
   int64_t instances = 0;       // brick instances in the real models, before dedupe
@@ -103,6 +111,8 @@ struct SuiteSummary {
   double corpus_macs = 0;      // sum of the real models' MACs
   double suite_macs = 0;       // sum of the MACs of the bricks written
   int64_t pool_bytes = 0;      // size of bricks/weights.bin (0: no brick references a pool)
+  std::string pool_path;       // that file ("" without a pool)
+  bool pool_linked = false;    // hard-linked from SuiteOptions::shared_pool, not written
   double load_seconds = 0;     // LoadGraph of the input models (0 when given Graphs)
   double generate_seconds = 0; // decoys + decomposition + export + writing
   double decompose_seconds = 0;// of which Algorithms 1-2, signatures and dedupe
@@ -116,6 +126,13 @@ Status GenerateSuite(const std::vector<std::string>& model_paths, const SuiteOpt
 // REQUIRES: no null graphs.
 Status GenerateSuite(const std::vector<const Graph*>& graphs, const SuiteOptions& options,
                      SuiteSummary* summary);
+
+// One suite per G in `granularities`, from one load of the models: folder
+// <options.out_dir>/G<g> for each G, every suite after the first linking the weight pool of
+// the earlier ones when long enough (SuiteOptions::shared_pool). options.decompose.granularity
+// is ignored. summaries[i] belongs to granularities[i]; summaries[0].load_seconds is the load.
+Status GenerateSuites(const std::vector<std::string>& model_paths, const SuiteOptions& options,
+                      const std::vector<int>& granularities, std::vector<SuiteSummary>* summaries);
 
 // A random plausible conv/gemm chain (a decoy) with opset `opset`, deterministic in seed.
 onnx::ModelProto MakeDecoyModel(uint64_t seed, int64_t opset = 17);

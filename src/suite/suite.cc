@@ -138,22 +138,67 @@ Status WriteSuite(const std::vector<const Graph*>& graphs, const SuiteOptions& o
 
 }  // namespace
 
+namespace {
+
+// A suite never holds source weights, so they are not even read (only shapes and constants).
+Status LoadForSuite(const std::vector<std::string>& model_paths, const IngestOptions& options,
+                    std::vector<Graph>* graphs, double* seconds) {
+  auto start = std::chrono::steady_clock::now();
+  IngestOptions ingest = options;
+  ingest.load_weights = false;
+  graphs->clear();
+  graphs->resize(model_paths.size());
+  for (size_t i = 0; i < model_paths.size(); ++i) {
+    DLB_RETURN_IF_ERROR(LoadGraph(model_paths[i], ingest, &(*graphs)[i]));
+  }
+  *seconds = Seconds(start);
+  return Status::OK();
+}
+
+}  // namespace
+
 Status GenerateSuite(const std::vector<std::string>& model_paths, const SuiteOptions& options,
                      SuiteSummary* summary) {
   DLB_RETURN_IF_ERROR(PrepareFolder(options));
-  auto start = std::chrono::steady_clock::now();
-  // A suite never holds source weights, so they are not even read (only shapes and constants).
-  IngestOptions ingest = options.ingest;
-  ingest.load_weights = false;
-  std::vector<Graph> graphs(model_paths.size());
-  for (size_t i = 0; i < model_paths.size(); ++i) {
-    DLB_RETURN_IF_ERROR(LoadGraph(model_paths[i], ingest, &graphs[i]));
-  }
-  const double load = Seconds(start);
+  std::vector<Graph> graphs;
+  double load = 0;
+  DLB_RETURN_IF_ERROR(LoadForSuite(model_paths, options.ingest, &graphs, &load));
   std::vector<const Graph*> pointers;
   for (const Graph& g : graphs) pointers.push_back(&g);
   DLB_RETURN_IF_ERROR(WriteSuite(pointers, options, summary));
   summary->load_seconds = load;
+  return Status::OK();
+}
+
+Status GenerateSuites(const std::vector<std::string>& model_paths, const SuiteOptions& options,
+                      const std::vector<int>& granularities, std::vector<SuiteSummary>* summaries) {
+  if (granularities.empty()) return Status::InvalidArgument("no granularity given");
+  std::vector<SuiteOptions> each;
+  for (int g : granularities) {
+    SuiteOptions o = options;
+    o.decompose.granularity = g;
+    o.out_dir = (fs::path(options.out_dir) / fmt::format("G{}", g)).string();
+    if (!options.private_mapping.empty()) o.private_mapping = fmt::format("{}.G{}", options.private_mapping, g);
+    DLB_RETURN_IF_ERROR(PrepareFolder(o));  // every folder checked before any work
+    each.push_back(std::move(o));
+  }
+  std::vector<Graph> graphs;
+  double load = 0;
+  DLB_RETURN_IF_ERROR(LoadForSuite(model_paths, options.ingest, &graphs, &load));
+  std::vector<const Graph*> pointers;
+  for (const Graph& g : graphs) pointers.push_back(&g);
+  summaries->assign(each.size(), SuiteSummary{});
+  std::string longest;  // the longest pool so far
+  int64_t longest_bytes = 0;
+  for (size_t i = 0; i < each.size(); ++i) {
+    each[i].shared_pool = longest;
+    DLB_RETURN_IF_ERROR(WriteSuite(pointers, each[i], &(*summaries)[i]));
+    if ((*summaries)[i].pool_bytes > longest_bytes) {
+      longest = (*summaries)[i].pool_path;
+      longest_bytes = (*summaries)[i].pool_bytes;
+    }
+  }
+  (*summaries)[0].load_seconds = load;
   return Status::OK();
 }
 
@@ -169,6 +214,8 @@ namespace {
 Status WriteSuite(const std::vector<const Graph*>& graphs, const SuiteOptions& options, SuiteSummary* summary) {
   auto start = std::chrono::steady_clock::now();
   *summary = SuiteSummary{};
+  summary->suite_dir = options.out_dir;
+  summary->private_mapping = options.private_mapping;
   std::vector<Graph> decoys;
   DLB_RETURN_IF_ERROR(LoadDecoys(options, &decoys));
   std::vector<const Graph*> all = graphs;
@@ -217,9 +264,16 @@ Status WriteSuite(const std::vector<const Graph*>& graphs, const SuiteOptions& o
   if (pool_extent > 0) {
     // Written once, after every brick, as long as the furthest reference needs.
     const std::string pool_file = std::string("bricks/") + kWeightPoolFile;
-    DLB_RETURN_IF_ERROR(WriteWeightPool((dir / pool_file).string(), pool_extent));
+    const fs::path pool_path = dir / pool_file;
     std::error_code ec;
-    summary->pool_bytes = static_cast<int64_t>(fs::file_size(dir / pool_file, ec));
+    if (!options.shared_pool.empty() && fs::file_size(options.shared_pool, ec) >= static_cast<uintmax_t>(pool_extent) &&
+        !ec) {
+      fs::create_hard_link(options.shared_pool, pool_path, ec);
+      summary->pool_linked = !ec;
+    }
+    if (!summary->pool_linked) DLB_RETURN_IF_ERROR(WriteWeightPool(pool_path.string(), pool_extent));
+    summary->pool_path = pool_path.string();
+    summary->pool_bytes = static_cast<int64_t>(fs::file_size(pool_path, ec));
     manifest["weight_pool"] = {{"file", pool_file}, {"dtype", "f32"}, {"bytes", summary->pool_bytes}};
   }
   manifest["bricks"] = bricks;

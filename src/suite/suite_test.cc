@@ -243,6 +243,66 @@ testing::ModelBuilder WideConvNet(uint32_t seed) {
 
 // The pool is written once per suite, every large weight of every brick references it (and
 // nothing else does), bricks run from the suite folder and re-ingest to their ids.
+TEST(GenerateSuites, OneLoadManyGsOnePoolWritten) {
+  testing::TempDir dir;
+  std::string a = WideConvNet(1).Write(dir.path(), "a.onnx");
+  std::string b = WideConvNet(7).Write(dir.path(), "b.onnx");
+  SuiteOptions o;
+  o.decompose.mode = DecomposeMode::kDag;
+  o.out_dir = dir.File("suites");
+  std::vector<SuiteSummary> s;
+  Status st = GenerateSuites({a, b}, o, {1, 2, 3}, &s);
+  ASSERT_TRUE(st.ok()) << st.ToString();
+  ASSERT_EQ(s.size(), 3u);
+  EXPECT_GT(s[0].load_seconds, 0);
+  int written = 0;
+  for (int g : {1, 2, 3}) {
+    const SuiteSummary& one = s[static_cast<size_t>(g - 1)];
+    EXPECT_EQ(one.suite_dir, dir.File("suites/G" + std::to_string(g)));
+    Json m = ReadJson(one.suite_dir + "/manifest.json");
+    EXPECT_EQ(m["granularity"], g);
+    ASSERT_TRUE(m.contains("weight_pool"));
+    const std::string pool = one.suite_dir + "/bricks/weights.bin";
+    EXPECT_EQ(m["weight_pool"]["bytes"].get<int64_t>(), static_cast<int64_t>(fs::file_size(pool)));
+    if (one.pool_linked) {
+      EXPECT_TRUE(fs::equivalent(pool, s[0].pool_path) || fs::equivalent(pool, s[1].pool_path));
+    } else {
+      ++written;
+    }
+    // The same suite as GenerateSuite writes, apart from a linked pool's length.
+    SuiteOptions single = o;
+    single.decompose.granularity = g;
+    single.out_dir = dir.File("single" + std::to_string(g));
+    SuiteSummary alone;
+    ASSERT_TRUE(GenerateSuite({a, b}, single, &alone).ok());
+    EXPECT_EQ(alone.unique_bricks, one.unique_bricks);
+    for (const Json& brick : m["bricks"]) {
+      const std::string file = brick["file"];
+      EXPECT_EQ(testing::ReadFile(one.suite_dir + "/" + file), testing::ReadFile(single.out_dir + "/" + file)) << file;
+    }
+  }
+  EXPECT_GE(written, 1);
+  // A long enough shared pool is always linked, a short one never.
+  const std::string long_pool = dir.File("long.bin"), short_pool = dir.File("short.bin");
+  ASSERT_TRUE(WriteWeightPool(long_pool, 64 << 20).ok());
+  ASSERT_TRUE(WriteWeightPool(short_pool, 64).ok());
+  SuiteOptions linked = o;
+  linked.decompose.granularity = 2;
+  linked.out_dir = dir.File("linked");
+  linked.shared_pool = long_pool;
+  SuiteSummary ls;
+  ASSERT_TRUE(GenerateSuite({a, b}, linked, &ls).ok());
+  EXPECT_TRUE(ls.pool_linked);
+  EXPECT_TRUE(fs::equivalent(long_pool, ls.pool_path));
+  linked.out_dir = dir.File("unlinked");
+  linked.shared_pool = short_pool;
+  ASSERT_TRUE(GenerateSuite({a, b}, linked, &ls).ok());
+  EXPECT_FALSE(ls.pool_linked);
+  EXPECT_FALSE(fs::equivalent(short_pool, ls.pool_path));
+  // A folder already in use is refused before anything is written.
+  EXPECT_EQ(GenerateSuites({a, b}, o, {1, 2}, &s).code(), Status::Code::kInvalidArgument);
+}
+
 TEST(GenerateSuite, OneWeightPoolReferencedByTheBricks) {
   testing::TempDir dir;
   std::string a = WideConvNet(1).Write(dir.path(), "a.onnx");

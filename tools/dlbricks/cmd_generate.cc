@@ -1,4 +1,5 @@
-// dlbricks generate MODEL... -G N [--mode chain|dag|overlap] -o SUITE [--force] [--private FILE]
+// dlbricks generate MODEL... -G N|A..B|a,b [--mode chain|dag|overlap] [--fusion ...] [--stitch] -o SUITE
+//                   [--force] [--private FILE]
 //                   [--decoys N] [--input-shape NAME=1x3x224x224] [--json]
 #include <cstdio>
 #include <memory>
@@ -16,44 +17,54 @@ namespace {
 
 struct GenerateFlags {
   std::vector<std::string> models;
+  std::string granularities;
   DecomposeFlags decompose;
   std::vector<std::string> input_shapes;
   bool json = false;
   SuiteOptions options;
 };
 
-void PrintSummary(const SuiteOptions& o, const SuiteSummary& s, bool json) {
+nlohmann::ordered_json SummaryJson(const SuiteOptions& o, const SuiteSummary& s) {
   const double unique_pct = s.instances ? 100.0 * static_cast<double>(s.model_bricks) / static_cast<double>(s.instances) : 0;
-  if (json) {
-    nlohmann::ordered_json j = {{"schema_version", kSuiteSchemaVersion},
-                                {"suite", o.out_dir},
-                                {"granularity", o.decompose.granularity},
-                                {"mode", DecomposeModeName(o.decompose.mode)},
-                                {"models", s.models},
-                                {"layers", s.layers},
-                                {"brick_instances", s.instances},
-                                {"model_bricks", s.model_bricks},
-                                {"unique_bricks", s.unique_bricks},
-                                {"unique_percent", unique_pct},
-                                {"decoys", s.decoys},
-                                {"corpus_macs", s.corpus_macs},
-                                {"suite_macs", s.suite_macs},
-                                {"load_seconds", s.load_seconds},
-                                {"generate_seconds", s.generate_seconds},
-                                {"decompose_seconds", s.decompose_seconds}};
-    std::printf("%s\n", j.dump(2).c_str());
-    return;
+  return {{"schema_version", kSuiteSchemaVersion},
+          {"suite", o.out_dir},
+          {"granularity", o.decompose.granularity},
+          {"mode", DecomposeModeName(o.decompose.mode)},
+          {"fusion", FusionRulesName(o.decompose.fusion)},
+          {"stitch", o.decompose.stitch},
+          {"models", s.models},
+          {"layers", s.layers},
+          {"brick_instances", s.instances},
+          {"model_bricks", s.model_bricks},
+          {"unique_bricks", s.unique_bricks},
+          {"unique_percent", unique_pct},
+          {"decoys", s.decoys},
+          {"corpus_macs", s.corpus_macs},
+          {"suite_macs", s.suite_macs},
+          {"pool_bytes", s.pool_bytes},
+          {"pool_linked", s.pool_linked},
+          {"load_seconds", s.load_seconds},
+          {"generate_seconds", s.generate_seconds},
+          {"decompose_seconds", s.decompose_seconds}};
+}
+
+std::string SummaryText(const SuiteOptions& o, const SuiteSummary& s) {
+  const double unique_pct = s.instances ? 100.0 * static_cast<double>(s.model_bricks) / static_cast<double>(s.instances) : 0;
+  std::string t = fmt::format("suite {} (G={}, mode {}{})\n", o.out_dir, o.decompose.granularity,
+                              DecomposeModeName(o.decompose.mode), o.decompose.stitch ? "+stitch" : "");
+  t += fmt::format("  models {}  layers {}  brick instances {}\n", s.models, s.layers, s.instances);
+  t += fmt::format("  unique bricks {} ({:.1f}% of instances){}\n", s.model_bricks, unique_pct,
+                   s.decoys ? fmt::format(", {} with {} decoys", s.unique_bricks, s.decoys) : "");
+  t += fmt::format("  MACs: suite {:.4g} vs corpus {:.4g} ({:.1f}%)\n", s.suite_macs, s.corpus_macs,
+                   s.corpus_macs > 0 ? 100.0 * s.suite_macs / s.corpus_macs : 0.0);
+  if (s.pool_bytes > 0) {
+    t += fmt::format("  weight pool {:.1f} MB ({})\n", static_cast<double>(s.pool_bytes) / 1e6,
+                     s.pool_linked ? "linked from an earlier suite" : "written");
   }
-  std::printf("%s", fmt::format("suite {} (G={}, mode {})\n", o.out_dir, o.decompose.granularity,
-                                DecomposeModeName(o.decompose.mode)).c_str());
-  std::printf("%s", fmt::format("  models {}  layers {}  brick instances {}\n", s.models, s.layers, s.instances).c_str());
-  std::printf("%s", fmt::format("  unique bricks {} ({:.1f}% of instances){}\n", s.model_bricks, unique_pct,
-                                s.decoys ? fmt::format(", {} with {} decoys", s.unique_bricks, s.decoys) : "").c_str());
-  std::printf("%s", fmt::format("  MACs: suite {:.4g} vs corpus {:.4g} ({:.1f}%)\n", s.suite_macs, s.corpus_macs,
-                                s.corpus_macs > 0 ? 100.0 * s.suite_macs / s.corpus_macs : 0.0).c_str());
-  std::printf("%s", fmt::format("  time: load {:.3f} s, generate {:.3f} s (decompose {:.3f} s)\n", s.load_seconds,
-                                s.generate_seconds, s.decompose_seconds).c_str());
-  if (!o.private_mapping.empty()) std::printf("  model mapping (private): %s\n", o.private_mapping.c_str());
+  t += fmt::format("  time: load {:.3f} s, generate {:.3f} s (decompose {:.3f} s)\n", s.load_seconds,
+                   s.generate_seconds, s.decompose_seconds);
+  if (!o.private_mapping.empty()) t += "  model mapping (private): " + o.private_mapping + "\n";
+  return t;
 }
 
 }  // namespace
@@ -62,7 +73,8 @@ void RegisterGenerate(CLI::App& app, Context& ctx) {
   auto flags = std::make_shared<GenerateFlags>();
   CLI::App* cmd = app.add_subcommand("generate", "Decompose models into unique bricks and write a benchmark suite");
   cmd->add_option("models", flags->models, "ONNX model files")->required();
-  cmd->add_option("-G,--granularity", flags->options.decompose.granularity, "maximum layers per brick (G >= 1)")
+  cmd->add_option("-G,--granularity", flags->granularities,
+                  "maximum layers per brick (G >= 1); A..B or a,b writes one suite per G into SUITE/G<g>")
       ->required();
   AddDecomposeFlags(cmd, &flags->decompose);
   cmd->add_option("-o,--output", flags->options.out_dir, "suite folder")->required();
@@ -78,13 +90,30 @@ void RegisterGenerate(CLI::App& app, Context& ctx) {
     for (const std::string& s : flags->input_shapes) {
       if (st.ok()) st = ParseInputShape(s, &o.ingest);
     }
-    SuiteSummary summary;
-    if (st.ok()) st = GenerateSuite(flags->models, o, &summary);
+    std::vector<int> gs;
+    if (st.ok()) st = ParseGranularities(flags->granularities, &gs);
+    std::vector<SuiteSummary> summaries(1);
+    if (st.ok() && gs.size() == 1) {
+      o.decompose.granularity = gs[0];
+      st = GenerateSuite(flags->models, o, &summaries[0]);
+    } else if (st.ok()) {
+      st = GenerateSuites(flags->models, o, gs, &summaries);
+    }
     if (!st.ok()) {
       ctx.exit_code = Fail(st);
       return;
     }
-    PrintSummary(o, summary, flags->json);
+    nlohmann::ordered_json all = nlohmann::ordered_json::array();
+    std::string text;
+    for (size_t i = 0; i < summaries.size(); ++i) {
+      SuiteOptions each = o;
+      each.decompose.granularity = gs[i];
+      each.out_dir = summaries[i].suite_dir;
+      each.private_mapping = summaries[i].private_mapping;
+      all.push_back(SummaryJson(each, summaries[i]));
+      text += SummaryText(each, summaries[i]);
+    }
+    std::fputs(flags->json ? ((gs.size() == 1 ? all[0] : all).dump(2) + "\n").c_str() : text.c_str(), stdout);
   });
 }
 

@@ -26,36 +26,6 @@ struct ValidateFlags {
   bool overhead_correction = false, read_only = false, csv = false;
 };
 
-// "1..10", "1,2,4" or "3".
-Status ParseGranularities(const std::string& text, std::vector<int>* out) {
-  out->clear();
-  auto bad = [&] { return Status::InvalidArgument("-G '" + text + "': expected N, A..B or a comma list"); };
-  try {
-    if (auto dots = text.find(".."); dots != std::string::npos) {
-      int a = std::stoi(text.substr(0, dots)), b = std::stoi(text.substr(dots + 2));
-      if (a > b || b - a > 1000) return bad();
-      for (int g = a; g <= b; ++g) out->push_back(g);
-    } else {
-      size_t pos = 0;
-      while (pos <= text.size()) {
-        size_t comma = text.find(',', pos);
-        std::string part = text.substr(pos, comma == std::string::npos ? std::string::npos : comma - pos);
-        size_t used = 0;
-        out->push_back(std::stoi(part, &used));
-        if (used != part.size()) return bad();
-        if (comma == std::string::npos) break;
-        pos = comma + 1;
-      }
-    }
-  } catch (const std::exception&) {
-    return bad();
-  }
-  for (int g : *out) {
-    if (g < 1) return Status::InvalidArgument("-G '" + text + "': granularity must be >= 1");
-  }
-  return Status::OK();
-}
-
 Status RunValidate(const CLI::App& cmd, ValidateFlags& f, std::string* output) {
   DLB_RETURN_IF_ERROR(ResolveMeasureFlags(cmd, &f.measure));
   ValidateOptions o;
