@@ -34,6 +34,9 @@ step "6/8 validate: constructed vs end-to-end for G=1..3 (DLBricks Fig. 10-12)"
 "$bin" validate "${models[@]}" -G 1..3 --backend onnxruntime --threads "$threads" --db "$db" \
   --work "$out/work" --json >"$out/validation.json"
 "$bin" validate "${models[@]}" -G 1..3 --backend onnxruntime --threads "$threads" --db "$db" --read-only
+echo "-- the same models with stitched bricks over ONNX Runtime's fused kernels (docs/results.md, issue 5):"
+"$bin" validate "${models[@]}" -G 3 --mode dag --fusion onnxruntime --stitch --backend onnxruntime \
+  --threads "$threads" --db "$db" --work "$out/work"
 
 step "7/8 predictor: XGBoost learns per-layer latency from the G=1 bricks (ResPerfNet); test-split predictions into $db"
 "$bin" predictor harvest --db "$db" "${models[@]}"
