@@ -106,7 +106,7 @@ Status Validate(const std::vector<std::string>& model_paths, const IngestOptions
   StoreQuery query{system.id, rep.protocol, 1};
 
   // Models whose reference this call measures get reference_passes passes (the first now).
-  std::vector<std::string> fresh_models;
+  std::vector<size_t> fresh_models;  // indices into graphs / model_paths
   int passes_left = 0;
   RunOptions reference_run = options.run;
   reference_run.batches = {1};
@@ -119,7 +119,7 @@ Status Validate(const std::vector<std::string>& model_paths, const IngestOptions
     for (size_t i = 0; i < graphs.size(); ++i) {
       std::optional<Measurement> have;
       DLB_RETURN_IF_ERROR(LookupModelLatency(store, query, *graphs[i], &have));
-      if (!have || have->status != "ok" || options.run.force) fresh_models.push_back(model_paths[i]);
+      if (!have || have->status != "ok" || options.run.force) fresh_models.push_back(i);
     }
     RunSummary summary;
     DLB_RETURN_IF_ERROR(MeasureModels(model_paths, reference_run, store, &summary));
@@ -131,14 +131,12 @@ Status Validate(const std::vector<std::string>& model_paths, const IngestOptions
     --passes_left;
     RunOptions again = reference_run;
     again.force = true;
-    for (const std::string& path : fresh_models) {
-      Graph g;
-      DLB_RETURN_IF_ERROR(LoadGraph(path, ingest, &g));
+    for (size_t i : fresh_models) {
       std::optional<Measurement> before, after;
-      DLB_RETURN_IF_ERROR(LookupModelLatency(store, query, g, &before));
+      DLB_RETURN_IF_ERROR(LookupModelLatency(store, query, *graphs[i], &before));
       RunSummary summary;
-      DLB_RETURN_IF_ERROR(MeasureModels({path}, again, store, &summary));
-      DLB_RETURN_IF_ERROR(LookupModelLatency(store, query, g, &after));
+      DLB_RETURN_IF_ERROR(MeasureModels({model_paths[i]}, again, store, &summary));
+      DLB_RETURN_IF_ERROR(LookupModelLatency(store, query, *graphs[i], &after));
       if (before && before->status == "ok" && (!after || after->status != "ok" || before->value_ms < after->value_ms)) {
         DLB_RETURN_IF_ERROR(store->Put(*before));
       }
@@ -174,9 +172,9 @@ Status Validate(const std::vector<std::string>& model_paths, const IngestOptions
       DLB_RETURN_IF_ERROR(GenerateSuite(views, sopt, &ss));
       RunSummary rs;
       DLB_RETURN_IF_ERROR(RunSuite(sopt.out_dir, options.run, store, &rs));
-      // Spread the remaining passes over the G values; whatever is left runs after the last.
+      // Spread the remaining passes over the G values (the last G takes whatever is left).
       const int gs_left = static_cast<int>(options.granularities.size() - k);
-      for (int p = passes_left / gs_left + (k + 1 == options.granularities.size() ? passes_left % gs_left : 0); p > 0; --p) {
+      for (int p = passes_left / gs_left; p > 0; --p) {
         DLB_RETURN_IF_ERROR(reference_pass());
       }
     }

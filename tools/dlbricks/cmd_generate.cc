@@ -24,20 +24,23 @@ struct GenerateFlags {
   SuiteOptions options;
 };
 
-nlohmann::ordered_json SummaryJson(const SuiteOptions& o, const SuiteSummary& s) {
-  const double unique_pct = s.instances ? 100.0 * static_cast<double>(s.model_bricks) / static_cast<double>(s.instances) : 0;
+double UniquePercent(const SuiteSummary& s) {
+  return s.instances ? 100.0 * static_cast<double>(s.model_bricks) / static_cast<double>(s.instances) : 0;
+}
+
+nlohmann::ordered_json SummaryJson(const DecomposeOptions& d, const SuiteSummary& s) {
   return {{"schema_version", kSuiteSchemaVersion},
-          {"suite", o.out_dir},
-          {"granularity", o.decompose.granularity},
-          {"mode", DecomposeModeName(o.decompose.mode)},
-          {"fusion", FusionRulesName(o.decompose.fusion)},
-          {"stitch", o.decompose.stitch},
+          {"suite", s.suite_dir},
+          {"granularity", d.granularity},
+          {"mode", DecomposeModeName(d.mode)},
+          {"fusion", FusionRulesName(d.fusion)},
+          {"stitch", d.stitch},
           {"models", s.models},
           {"layers", s.layers},
           {"brick_instances", s.instances},
           {"model_bricks", s.model_bricks},
           {"unique_bricks", s.unique_bricks},
-          {"unique_percent", unique_pct},
+          {"unique_percent", UniquePercent(s)},
           {"decoys", s.decoys},
           {"corpus_macs", s.corpus_macs},
           {"suite_macs", s.suite_macs},
@@ -48,12 +51,11 @@ nlohmann::ordered_json SummaryJson(const SuiteOptions& o, const SuiteSummary& s)
           {"decompose_seconds", s.decompose_seconds}};
 }
 
-std::string SummaryText(const SuiteOptions& o, const SuiteSummary& s) {
-  const double unique_pct = s.instances ? 100.0 * static_cast<double>(s.model_bricks) / static_cast<double>(s.instances) : 0;
-  std::string t = fmt::format("suite {} (G={}, mode {}{})\n", o.out_dir, o.decompose.granularity,
-                              DecomposeModeName(o.decompose.mode), o.decompose.stitch ? "+stitch" : "");
+std::string SummaryText(const DecomposeOptions& d, const SuiteSummary& s) {
+  std::string t = fmt::format("suite {} (G={}, mode {}{})\n", s.suite_dir, d.granularity,
+                              DecomposeModeName(d.mode), d.stitch ? "+stitch" : "");
   t += fmt::format("  models {}  layers {}  brick instances {}\n", s.models, s.layers, s.instances);
-  t += fmt::format("  unique bricks {} ({:.1f}% of instances){}\n", s.model_bricks, unique_pct,
+  t += fmt::format("  unique bricks {} ({:.1f}% of instances){}\n", s.model_bricks, UniquePercent(s),
                    s.decoys ? fmt::format(", {} with {} decoys", s.unique_bricks, s.decoys) : "");
   t += fmt::format("  MACs: suite {:.4g} vs corpus {:.4g} ({:.1f}%)\n", s.suite_macs, s.corpus_macs,
                    s.corpus_macs > 0 ? 100.0 * s.suite_macs / s.corpus_macs : 0.0);
@@ -63,7 +65,7 @@ std::string SummaryText(const SuiteOptions& o, const SuiteSummary& s) {
   }
   t += fmt::format("  time: load {:.3f} s, generate {:.3f} s (decompose {:.3f} s)\n", s.load_seconds,
                    s.generate_seconds, s.decompose_seconds);
-  if (!o.private_mapping.empty()) t += "  model mapping (private): " + o.private_mapping + "\n";
+  if (!s.private_mapping.empty()) t += "  model mapping (private): " + s.private_mapping + "\n";
   return t;
 }
 
@@ -106,12 +108,10 @@ void RegisterGenerate(CLI::App& app, Context& ctx) {
     nlohmann::ordered_json all = nlohmann::ordered_json::array();
     std::string text;
     for (size_t i = 0; i < summaries.size(); ++i) {
-      SuiteOptions each = o;
-      each.decompose.granularity = gs[i];
-      each.out_dir = summaries[i].suite_dir;
-      each.private_mapping = summaries[i].private_mapping;
-      all.push_back(SummaryJson(each, summaries[i]));
-      text += SummaryText(each, summaries[i]);
+      DecomposeOptions d = o.decompose;
+      d.granularity = gs[i];
+      all.push_back(SummaryJson(d, summaries[i]));
+      text += SummaryText(d, summaries[i]);
     }
     std::fputs(flags->json ? ((gs.size() == 1 ? all[0] : all).dump(2) + "\n").c_str() : text.c_str(), stdout);
   });
