@@ -62,6 +62,10 @@ struct ProtocolOptions {
   // starts with caches as cold as inside a whole model, where the layers before evict a
   // layer's weights. 0 = off (default; the paper's protocol runs hot).
   int64_t cache_flush_bytes = 0;
+  // Rounds per item: a runner visits its whole item list this many times and pools each item's
+  // samples, so every item averages over the same drift of the host; each visit gets
+  // RoundProtocol's share of the run budget. In the protocol key only when != 1. Default: 1
+  int rounds = 1;
 };
 
 // Presets: "dlbricks" (5 warm-ups, 100 runs, 20% trimmed mean; DLBricks section 4),
@@ -73,6 +77,10 @@ Status ProtocolPreset(const std::string& name, ProtocolOptions* options);
 // "custom:<12 hex>" of the canonical option text.
 std::string ProtocolKey(const ProtocolOptions& options);
 Status ValidateProtocol(const ProtocolOptions& options);
+// The budget of one round: ceil(min_runs/R), ceil(max_runs/R), min_time_s/R, max_time_s/R,
+// warm-ups unchanged, rounds = 1. `options` itself when rounds == 1.
+// REQUIRES: ValidateProtocol(options).ok()
+ProtocolOptions RoundProtocol(const ProtocolOptions& options);
 // The stopping rule above; `samples_ms` are the timed runs so far.
 bool ShouldStop(const ProtocolOptions& options, const std::vector<double>& samples_ms, double timed_s);
 // The statistic the protocol reports (options.headline).
@@ -152,6 +160,15 @@ Status ReadSuiteBricks(const std::string& suite_dir, std::vector<SuiteBrick>* br
 
 // ---- Runners ---------------------------------------------------------------------------
 
+// One timed visit of an item (a round), as reported to RunOptions::on_visit.
+struct RunVisit {
+  std::string kind, item_id;
+  int64_t batch = 1;
+  int round = 1;            // 1-based
+  std::string status;       // ok | failed | timeout | crashed
+  size_t samples = 0;       // timed runs of this visit
+};
+
 struct RunOptions {
   std::string backend = "onnxruntime";
   BackendOptions backend_options;
@@ -167,6 +184,8 @@ struct RunOptions {
   // measure: fixed graph-input shapes (--input-shape NAME=1x3x224x224, see ParseInputShape),
   // applied before re-batching; they change the model signature, so the store key. Default: none.
   std::map<std::string, std::vector<int64_t>> input_shapes;
+  // Called after every timed visit, in visit order (tests observe round interleaving). Default: none
+  std::function<void(const RunVisit&)> on_visit;
 };
 
 // One item of a run, as reported (skipped items come from the store).
@@ -188,9 +207,14 @@ struct RunSummary {
 };
 
 // `dlbricks run`: measures every brick of the suite that the store lacks for this system
-// and protocol; each result is committed as soon as it is done.
+// and protocol; each result is committed as soon as it is done. With protocol.rounds R > 1
+// the pending items are visited R times in order (A, B, ..., A, B, ...), each visit timing
+// RoundProtocol's budget in the isolated worker; an item's row holds the pooled samples of
+// its rounds (statistics and headline over the pool, session/first run from round 1, wall
+// summed) and is written after its last round, so a killed run re-measures the items it had
+// not finished. A failed round stores the item as failed at once; it gets no later rounds.
 Status RunSuite(const std::string& suite_dir, const RunOptions& options, Store* store, RunSummary* summary);
-// `dlbricks measure`: whole models (item_id = ModelSignature), per batch size.
+// `dlbricks measure`: whole models (item_id = ModelSignature), per batch size; rounds as RunSuite.
 Status MeasureModels(const std::vector<std::string>& model_paths, const RunOptions& options, Store* store,
                      RunSummary* summary);
 // The `--json` summary (schema_version 1; docs/store.md lists the keys).

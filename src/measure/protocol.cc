@@ -34,7 +34,8 @@ std::string CanonicalText(const ProtocolOptions& o) {
                      "max_time_s={};cool_off_s={};headline={};trim={}",
                      o.warmup_runs, o.warmup_s, o.min_runs, o.min_time_s, o.ci_target, o.max_runs, o.max_time_s,
                      o.cool_off_s, HeadlineName(o.headline), o.trim) +
-         (o.cache_flush_bytes > 0 ? fmt::format(";cache_flush_bytes={}", o.cache_flush_bytes) : "");
+         (o.cache_flush_bytes > 0 ? fmt::format(";cache_flush_bytes={}", o.cache_flush_bytes) : "") +
+         (o.rounds != 1 ? fmt::format(";rounds={}", o.rounds) : "");
 }
 
 // Rewrites one byte per cache line of a buffer larger than the last-level cache.
@@ -97,7 +98,20 @@ Status ValidateProtocol(const ProtocolOptions& o) {
   if (o.trim < 0 || o.trim >= 0.5) return Status::InvalidArgument("trim must be in [0, 0.5)");
   if (o.cache_flush_bytes < 0 || o.cache_flush_bytes > (int64_t{1} << 33))
     return Status::InvalidArgument("--cache-flush must be between 0 and 8192 MiB");
+  if (o.rounds < 1) return Status::InvalidArgument(fmt::format("--rounds must be >= 1 (got {})", o.rounds));
   return Status::OK();
+}
+
+ProtocolOptions RoundProtocol(const ProtocolOptions& o) {
+  if (o.rounds <= 1) return o;
+  ProtocolOptions r = o;
+  const int n = o.rounds;
+  r.min_runs = static_cast<int>((int64_t{o.min_runs} + n - 1) / n);
+  r.max_runs = static_cast<int>((int64_t{o.max_runs} + n - 1) / n);
+  r.min_time_s = o.min_time_s / n;
+  r.max_time_s = o.max_time_s / n;
+  r.rounds = 1;
+  return r;
 }
 
 bool ShouldStop(const ProtocolOptions& o, const std::vector<double>& samples_ms, double timed_s) {

@@ -43,6 +43,24 @@ TEST(ProtocolTest, KeyIsPresetNameUnlessChanged) {
   EXPECT_NE(ProtocolKey(d2), key);
 }
 
+// Keys already in users' stores must never change: custom keys pinned to their values from
+// before --rounds existed (rounds = 1 adds nothing to the canonical text).
+TEST(ProtocolTest, ExistingCustomKeysAreStable) {
+  ProtocolOptions d = Preset("dlbricks");
+  d.min_runs = d.max_runs = 20;
+  EXPECT_EQ(ProtocolKey(d), "custom:d26ebec1c306");
+  ProtocolOptions e = Preset("embench");
+  e.cache_flush_bytes = 64 << 20;
+  EXPECT_EQ(ProtocolKey(e), "custom:05e27834614c");
+  ProtocolOptions a = Preset("auto");
+  a.max_time_s = 5;
+  EXPECT_EQ(ProtocolKey(a), "custom:dbe040cb66c3");
+  ProtocolOptions r = Preset("dlbricks");  // the key docs/results.md quotes for the repro runs
+  r.warmup_runs = 2;
+  r.min_runs = r.max_runs = 10;
+  EXPECT_EQ(ProtocolKey(r), "custom:92c87f628b91");
+}
+
 TEST(ProtocolTest, FixedCountStopsExactly) {
   const ProtocolOptions d = Preset("dlbricks");
   EXPECT_FALSE(ShouldStop(d, std::vector<double>(99, 1.0), 10.0));
@@ -77,6 +95,31 @@ TEST(ProtocolTest, ValidateRejectsNonsense) {
   o = Preset("dlbricks");
   o.warmup_runs = 0;
   EXPECT_FALSE(ValidateProtocol(o).ok());
+}
+
+TEST(ProtocolTest, RoundsSplitTheBudgetAndEnterTheKeyOnlyWhenNotOne) {
+  ProtocolOptions o = Preset("dlbricks");
+  o.rounds = 1;
+  EXPECT_EQ(ProtocolKey(o), "dlbricks");
+  o.rounds = 3;
+  const std::string key3 = ProtocolKey(o);
+  EXPECT_EQ(key3.rfind("custom:", 0), 0u);
+  o.rounds = 2;
+  EXPECT_NE(ProtocolKey(o), key3);
+  o.rounds = 3;
+  o.min_time_s = 0.9;
+  const ProtocolOptions r = RoundProtocol(o);
+  EXPECT_EQ(r.min_runs, 34);  // ceil(100 / 3)
+  EXPECT_EQ(r.max_runs, 34);
+  EXPECT_DOUBLE_EQ(r.min_time_s, 0.3);
+  EXPECT_DOUBLE_EQ(r.max_time_s, 100);
+  EXPECT_EQ(r.warmup_runs, o.warmup_runs);
+  EXPECT_EQ(r.rounds, 1);
+  EXPECT_EQ(ProtocolKey(RoundProtocol(Preset("embench"))), "embench");  // rounds = 1: unchanged
+  o.rounds = 0;
+  const Status st = ValidateProtocol(o);
+  EXPECT_EQ(st.ExitCode(), 2);
+  EXPECT_NE(st.message().find("--rounds must be >= 1"), std::string::npos) << st.message();
 }
 
 std::unique_ptr<Backend> Fake() {

@@ -17,21 +17,28 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-// Progress on stderr: a redrawn bar with ETA on a terminal, one plain line per item otherwise.
+// Progress on stderr: a redrawn bar with ETA on a terminal, one plain line per visit otherwise.
+// The total counts visits (items x rounds); an item skipped or failed early completes its
+// remaining visits at once.
 class Progress {
  public:
   Progress(size_t total, bool enabled) : total_(total), enabled_(enabled), tty_(isatty(2) == 1) {}
 
-  void Item(const RunItem& item, double measured_wall_s) {
-    ++done_;
+  // `round` of `rounds` just ended for `item`; `final` when item.m is the item's row;
+  // `round_ms` is the headline of this round alone (shown for intermediate rounds).
+  void Visit(const RunItem& item, int round, int rounds, bool final, double round_ms, size_t visits,
+             double wall_s) {
+    done_ += visits;
     if (!item.skipped) {
       ++measured_;
-      measured_wall_ += measured_wall_s;
+      measured_wall_ += wall_s;
     }
     if (!enabled_) return;
     const Measurement& m = item.m;
     std::string what = m.key.kind + " " + m.name + (m.key.batch != 1 ? fmt::format(" b{}", m.key.batch) : "");
-    std::string result = item.skipped ? (m.error.empty() ? "in store" : m.error)
+    if (rounds > 1 && !item.skipped) what += fmt::format(" round {}/{}", round, rounds);
+    std::string result = item.skipped       ? (m.error.empty() ? "in store" : m.error)
+                         : !final           ? fmt::format("{:.4f} ms", round_ms)
                          : m.status == "ok" ? fmt::format("{:.4f} ms (cv {:.1f}%)", m.value_ms, 100 * m.cv)
                                             : m.status + ": " + m.error;
     const size_t remaining = total_ - done_;
@@ -46,7 +53,7 @@ class Progress {
     } else {
       std::fprintf(stderr, "[%zu/%zu] %s: %s\n", done_, total_, what.c_str(), result.c_str());
     }
-    if (!item.skipped && m.status == "ok" && m.cv > 0.05)
+    if (final && !item.skipped && m.status == "ok" && m.cv > 0.05)
       Warn(fmt::format("{} has CV {:.1f}% (> 5%): noisy measurement", what, 100 * m.cv));
   }
 
@@ -64,6 +71,8 @@ class Progress {
   double measured_wall_ = 0;
   bool enabled_, tty_;
 };
+
+constexpr char kClaimedElsewhere[] = "being measured by another process";
 
 // One thing to measure.
 struct Job {
@@ -87,6 +96,7 @@ class Runner {
     summary_->system_id = system_.id;
     summary_->fingerprint_json = system_.fingerprint_json;
     summary_->protocol = ProtocolKey(options_.protocol);
+    visit_protocol_ = RoundProtocol(options_.protocol);
     summary_->warnings = SystemNoiseWarnings();
     start_ = Clock::now();
     return Status::OK();
@@ -94,28 +104,110 @@ class Runner {
 
   const std::string& backend_name() const { return options_.backend; }
 
+  // Visits every pending job once per round, in order (round 1 over all jobs, then round 2, ...),
+  // so every item's pooled samples span the same stretch of the run and its drift.
   Status RunAll(const std::vector<Job>& jobs) {
-    Progress progress(jobs.size(), options_.progress);
+    const int rounds = options_.protocol.rounds;
+    const size_t visits = jobs.size() * static_cast<size_t>(rounds);
+    Progress progress(visits, options_.progress);
     for (const std::string& w : summary_->warnings) progress.Warn(w);
-    for (const Job& job : jobs) {
-      RunItem item;
-      const auto t0 = Clock::now();
-      DLB_RETURN_IF_ERROR(RunOne(job, &item));
-      summary_->items.push_back(item);
-      if (item.skipped) ++summary_->skipped;
-      else if (item.m.status == "ok") ++summary_->measured;
+    std::vector<Pending> pending(jobs.size());
+    for (int round = 1; round <= rounds; ++round) {
+      for (size_t i = 0; i < jobs.size(); ++i) {
+        Pending& p = pending[i];
+        if (p.done) continue;
+        const auto t0 = Clock::now();
+        double round_ms = 0;
+        DLB_RETURN_IF_ERROR(Visit(jobs[i], round, &p, &round_ms));
+        const size_t counted = p.done ? static_cast<size_t>(rounds - round + 1) : 1;
+        progress.Visit(p.item, round, rounds, p.done, round_ms, counted,
+                       std::chrono::duration<double>(Clock::now() - t0).count());
+      }
+    }
+    for (const Pending& p : pending) {
+      summary_->items.push_back(p.item);
+      if (p.item.skipped) ++summary_->skipped;
+      else if (p.item.m.status == "ok") ++summary_->measured;
       else ++summary_->failed;
-      progress.Item(item, std::chrono::duration<double>(Clock::now() - t0).count());
     }
     summary_->wall_s = std::chrono::duration<double>(Clock::now() - start_).count();
     return Status::OK();
   }
 
  private:
-  Status RunOne(const Job& job, RunItem* item) {
+  // One item across its rounds: the samples of finished rounds, pooled.
+  struct Pending {
+    RunItem item;
+    ItemTiming pooled;
+    bool done = false;  // item.m is final (stored, skipped, or failed)
+  };
+
+  // Round 1 checks the store and claims the item; every round times one visit; the row is
+  // written after the last round, or at once when a round fails.
+  Status Visit(const Job& job, int round, Pending* p, double* round_ms) {
+    RunItem* item = &p->item;
     Measurement& m = item->m;
-    m.key = {system_.id, job.kind, job.item_id, job.batch, summary_->protocol};
-    m.name = job.name;
+    if (round == 1) {
+      m.key = {system_.id, job.kind, job.item_id, job.batch, summary_->protocol};
+      m.name = job.name;
+      bool take = false;
+      DLB_RETURN_IF_ERROR(Begin(job, item, &take));
+      if (!take) {
+        p->done = true;
+        return Status::OK();
+      }
+    } else {
+      // Renew the claim (its time) for the rounds still to come; lost only to a foreign host
+      // whose claim outlived ours, and then that host measures the item.
+      bool claimed = false;
+      DLB_RETURN_IF_ERROR(store_->TryClaim(m.key, &claimed));
+      if (!claimed) {  // m holds only key and name until the last round
+        item->skipped = true;
+        m.error = kClaimedElsewhere;
+        p->done = true;
+        return Status::OK();
+      }
+    }
+    if (options_.protocol.cool_off_s > 0)
+      std::this_thread::sleep_for(std::chrono::duration<double>(options_.protocol.cool_off_s));
+
+    IsolatedResult r = TimeVisit(job);
+    *round_ms = r.timing.value_ms;
+    const int rounds = options_.protocol.rounds;
+    ItemTiming& pooled = p->pooled;
+    if (round == 1) {
+      pooled.session_create_ms = r.timing.session_create_ms;
+      pooled.first_run_ms = r.timing.first_run_ms;
+    }
+    pooled.wall_s += r.timing.wall_s;
+    if (options_.on_visit)
+      options_.on_visit({job.kind, job.item_id, job.batch, round, r.status, r.timing.samples_ms.size()});
+    if (r.status != "ok") {  // stored as failed now; no later rounds
+      m.status = r.status;
+      m.error = rounds > 1 ? fmt::format("round {} of {}: {}", round, rounds, r.error) : r.error;
+      r.timing.wall_s = pooled.wall_s;
+      SetMeasurementTiming(r.timing, &m);
+      p->done = true;
+      return store_->Put(m);
+    }
+    pooled.samples_ms.insert(pooled.samples_ms.end(), r.timing.samples_ms.begin(), r.timing.samples_ms.end());
+    if (round < rounds) return Status::OK();
+    pooled.stats = ComputeStats(pooled.samples_ms, options_.protocol.trim);
+    pooled.value_ms = HeadlineValue(options_.protocol, pooled.stats);
+    m.status = "ok";
+    m.error.clear();
+    SetMeasurementTiming(pooled, &m);
+    if (m.value_ms > 0) item->throughput_per_s = static_cast<double>(job.batch) * 1000.0 / m.value_ms;
+    p->done = true;
+    DLB_RETURN_IF_ERROR(store_->Put(m));
+    return MaybeProfile(job, item);
+  }
+
+  // Skips what the store has (unless --force) or a concurrent run holds; *take = claimed for
+  // this run.
+  Status Begin(const Job& job, RunItem* item, bool* take) {
+    Measurement& m = item->m;
+    *take = false;
     std::optional<Measurement> existing;
     if (!options_.force) {
       DLB_RETURN_IF_ERROR(store_->Lookup(m.key, &existing));
@@ -128,7 +220,7 @@ class Runner {
     DLB_RETURN_IF_ERROR(store_->TryClaim(m.key, &claimed));
     if (!claimed) {
       item->skipped = true;
-      m.error = "being measured by another process";
+      m.error = kClaimedElsewhere;
       return Status::OK();
     }
     if (!options_.force) {  // a concurrent run may have finished it between Lookup and claim
@@ -139,28 +231,27 @@ class Runner {
         return MaybeProfile(job, item);
       }
     }
-    if (options_.protocol.cool_off_s > 0)
-      std::this_thread::sleep_for(std::chrono::duration<double>(options_.protocol.cool_off_s));
+    *take = true;
+    return Status::OK();
+  }
 
+  // One visit: a round's share of the protocol's budget, in the isolated worker by default.
+  IsolatedResult TimeVisit(const Job& job) {
     IsolatedResult r;
     if (!job.prepare_error.empty()) {
       r.status = "failed";
       r.error = job.prepare_error;
     } else if (options_.isolate) {
-      r = RunIsolated(options_.backend, job.path, options_.backend_options, options_.protocol, IsolatedTask::kTime, 0,
+      r = RunIsolated(options_.backend, job.path, options_.backend_options, visit_protocol_, IsolatedTask::kTime, 0,
                       options_.timeout_s);
     } else {
-      Status st = TimeModelFile(*backend_, job.path, options_.backend_options, options_.protocol, &r.timing);
+      Status st = TimeModelFile(*backend_, job.path, options_.backend_options, visit_protocol_, &r.timing);
       if (!st.ok()) {
         r.status = "failed";
         r.error = st.message();
       }
     }
-    Fill(r, &m);
-    if (m.status == "ok" && m.value_ms > 0) item->throughput_per_s = static_cast<double>(job.batch) * 1000.0 / m.value_ms;
-    DLB_RETURN_IF_ERROR(store_->Put(m));
-
-    return MaybeProfile(job, item);
+    return r;
   }
 
   // The opt-in per-operator run: its own child, after (never inside) the latency run; done
@@ -188,17 +279,12 @@ class Runner {
       item->throughput_per_s = static_cast<double>(existing.key.batch) * 1000.0 / existing.value_ms;
   }
 
-  static void Fill(const IsolatedResult& r, Measurement* m) {
-    m->status = r.status;
-    m->error = r.error;
-    SetMeasurementTiming(r.timing, m);
-  }
-
   const RunOptions& options_;
   Store* store_;
   RunSummary* summary_;
   std::unique_ptr<Backend> backend_;
   SystemRecord system_;
+  ProtocolOptions visit_protocol_;  // the budget of one round (RoundProtocol)
   Clock::time_point start_;
 };
 

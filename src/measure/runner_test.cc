@@ -1,6 +1,8 @@
 #include <gtest/gtest.h>
 
 #include <filesystem>
+#include <optional>
+#include <utility>
 
 #include "dlbricks/graph.h"
 #include "dlbricks/measure.h"
@@ -111,6 +113,95 @@ TEST(RunnerTest, ResumeSkipsMeasuredAndForceRedoes) {
   std::vector<Measurement> rows;
   ASSERT_TRUE(store->List(first.system_id, "brick", &rows).ok());
   EXPECT_EQ(rows.size(), 6u);  // 3 bricks x 2 protocols, no duplicates
+}
+
+TEST(RunnerTest, RoundsInterleaveAndPoolTheirSamples) {
+  TempDir dir;
+  const auto ids = WriteFakeSuite(dir.File("suite"), {"round a", "dlbricks-fake:crash", "round b"});
+  auto store = OpenDb(dir.File("r.db"));
+  RunOptions o = FakeOptions();
+  o.protocol.rounds = 3;  // 20 runs → 7 per round (ceil), 21 pooled
+  std::vector<std::pair<std::string, int>> visits;
+  o.on_visit = [&](const RunVisit& v) {
+    visits.emplace_back(v.item_id, v.round);
+    if (v.status == "ok") {
+      EXPECT_EQ(v.samples, 7u);
+    }
+  };
+  RunSummary s;
+  ASSERT_TRUE(RunSuite(dir.File("suite"), o, store.get(), &s).ok());
+  // Round after round over the whole list; the crashed item gets no later rounds.
+  const std::vector<std::pair<std::string, int>> order = {{ids[0], 1}, {ids[1], 1}, {ids[2], 1}, {ids[0], 2},
+                                                          {ids[2], 2}, {ids[0], 3}, {ids[2], 3}};
+  EXPECT_EQ(visits, order);
+  EXPECT_EQ(s.measured, 2);
+  EXPECT_EQ(s.failed, 1);
+  ASSERT_EQ(s.items.size(), 3u);  // in suite order
+  EXPECT_EQ(s.items[1].m.status, "crashed");
+  EXPECT_EQ(s.items[1].m.error.rfind("round 1 of 3: ", 0), 0u) << s.items[1].m.error;
+  EXPECT_EQ(s.protocol, ProtocolKey(o.protocol));
+  RunOptions one = o;
+  one.protocol.rounds = 1;
+  EXPECT_NE(s.protocol, ProtocolKey(one.protocol));
+  for (size_t i : {size_t{0}, size_t{2}}) {
+    std::optional<Measurement> row;
+    ASSERT_TRUE(store->Lookup({s.system_id, "brick", ids[i], 1, s.protocol}, &row).ok());
+    ASSERT_TRUE(row.has_value());
+    EXPECT_EQ(row->status, "ok");
+    ASSERT_EQ(row->samples_ms.size(), 21u);
+    // Statistics and headline over the pooled samples.
+    const SampleStats pooled = ComputeStats(row->samples_ms, o.protocol.trim);
+    EXPECT_DOUBLE_EQ(row->value_ms, pooled.trimmed_mean);
+    EXPECT_DOUBLE_EQ(row->median_ms, pooled.median);
+    EXPECT_DOUBLE_EQ(row->stddev_ms, pooled.stddev);
+    EXPECT_GT(row->first_run_ms, 0);
+    EXPECT_DOUBLE_EQ(s.items[i].m.value_ms, row->value_ms);
+  }
+  std::optional<Measurement> crashed;
+  ASSERT_TRUE(store->Lookup({s.system_id, "brick", ids[1], 1, s.protocol}, &crashed).ok());
+  ASSERT_TRUE(crashed.has_value());
+  EXPECT_EQ(crashed->status, "crashed");
+
+  // Resumed: nothing visited again, nothing duplicated.
+  visits.clear();
+  RunSummary again;
+  ASSERT_TRUE(RunSuite(dir.File("suite"), o, store.get(), &again).ok());
+  EXPECT_TRUE(visits.empty());
+  EXPECT_EQ(again.skipped, 3);
+  std::vector<Measurement> rows;
+  ASSERT_TRUE(store->List(s.system_id, "brick", &rows).ok());
+  EXPECT_EQ(rows.size(), 3u);
+}
+
+TEST(RunnerTest, RoundsVisitOnlyWhatTheStoreLacks) {
+  TempDir dir;
+  const auto ids = WriteFakeSuite(dir.File("suite"), {"p", "q", "r"});
+  auto store = OpenDb(dir.File("r.db"));
+  RunOptions o = FakeOptions();
+  o.protocol.rounds = 2;
+  // A run that finished "p" only (as a run killed in its last round would leave it).
+  WriteFakeSuite(dir.File("first"), {"p"});
+  RunSummary first;
+  ASSERT_TRUE(RunSuite(dir.File("first"), o, store.get(), &first).ok());
+  ASSERT_EQ(first.measured, 1);
+  std::vector<std::pair<std::string, int>> visits;
+  o.on_visit = [&](const RunVisit& v) { visits.emplace_back(v.item_id, v.round); };
+  RunSummary s;
+  ASSERT_TRUE(RunSuite(dir.File("suite"), o, store.get(), &s).ok());
+  const std::vector<std::pair<std::string, int>> order = {{ids[1], 1}, {ids[2], 1}, {ids[1], 2}, {ids[2], 2}};
+  EXPECT_EQ(visits, order);
+  EXPECT_EQ(s.skipped, 1);
+  EXPECT_EQ(s.measured, 2);
+  EXPECT_DOUBLE_EQ(s.items[0].m.value_ms, first.items[0].m.value_ms);
+  // --force redoes every item, still round by round.
+  visits.clear();
+  o.force = true;
+  ASSERT_TRUE(RunSuite(dir.File("suite"), o, store.get(), &s).ok());
+  EXPECT_EQ(visits.size(), 6u);
+  std::vector<Measurement> rows;
+  ASSERT_TRUE(store->List(s.system_id, "brick", &rows).ok());
+  EXPECT_EQ(rows.size(), 3u);
+  for (const Measurement& m : rows) EXPECT_EQ(m.samples_ms.size(), 20u);
 }
 
 TEST(RunnerTest, SystemIdFollowsBackendOptions) {
