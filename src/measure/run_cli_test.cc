@@ -179,6 +179,84 @@ TEST(RunCliTest, TwoConcurrentRunsShareTheWork) {
   EXPECT_EQ(nlohmann::json::parse(r.out)["measured"], 0);
 }
 
+// SlowFakeRun in two rounds of 3 timed runs each.
+std::vector<std::string> TwoRoundRun(const std::string& suite, const std::string& db) {
+  return {"run", suite, "--backend", "fake", "--backend-option", "latency_scale=100", "--warmup-runs", "1",
+          "--min-runs", "6", "--rounds", "2", "--db", db, "--json"};
+}
+
+TEST(RunCliTest, KilledTwoRoundRunResumesWithoutDuplicates) {
+  TempDir dir;
+  const int kBricks = 8;
+  WriteFakeSuite(dir.File("suite"), Payloads(kBricks));
+  const std::string db = dir.File("r.db");
+  const pid_t pid = Spawn(TwoRoundRun(dir.File("suite"), db), dir.File("o1"), dir.File("e1"));
+  ASSERT_GT(pid, 0);
+  // Rows appear only in round 2, as each item's last round ends: kill after the first.
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+  int rows = 0;
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (std::filesystem::exists(db)) rows = std::atoi(Query(db, "SELECT count(*) FROM measurements").c_str());
+    if (rows >= 1) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  ASSERT_EQ(kill(pid, SIGKILL), 0);
+  EXPECT_EQ(Wait(pid), 128 + SIGKILL);
+  EXPECT_EQ(Query(db, "PRAGMA integrity_check"), "ok");
+  const int before = std::atoi(Query(db, "SELECT count(*) FROM measurements").c_str());
+  EXPECT_GE(before, 1);
+  EXPECT_LT(before, kBricks) << "the run finished before it was killed; make the fake slower";
+  // Only whole items are stored: both rounds pooled.
+  EXPECT_EQ(Query(db, "SELECT count(*) FROM measurements WHERE status != 'ok' OR json_array_length(samples_ms) != 6"),
+            "0");
+
+  const pid_t again = Spawn(TwoRoundRun(dir.File("suite"), db), dir.File("o2"), dir.File("e2"));
+  ASSERT_EQ(Wait(again), 0) << testing::ReadFile(dir.File("e2"));
+  auto j = nlohmann::json::parse(testing::ReadFile(dir.File("o2")));
+  EXPECT_EQ(j["skipped"], before);
+  EXPECT_EQ(j["measured"], kBricks - before);
+  EXPECT_EQ(Query(db, "SELECT count(*) FROM measurements"), std::to_string(kBricks));
+  EXPECT_EQ(Query(db, "SELECT count(DISTINCT item_id) FROM measurements"), std::to_string(kBricks));
+  EXPECT_EQ(Query(db, "SELECT count(DISTINCT protocol) FROM measurements"), "1");
+  EXPECT_EQ(Query(db, "SELECT count(*) FROM measurements WHERE json_array_length(samples_ms) != 6"), "0");
+  EXPECT_EQ(Query(db, "SELECT count(*) FROM claims"), "0");
+  // Progress counts visits: 2 per brick measured here.
+  const std::string err = testing::ReadFile(dir.File("e2"));
+  const std::string total = std::to_string(2 * kBricks);
+  EXPECT_NE(err.find("[" + total + "/" + total + "]"), std::string::npos) << err;
+  EXPECT_NE(err.find("round 2/2"), std::string::npos) << err;
+}
+
+TEST(RunCliTest, TwoConcurrentTwoRoundRunsShareTheWork) {
+  TempDir dir;
+  const int kBricks = 6;
+  WriteFakeSuite(dir.File("suite"), Payloads(kBricks));
+  const std::string db = dir.File("r.db");
+  const pid_t a = Spawn(TwoRoundRun(dir.File("suite"), db), dir.File("oa"), dir.File("ea"));
+  const pid_t b = Spawn(TwoRoundRun(dir.File("suite"), db), dir.File("ob"), dir.File("eb"));
+  ASSERT_EQ(Wait(a), 0) << testing::ReadFile(dir.File("ea"));
+  ASSERT_EQ(Wait(b), 0) << testing::ReadFile(dir.File("eb"));
+  auto ja = nlohmann::json::parse(testing::ReadFile(dir.File("oa")));
+  auto jb = nlohmann::json::parse(testing::ReadFile(dir.File("ob")));
+  EXPECT_EQ(ja["measured"].get<int>() + jb["measured"].get<int>(), kBricks);
+  EXPECT_EQ(Query(db, "SELECT count(*) FROM measurements"), std::to_string(kBricks));
+  EXPECT_EQ(Query(db, "SELECT count(*) FROM measurements WHERE json_array_length(samples_ms) != 6"), "0");
+  EXPECT_EQ(Query(db, "SELECT count(*) FROM claims"), "0");
+}
+
+TEST(RunCliTest, RoundsBelowOneIsAUsageError) {
+  TempDir dir;
+  WriteFakeSuite(dir.File("suite"), Payloads(1));
+  auto r = RunCli({"run", dir.File("suite"), "--backend", "fake", "--rounds", "0", "--db", dir.File("r.db")});
+  testing::ExpectOneLineError(r, "--rounds must be >= 1 (got 0)");
+  EXPECT_FALSE(std::filesystem::exists(dir.File("r.db")));
+  const std::string model = testing::SmallConvNet().Write(dir.path(), "net.onnx");
+  r = RunCli({"measure", model, "--backend", "fake", "--rounds", "-1", "--db", dir.File("m.db")});
+  testing::ExpectOneLineError(r, "--rounds must be >= 1 (got -1)");
+  // The protocol flags are shared: validate takes --rounds too.
+  r = RunCli({"validate", "--help"});
+  EXPECT_NE(r.out.find("--rounds"), std::string::npos) << r.out;
+}
 
 TEST(RunCliTest, MeasureRejectsABadInputShape) {
   TempDir dir;

@@ -1,6 +1,6 @@
 // dlbricks run SUITE --backend onnxruntime|opencv [--threads N] [--inter-op-threads N]
 //   [--opt-level disable|basic|extended|all] [--execution-mode sequential|parallel]
-//   [--protocol dlbricks|embench|auto] [--min-runs N ...] [--timeout S] [--force] [--json] --db FILE
+//   [--protocol dlbricks|embench|auto] [--min-runs N ...] [--rounds R] [--timeout S] [--force] [--json] --db FILE
 #include <cstdio>
 #include <fmt/format.h>
 
@@ -28,6 +28,7 @@ void AddMeasureFlags(CLI::App* cmd, MeasureFlags* f) {
   cmd->add_option("--ci-target", f->ci_target, "stop when the median's 95% CI is within this fraction (0 = off)");
   cmd->add_option("--cool-off", f->cool_off_s, "idle seconds before each item");
   cmd->add_option("--cache-flush", f->cache_flush_mib, "MiB rewritten before every timed run (cold caches; 0 = off)");
+  cmd->add_option("--rounds", f->rounds, "visit every item R times, pooling samples; 1/R of the runs each (default 1)");
   cmd->add_option("--timeout", f->options.timeout_s, "seconds per item before it is killed (default 60)");
   cmd->add_flag("--force", f->options.force, "re-measure items already in the store");
   cmd->add_flag("--no-isolate", f->no_isolate, "measure in this process (no crash/hang isolation)");
@@ -52,6 +53,7 @@ Status ResolveMeasureFlags(const CLI::App& cmd, MeasureFlags* f) {
   if (cmd.count("--ci-target")) p.ci_target = f->ci_target;
   if (cmd.count("--cool-off")) p.cool_off_s = f->cool_off_s;
   if (cmd.count("--cache-flush")) p.cache_flush_bytes = static_cast<int64_t>(f->cache_flush_mib * 1024 * 1024);
+  if (cmd.count("--rounds")) p.rounds = f->rounds;
   DLB_RETURN_IF_ERROR(ValidateProtocol(p));
   o.backend_options.allow_spinning = !f->no_spinning;
   for (const std::string& kv : f->backend_options) {

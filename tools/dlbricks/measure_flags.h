@@ -24,6 +24,7 @@ struct MeasureFlags {
   int warmup_runs = 0, min_runs = 0, max_runs = 0;
   double warmup_s = 0, min_time_s = 0, max_time_s = 0, ci_target = 0, cool_off_s = 0;
   double cache_flush_mib = 0;
+  int rounds = 1;
 };
 
 void AddMeasureFlags(CLI::App* cmd, MeasureFlags* flags);
