@@ -204,6 +204,26 @@ TEST(RunnerTest, RoundsVisitOnlyWhatTheStoreLacks) {
   for (const Measurement& m : rows) EXPECT_EQ(m.samples_ms.size(), 20u);
 }
 
+TEST(RunnerTest, MeasureModelsPoolsRoundsAcrossBatches) {
+  TempDir dir;
+  const std::string model = testing::SmallConvNet().Write(dir.path(), "net.onnx");
+  auto store = OpenDb(dir.File("m.db"));
+  RunOptions o = FakeOptions();
+  o.batches = {1, 2};
+  o.protocol.rounds = 2;
+  std::vector<std::pair<int64_t, int>> visits;
+  o.on_visit = [&](const RunVisit& v) { visits.emplace_back(v.batch, v.round); };
+  RunSummary s;
+  ASSERT_TRUE(MeasureModels({model}, o, store.get(), &s).ok());
+  EXPECT_EQ(visits, (std::vector<std::pair<int64_t, int>>{{1, 1}, {2, 1}, {1, 2}, {2, 2}}));
+  ASSERT_EQ(s.items.size(), 2u);
+  for (const RunItem& item : s.items) {
+    EXPECT_EQ(item.m.status, "ok") << item.m.error;
+    EXPECT_EQ(item.m.samples_ms.size(), 20u);
+    EXPECT_NEAR(item.throughput_per_s, item.m.key.batch * 1000.0 / item.m.value_ms, 1e-6);
+  }
+}
+
 TEST(RunnerTest, SystemIdFollowsBackendOptions) {
   std::unique_ptr<Backend> b;
   ASSERT_TRUE(BackendRegistry::Create("onnxruntime", &b).ok());
