@@ -86,6 +86,17 @@ struct SweepOptions {
   double max_elements = 1.6e7;      // resample layers whose largest tensor is bigger
   bool progress = true;             // one line per 100 samples on stderr
   std::string work_dir;             // temp ONNX files. Default: system temp
+  // Time each network in a fresh child process (RunIsolated), as `dlbricks run` times bricks,
+  // so a layer measures the same in the sweep as in a suite. Default: true.
+  bool isolate = true;
+  double timeout_s = 60;            // isolate: seconds without progress before the child is killed
+  // Also profile each network (ONNX Runtime's profiler, a separate run of profile_runs
+  // inferences) into the store's op-profile table, so its kernel time can be learned: the
+  // time of its kernels without the call overhead and the NCHWc ReorderInput/ReorderOutput a
+  // lone layer pays and a whole model pays once. Networks already timed are only profiled.
+  // Default: false.
+  bool kernel_times = false;
+  int profile_runs = 20;
 };
 
 // One random single-layer network: (seed, index) → the same model every time.
@@ -99,6 +110,7 @@ Status MakeSweepNetwork(uint64_t seed, int64_t index, const std::vector<std::str
 struct SweepSummary {
   std::string system_id, protocol, sidecar;
   int measured = 0, failed = 0, skipped = 0;  // skipped: already stored
+  int profiled = 0, profile_failed = 0;        // kernel_times: op profiles stored / failed
   double wall_s = 0;
   std::map<std::string, int> per_family;
 };
@@ -106,7 +118,7 @@ struct SweepSummary {
 // The sidecar of a store: one JSON line per layer sample (docs/predictor.md).
 std::string SidecarPath(const std::string& db_path);
 
-// Builds, measures (in this process, fresh session per network) and stores `samples`
+// Builds, measures (a fresh session per network, in a child process unless !isolate) and stores `samples`
 // networks: Store::Put under kind "brick", item_id = the G=1 brick signature of the layer;
 // the layer descriptor goes to SidecarPath(db_path).
 Status RunSweep(const std::string& db_path, const SweepOptions& options, SweepSummary* summary);
@@ -131,8 +143,9 @@ struct DatasetQuery {
   // Protocol keys tried in order per item. Default: the sweep protocol, then "dlbricks"
   // (real-model bricks measured by `dlbricks run`).
   std::vector<std::string> protocols;
-  // Which statistic of a row is the target: "value" (the protocol's headline; sweep: median)
-  // or "min" (robust to preemption on a loaded machine, as EmBench). Default: value.
+  // Which statistic of a row is the target: "value" (the protocol's headline; sweep: median),
+  // "min" (robust to preemption on a loaded machine, as EmBench) or "kernel" (KernelMs of the
+  // item's op profile in the store, SweepOptions::kernel_times). Default: value.
   std::string statistic = "value";
 };
 
@@ -141,6 +154,9 @@ Status LoadDataset(const std::string& db_path, const DatasetQuery& query, std::v
                    std::string* system_id);
 // Deterministic 80/20 split by item id hash (stable when the store grows).
 bool IsTestSample(const std::string& item_id);
+
+// The empty-network probe of the system (sweep protocol, then "dlbricks"); 0 when none.
+Status LoadRunOverhead(const std::string& db_path, const std::string& system_id, double* overhead_ms);
 
 // ---- Regressors ------------------------------------------------------------------------
 
@@ -162,6 +178,9 @@ struct TrainOptions {
   double l2 = 1e-5;          // lambda2 (as Adam weight decay)
   double target_scale = 1000;  // Appendix B scalar: ms -> us so log(1+t) is informative
   int xgb_rounds = 400;
+  // XGBoost learns ln(ms / work), work = MACs + bytes read + bytes written, so predictions
+  // scale with work past the sweep's largest layers; false: ln(ms). Default: true.
+  bool xgb_per_work = true;
   uint64_t seed = 1;
   double max_train_s = 0;    // stop NN training after this long; 0 = no limit
   bool verbose = false;
@@ -198,6 +217,11 @@ struct Predictor {
   std::string system_id, protocol, created_at, tool_version;
   int train_samples = 0, test_samples = 0;
   double train_s = 0;
+  // Fixed cost of one inference call on the training system (the sweep's empty-network
+  // probe), inside every sample; 0 when the store had no probe.
+  double run_overhead_ms = 0;
+  // Trained on kernel times (no call overhead, no layout reorders) instead of latencies.
+  bool kernel_times = false;
   std::string file_id;  // 32 hex: HashBytes of the file it was loaded from (set by LoadPredictor)
 
   // The model kind, "/per-family" appended when there is one regressor per family.
@@ -253,5 +277,76 @@ std::vector<PredictedLayer> PredictGraphLayers(const Predictor& p, const Graph& 
 // Multi-layer bricks a store lacks are left missing. Returns how many were filled.
 int FillPredictedBricks(const Predictor& p, const Graph& graph, const ModelDecomposition& decomposition,
                         BrickLatencies* latencies);
+
+// ---- Whole models from predictions only (kernel-level composition) ----------------------
+
+// Ops that only relabel a tensor (Reshape, Flatten, Squeeze, Unsqueeze, Identity, Dropout):
+// ONNX Runtime runs them without touching the data, so they cost nothing in a model.
+bool IsViewOp(const std::string& op_type);
+
+struct ModelPredictionOptions {
+  // A model's latency is composed per fused kernel (nn-Meter): a unit of `fusion` costs the
+  // prediction of its first layer, since the layers it absorbs (a folded BatchNormalization,
+  // an activation in the kernel's epilogue) run inside that kernel. kNone: every layer counts
+  // (the sum of G=1 bricks, as DLBricks constructs). Default: ONNX Runtime's rules.
+  FusionRules fusion = FusionRules::kOnnxRuntime;
+  // Each sample contains one inference call's fixed cost (Predictor::run_overhead_ms): take
+  // it out of every unit and add it once per model. Default: true.
+  bool overhead_correction = true;
+};
+
+struct ModelPrediction {
+  double ms = 0;
+  double uncertainty_ms = 0;  // sum of unit predictions x their family's test MAPE
+  int units = 0;              // fused kernels (or layers with kNone)
+  int unmodelled = 0;         // units whose first op is neither modelled nor a view op (0 ms)
+  std::map<std::string, int> unmodelled_ops;
+};
+ModelPrediction PredictModel(const Predictor& p, const Graph& graph, const ModelPredictionOptions& options);
+
+// The torchvision family of a model name: its leading letters ("resnet50" -> "resnet",
+// "mobilenet_v3_small" -> "mobilenet").
+std::string ModelFamilyOf(const std::string& model_name);
+
+struct WholeModelOptions {
+  ModelPredictionOptions predict;
+  DatasetQuery dataset;        // the samples (and system) predictors are trained on
+  std::string e2e_db;          // store with the end-to-end references. Default: the sample store
+  std::string e2e_protocol = "dlbricks";  // protocol of the references
+  // Leave one family out: for each model family F, train a predictor (train.kinds[0]) on every
+  // sample except the layers of F's models (G=1 brick ids, whichever source measured them),
+  // and predict F's models with it. Otherwise `predictor` predicts every model.
+  bool leave_family_out = false;
+  TrainOptions train = [] {  // leave-family-out trains train.kinds[0]. Default: xgboost
+    TrainOptions t;
+    t.kinds = {ModelKind::kXgboost};
+    return t;
+  }();
+};
+
+struct WholeModelRow {
+  std::string model, family;
+  double measured_ms = 0, predicted_ms = 0, uncertainty_ms = 0;
+  int units = 0, unmodelled = 0;
+  std::string predictor;        // "given" or "lofo:<family>"
+  int train_samples = 0;
+};
+
+struct WholeModelReport {
+  std::string system_id;
+  double run_overhead_ms = 0;
+  std::vector<WholeModelRow> rows;  // models with a measured reference only
+  std::vector<std::string> unmeasured;  // models without a reference (named, not scored)
+  double mape = 0;                  // mean |predicted / measured - 1| x 100 over rows
+  double geomean_normalised = 0;    // geometric mean of predicted / measured
+};
+
+// Predicts whole models from per-layer predictions only (no measured brick) and scores them
+// against measured end-to-end latencies of the same system (ResPerfNet section 5.3).
+// `predictor` is required unless options.leave_family_out.
+Status ValidateWholeModels(const std::vector<std::string>& model_paths, const std::string& db_path,
+                           const Predictor* predictor, const WholeModelOptions& options, WholeModelReport* report);
+std::string WholeModelTable(const WholeModelReport& report);
+std::string WholeModelJson(const WholeModelReport& report);
 
 }  // namespace dlbricks

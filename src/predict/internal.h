@@ -25,7 +25,8 @@ Status LoadNet(ModelKind kind, const nlohmann::json& params, const std::vector<s
                std::shared_ptr<Regressor>* out);
 
 // XGBoost and linear (regressors.cc).
-Status TrainXgboost(const Matrix& z, const std::vector<double>& ms, const TrainOptions& options, Trained* out);
+Status TrainXgboost(const Matrix& raw, const Matrix& z, const std::vector<double>& ms, const TrainOptions& options,
+                    Trained* out);
 Status LoadXgboost(const nlohmann::json& params, const std::vector<std::string>& blobs,
                    std::shared_ptr<Regressor>* out);
 Status TrainLinear(const Matrix& raw, const std::vector<double>& ms, Trained* out);

@@ -3,7 +3,9 @@
 #include <algorithm>
 #include <cmath>
 #include <fstream>
+#include <filesystem>
 #include <nlohmann/json.hpp>
+#include <set>
 
 #include "dlbricks/predict.h"
 #include "testing/model_builder.h"
@@ -320,6 +322,259 @@ TEST(Integration, FillsOnlyMissingSingleLayerBricks) {
     if (g.layers[b.begin].op_type == "Flatten") {
       EXPECT_FALSE(lat.count(b.id));
     }
+}
+
+TEST(Sweep, MeasuresProfilesAndResumes) {
+  TempDir dir;
+  const std::string db = dir.File("sweep.db");
+  SweepOptions o;
+  o.samples = 4;
+  o.families = {"act", "pool"};
+  o.kernel_times = true;  // the sweep protocol: the dataset and the probe are read under its key
+  o.profile_runs = 3;
+  o.progress = false;
+  o.work_dir = dir.path();
+  SweepSummary first;
+  Status st = RunSweep(db, o, &first);
+  ASSERT_TRUE(st.ok()) << st.message();
+  EXPECT_EQ(first.failed, 0);
+  EXPECT_EQ(first.measured + first.skipped, 4);
+  EXPECT_EQ(first.profiled, first.measured);
+  // Latency rows, the empty-network probe and one op profile per measured layer.
+  std::vector<Sample> latency, kernel;
+  std::string system_id;
+  ASSERT_TRUE(LoadDataset(db, DatasetQuery{}, &latency, &system_id).ok());
+  EXPECT_EQ(static_cast<int>(latency.size()), first.measured);
+  DatasetQuery kq;
+  kq.statistic = "kernel";
+  ASSERT_TRUE(LoadDataset(db, kq, &kernel, &system_id).ok());
+  ASSERT_EQ(kernel.size(), latency.size());
+  for (size_t i = 0; i < kernel.size(); ++i) {
+    EXPECT_EQ(kernel[i].item_id, latency[i].item_id);
+    EXPECT_GT(kernel[i].ms, 0);
+  }
+  double overhead = 0;
+  ASSERT_TRUE(LoadRunOverhead(db, system_id, &overhead).ok());
+  EXPECT_GT(overhead, 0);
+  // A second sweep of the same networks measures and profiles nothing again.
+  SweepSummary again;
+  ASSERT_TRUE(RunSweep(db, o, &again).ok());
+  EXPECT_EQ(again.measured, 0);
+  EXPECT_EQ(again.skipped, 4);
+  EXPECT_EQ(again.profiled, 0);
+}
+
+TEST(Dataset, KernelTargetIsTheProfileWithoutLayoutReorders) {
+  EXPECT_DOUBLE_EQ(KernelMs({{"Conv", 0.5, 1}, {"ReorderInput", 0.1, 1}, {"ReorderOutput", 0.2, 1}, {"Relu", 0.25, 1}}),
+                   0.75);
+  const std::string sys = "7b7b7b7b7b7b7b7b7b7b7b7b7b7b7b7b";
+  TempDir dir;
+  const std::vector<Sample> samples = SyntheticSamples(20);
+  const std::string db = SyntheticStore(dir, samples, sys);
+  {
+    std::unique_ptr<Store> store;
+    ASSERT_TRUE(OpenStore(db, {}, &store).ok());
+    for (size_t i = 0; i < 10; ++i) {
+      const Sample& s = samples[i];
+      ASSERT_TRUE(store->PutOpProfile({{sys, "brick", s.item_id, 1, "n", s.layer.op_type, 0.5 * s.ms, 1},
+                                       {sys, "brick", s.item_id, 1, "n", "ReorderOutput", 0.25 * s.ms, 1}})
+                      .ok());
+    }
+  }
+  DatasetQuery q;
+  q.statistic = "kernel";
+  std::vector<Sample> kernel;
+  std::string system_id;
+  ASSERT_TRUE(LoadDataset(db, q, &kernel, &system_id).ok());
+  std::map<std::string, double> expected;
+  for (size_t i = 0; i < 10; ++i) expected[samples[i].item_id] = 0.5 * samples[i].ms;
+  EXPECT_EQ(kernel.size(), expected.size());
+  for (const Sample& s : kernel) EXPECT_DOUBLE_EQ(s.ms, expected[s.item_id]) << s.item_id;
+  q.statistic = "p50";
+  EXPECT_EQ(LoadDataset(db, q, &kernel, &system_id).ExitCode(), 2);
+}
+
+// ---- Whole models ------------------------------------------------------------------------
+
+TEST(WholeModel, ComposesFusedKernelsAndPaysTheCallOverheadOnce) {
+  Predictor p = QuickXgboost(SyntheticSamples(60));
+  TempDir dir;
+  Graph g = LoadSmallConvNet(dir);  // Conv BN Relu | Conv Relu | Add | GAP | Flatten | Gemm
+  std::vector<double> layer_ms;
+  for (int i = 0; i < static_cast<int>(g.layers.size()); ++i) {
+    const std::optional<double> ms = p.PredictLayer(DescribeLayer(g, i));
+    layer_ms.push_back(ms.value_or(0));
+    EXPECT_EQ(ms.has_value(), !IsViewOp(g.layers[i].op_type)) << g.layers[i].op_type;
+  }
+  ModelPredictionOptions layers;
+  layers.fusion = FusionRules::kNone;
+  layers.overhead_correction = false;
+  ModelPrediction sum = PredictModel(p, g, layers);
+  EXPECT_EQ(sum.units, 9);
+  EXPECT_EQ(sum.unmodelled, 0);  // Flatten is a view
+  double expected = 0;
+  for (double ms : layer_ms) expected += ms;
+  EXPECT_NEAR(sum.ms, expected, 1e-9);
+
+  p.run_overhead_ms = 1e-4;
+  const ModelPrediction fused = PredictModel(p, g, ModelPredictionOptions{});
+  EXPECT_EQ(fused.units, 6);
+  // Heads of the units: layers 0 (Conv+BN+Relu), 3 (Conv+Relu), 5, 6, 7 (Flatten, free), 8.
+  expected = p.run_overhead_ms;
+  for (int head : {0, 3, 5, 6, 8}) expected += std::max(0.0, layer_ms[head] - p.run_overhead_ms);
+  EXPECT_NEAR(fused.ms, expected, 1e-9);
+  EXPECT_LT(fused.ms, sum.ms);
+  EXPECT_GT(fused.uncertainty_ms, 0);
+
+  // Kernel-time predictions hold no call overhead: nothing is taken out, the call is paid once.
+  p.kernel_times = true;
+  expected = p.run_overhead_ms;
+  for (int head : {0, 3, 5, 6, 8}) expected += layer_ms[head];
+  EXPECT_NEAR(PredictModel(p, g, ModelPredictionOptions{}).ms, expected, 1e-9);
+}
+
+TEST(WholeModel, FamiliesOfTorchvisionNames) {
+  EXPECT_EQ(ModelFamilyOf("resnet50"), "resnet");
+  EXPECT_EQ(ModelFamilyOf("mobilenet_v3_small"), "mobilenet");
+  EXPECT_EQ(ModelFamilyOf("wide_resnet50_2"), "wide");
+  EXPECT_EQ(ModelFamilyOf("vgg16"), "vgg");
+  EXPECT_EQ(ModelFamilyOf("42"), "42");
+}
+
+// A store with sweep samples, the layers of two one-model families (alpha, beta) measured
+// as G=1 bricks, an empty-network probe and end-to-end references.
+struct WholeModelFixture {
+  const std::string sys = "6a6a6a6a6a6a6a6a6a6a6a6a6a6a6a6a";
+  TempDir dir;
+  std::string db;
+  std::vector<std::string> models;
+  std::map<std::string, double> reference_ms;
+
+  WholeModelFixture() {
+    db = SyntheticStore(dir, SyntheticSamples(80), sys);
+    models = {testing::SmallConvNet(1).Write(dir.path(), "alpha1.onnx"), WideNet(16).Write(dir.path(), "beta2.onnx"),
+              WideNet(24).Write(dir.path(), "gamma3.onnx")};
+    int added = 0;
+    EXPECT_TRUE(HarvestModelLayers({models[0], models[1]}, db, &added).ok());
+    EXPECT_GT(added, 5);
+    std::unique_ptr<Store> store;
+    EXPECT_TRUE(OpenStore(db, {}, &store).ok());
+    for (size_t i = 0; i < 2; ++i) {
+      Graph g;
+      IngestOptions ingest;
+      ingest.load_weights = false;
+      EXPECT_TRUE(LoadGraph(models[i], ingest, &g).ok());
+      for (int l = 0; l < static_cast<int>(g.layers.size()); ++l) {
+        Measurement m;
+        m.key = {sys, "brick", BrickSignature(g, l, l + 1).Hex(), 1, "dlbricks"};
+        m.value_ms = m.min_ms = 0.01 * (l + 1);
+        EXPECT_TRUE(store->Put(m).ok());
+      }
+      Measurement e2e;
+      e2e.key = {sys, "model", ModelSignature(g).Hex(), 1, "dlbricks"};
+      e2e.value_ms = 0.05 * static_cast<double>(i + 1);
+      EXPECT_TRUE(store->Put(e2e).ok());
+      reference_ms[std::filesystem::path(models[i]).stem().string()] = e2e.value_ms;
+    }
+    Measurement probe;
+    probe.key = {sys, "brick", kEmptyNetworkId, 1, ProtocolKey(SweepProtocol())};
+    probe.value_ms = 0.002;
+    EXPECT_TRUE(store->Put(probe).ok());
+  }
+
+  // Same op types as SmallConvNet, other shapes: other layer signatures.
+  static testing::ModelBuilder WideNet(int64_t width) {
+    testing::ModelBuilder b;
+    b.Input("image", {1, 4, 12, 12});
+    b.Weight("w", {width, 4, 1, 1}, 9).Weight("wb", {width}, 10);
+    b.Node("Conv", {"image", "w", "wb"}, {"c"});
+    b.Node("Relu", {"c"}, {"r"});
+    b.Node("GlobalAveragePool", {"r"}, {"gap"});
+    b.Node("Flatten", {"gap"}, {"flat"});
+    b.Weight("fc_w", {5, width}, 11).Weight("fc_b", {5}, 12);
+    testing::AttrInt(b.Node("Gemm", {"flat", "fc_w", "fc_b"}, {"logits"}), "transB", 1);
+    b.Output("logits");
+    return b;
+  }
+};
+
+TEST(WholeModel, LeaveFamilyOutTrainsWithoutTheFamilysLayers) {
+  WholeModelFixture f;
+  WholeModelOptions o;
+  o.leave_family_out = true;
+  o.train.xgb_rounds = 10;
+  WholeModelReport r;
+  const Status st = ValidateWholeModels(f.models, f.db, nullptr, o, &r);
+  ASSERT_TRUE(st.ok()) << st.message();
+  EXPECT_EQ(r.system_id, f.sys);
+  EXPECT_DOUBLE_EQ(r.run_overhead_ms, 0.002);
+  ASSERT_EQ(r.rows.size(), 2u);
+  EXPECT_EQ(r.unmeasured, std::vector<std::string>{"gamma3"});
+
+  std::vector<Sample> samples;
+  std::string system_id;
+  ASSERT_TRUE(LoadDataset(f.db, DatasetQuery{}, &samples, &system_id).ok());
+  double ape = 0;
+  for (const WholeModelRow& row : r.rows) {
+    EXPECT_EQ(row.predictor, "lofo:" + row.family);
+    EXPECT_DOUBLE_EQ(row.measured_ms, f.reference_ms[row.model]);
+    // The family's own layers are absent from its training split.
+    Graph g;
+    IngestOptions ingest;
+    ingest.load_weights = false;
+    ASSERT_TRUE(LoadGraph(f.dir.File(row.model + ".onnx"), ingest, &g).ok());
+    std::set<std::string> own;
+    for (int l = 0; l < static_cast<int>(g.layers.size()); ++l) own.insert(BrickSignature(g, l, l + 1).Hex());
+    int expected_train = 0;
+    int own_samples = 0;
+    for (const Sample& s : samples) {
+      own_samples += own.count(s.item_id) ? 1 : 0;
+      expected_train += !own.count(s.item_id) && !IsTestSample(s.item_id) ? 1 : 0;
+    }
+    EXPECT_GT(own_samples, 0) << row.model;
+    EXPECT_EQ(row.train_samples, expected_train) << row.model;
+    EXPECT_GT(row.predicted_ms, 0);
+    ape += std::abs(row.predicted_ms / row.measured_ms - 1);
+  }
+  EXPECT_NEAR(r.mape, 100 * ape / 2, 1e-9);
+}
+
+TEST(WholeModel, GivenPredictorAndCli) {
+  WholeModelFixture f;
+  Predictor trained = QuickXgboost(SyntheticSamples(60));
+  trained.system_id = f.sys;
+  trained.run_overhead_ms = 0.002;
+  const std::string file = f.dir.File("p.dlbp");
+  ASSERT_TRUE(SavePredictor(trained, file).ok());
+  Predictor p;
+  ASSERT_TRUE(LoadPredictor(file, &p).ok());
+  EXPECT_DOUBLE_EQ(p.run_overhead_ms, 0.002);
+  WholeModelReport r;
+  ASSERT_TRUE(ValidateWholeModels(f.models, f.db, &p, WholeModelOptions{}, &r).ok());
+  ASSERT_EQ(r.rows.size(), 2u);
+  for (const WholeModelRow& row : r.rows) {
+    Graph g;
+    IngestOptions ingest;
+    ingest.load_weights = false;
+    ASSERT_TRUE(LoadGraph(f.dir.File(row.model + ".onnx"), ingest, &g).ok());
+    EXPECT_NEAR(row.predicted_ms, PredictModel(p, g, ModelPredictionOptions{}).ms, 1e-12);
+    EXPECT_EQ(row.predictor, "given");
+  }
+  EXPECT_EQ(ValidateWholeModels(f.models, f.db, nullptr, WholeModelOptions{}, &r).ExitCode(), 2);
+
+  testing::CommandResult res =
+      testing::RunCli({"predictor", "validate", f.models[0], f.models[1], "--db", f.db, "--predictor", file, "--json"});
+  ASSERT_EQ(res.exit_code, 0) << res.err;
+  const nlohmann::json j = nlohmann::json::parse(res.out);
+  EXPECT_EQ(j["models"].size(), 2u);
+  EXPECT_NEAR(j["mape"].get<double>(), r.mape, 1e-9);
+  testing::ExpectOneLineError(testing::RunCli({"predictor", "validate", f.models[0], "--db", f.db}), "--predictor");
+  testing::ExpectOneLineError(
+      testing::RunCli({"predictor", "validate", f.dir.File("absent.onnx"), "--db", f.db, "--predictor", file}),
+      "absent.onnx");
+  testing::ExpectOneLineError(
+      testing::RunCli({"predictor", "validate", f.models[0], "--db", f.db, "--predictor", file, "--fusion", "tvm"}),
+      "--fusion");
 }
 
 }  // namespace

@@ -47,10 +47,17 @@ Status LoadDataset(const std::string& db_path, const DatasetQuery& query, std::v
   StoreQuery sq = query.store;
   DLB_RETURN_IF_ERROR(ResolveSystem(store.get(), &sq));
   *system_id = sq.system_id;
-  if (query.statistic != "value" && query.statistic != "min")
-    return Status::InvalidArgument("target statistic must be value or min, not '" + query.statistic + "'");
+  if (query.statistic != "value" && query.statistic != "min" && query.statistic != "kernel")
+    return Status::InvalidArgument("target statistic must be value, min or kernel, not '" + query.statistic + "'");
   std::vector<std::string> protocols = query.protocols;
   if (protocols.empty()) protocols = {ProtocolKey(SweepProtocol()), "dlbricks"};
+  std::map<std::string, std::vector<OpTypeTime>> profiles;  // item -> op profile (kernel target)
+  if (query.statistic == "kernel") {
+    std::vector<OpProfileRow> rows;
+    DLB_RETURN_IF_ERROR(store->ListOpProfiles(sq.system_id, &rows));
+    for (const OpProfileRow& r : rows)
+      if (r.kind == "brick" && r.batch == sq.batch) profiles[r.item_id].push_back({r.op_type, r.ms, r.calls});
+  }
   const std::string sidecar = SidecarPath(db_path);
   std::ifstream in(sidecar);
   if (!in) return Status::NotFound(sidecar + ": no layer sidecar (run `dlbricks predictor sweep` or `harvest`)");
@@ -79,6 +86,11 @@ Status LoadDataset(const std::string& db_path, const DatasetQuery& query, std::v
     }
     if (!m) continue;
     s.ms = query.statistic == "min" && m->min_ms > 0 ? m->min_ms : m->value_ms;
+    if (query.statistic == "kernel") {
+      auto p = profiles.find(s.item_id);
+      if (p == profiles.end() || KernelMs(p->second) <= 0) continue;
+      s.ms = KernelMs(p->second);
+    }
     s.protocol = m->key.protocol;
     s.features = LayerFeatures(s.layer);
     samples->push_back(std::move(s));
@@ -155,7 +167,7 @@ Status TrainOne(ModelKind kind, const Matrix& raw, const Matrix& z, const std::v
   switch (kind) {
     case ModelKind::kResPerfNet:
     case ModelKind::kMlp: return predict_internal::TrainNet(kind, z, ms, o, out);
-    case ModelKind::kXgboost: return predict_internal::TrainXgboost(z, ms, o, out);
+    case ModelKind::kXgboost: return predict_internal::TrainXgboost(raw, z, ms, o, out);
     case ModelKind::kLinear: return predict_internal::TrainLinear(raw, ms, out);
   }
   return Status::Internal("unknown model kind");
@@ -303,6 +315,8 @@ Status SavePredictor(const Predictor& p, const std::string& path) {
                  {"train_samples", p.train_samples},
                  {"test_samples", p.test_samples},
                  {"train_s", p.train_s},
+                 {"run_overhead_ms", p.run_overhead_ms},
+                 {"kernel_times", p.kernel_times},
                  {"target", "latency ms (value_ms of the store rows)"},
                  {"features", p.feature_names}};
   json norm = json::array();
@@ -384,6 +398,8 @@ Status LoadPredictor(const std::string& path, Predictor* p) {
     p->train_samples = header.value("train_samples", 0);
     p->test_samples = header.value("test_samples", 0);
     p->train_s = header.value("train_s", 0.0);
+    p->run_overhead_ms = header.value("run_overhead_ms", 0.0);  // absent before 0.2: no correction
+    p->kernel_times = header.value("kernel_times", false);
     FeatureNormalizer& n = p->normalizer;
     n = FeatureNormalizer{};
     for (const json& f : header.at("normalization")) {

@@ -17,6 +17,18 @@ using json = nlohmann::json;
     if ((call) != 0) return Status::Internal(std::string("xgboost: ") + XGBGetLastError()); \
   } while (0)
 
+size_t FeatureIndex(const std::string& name) {
+  const auto& names = FeatureNames();
+  return static_cast<size_t>(std::find(names.begin(), names.end(), name) - names.begin());
+}
+
+// The work a layer does, in MACs plus bytes moved: with the target ln(ms / work) a tree's
+// constant leaves extrapolate linearly in work past the largest layers of the sweep.
+double Work(const std::vector<double>& raw) {
+  static const size_t macs = FeatureIndex("macs"), br = FeatureIndex("bytes_read"), bw = FeatureIndex("bytes_written");
+  return std::max(1.0, raw[macs] + raw[br] + raw[bw]);
+}
+
 std::vector<float> Flatten(const Matrix& z) {
   std::vector<float> out;
   out.reserve(z.size() * (z.empty() ? 0 : z[0].size()));
@@ -27,7 +39,7 @@ std::vector<float> Flatten(const Matrix& z) {
 
 class XgbRegressor : public Regressor {
  public:
-  XgbRegressor() = default;
+  explicit XgbRegressor(bool per_work) : per_work_(per_work) {}
   ~XgbRegressor() override {
     if (booster_) XGBoosterFree(booster_);
   }
@@ -41,7 +53,7 @@ class XgbRegressor : public Regressor {
   }
   BoosterHandle booster() const { return booster_; }
 
-  std::vector<double> PredictMs(const Matrix&, const Matrix& z) const override {
+  std::vector<double> PredictMs(const Matrix& raw, const Matrix& z) const override {
     std::vector<double> ms(z.size(), 0.0);
     if (z.empty()) return ms;
     const std::vector<float> flat = Flatten(z);
@@ -50,7 +62,8 @@ class XgbRegressor : public Regressor {
     bst_ulong len = 0;
     const float* out = nullptr;
     if (XGBoosterPredict(booster_, d, 0, 0, 0, &len, &out) == 0)
-      for (size_t i = 0; i < len && i < ms.size(); ++i) ms[i] = std::exp(static_cast<double>(out[i]));
+      for (size_t i = 0; i < len && i < ms.size(); ++i)
+        ms[i] = std::exp(static_cast<double>(out[i])) * (per_work_ ? Work(raw[i]) : 1.0);
     XGDMatrixFree(d);
     return ms;
   }
@@ -60,13 +73,15 @@ class XgbRegressor : public Regressor {
     bst_ulong len = 0;
     const char* buf = nullptr;
     DLB_XGB(XGBoosterSaveModelToBuffer(booster_, "{\"format\": \"json\"}", &len, &buf));
-    *params = json{{"format", "xgboost-json"}, {"blob", blobs->size()}}.dump();
+    *params = json{{"format", "xgboost-json"}, {"blob", blobs->size()}, {"target", per_work_ ? "ln_ms_per_work" : "ln_ms"}}
+                  .dump();
     blobs->emplace_back(buf, len);
     return Status::OK();
   }
 
  private:
   BoosterHandle booster_ = nullptr;
+  bool per_work_;  // label ln(ms / Work) instead of ln(ms)
 };
 
 // ms = a + b * MACs + c * bytes.
@@ -90,21 +105,19 @@ class LinearRegressor : public Regressor {
   size_t macs_, br_, bw_;
 };
 
-size_t FeatureIndex(const std::string& name) {
-  const auto& names = FeatureNames();
-  return static_cast<size_t>(std::find(names.begin(), names.end(), name) - names.begin());
-}
 
 }  // namespace
 
-Status TrainXgboost(const Matrix& z, const std::vector<double>& ms, const TrainOptions& o, Trained* out) {
+Status TrainXgboost(const Matrix& raw, const Matrix& z, const std::vector<double>& ms, const TrainOptions& o,
+                    Trained* out) {
   if (z.empty() || z.size() != ms.size()) return Status::InvalidArgument("training: no samples");
   const std::vector<float> flat = Flatten(z);
   std::vector<float> label(ms.size());
-  for (size_t i = 0; i < ms.size(); ++i) label[i] = static_cast<float>(std::log(std::max(ms[i], 1e-6)));
+  for (size_t i = 0; i < ms.size(); ++i)
+    label[i] = static_cast<float>(std::log(std::max(ms[i], 1e-6) / (o.xgb_per_work ? Work(raw[i]) : 1.0)));
   DMatrixHandle d = nullptr;
   DLB_XGB(XGDMatrixCreateFromMat(flat.data(), z.size(), z[0].size(), NAN, &d));
-  auto reg = std::make_shared<XgbRegressor>();
+  auto reg = std::make_shared<XgbRegressor>(o.xgb_per_work);
   Status st = reg->Create(d);
   if (st.ok() && XGDMatrixSetFloatInfo(d, "label", label.data(), label.size()) != 0)
     st = Status::Internal(std::string("xgboost: ") + XGBGetLastError());
@@ -125,7 +138,9 @@ Status TrainXgboost(const Matrix& z, const std::vector<double>& ms, const TrainO
 Status LoadXgboost(const json& params, const std::vector<std::string>& blobs, std::shared_ptr<Regressor>* out) {
   const size_t blob = params.value("blob", size_t{0});
   if (blob >= blobs.size()) return Status::Corruption("xgboost: blob index out of range");
-  auto reg = std::make_shared<XgbRegressor>();
+  const std::string target = params.value("target", std::string("ln_ms"));  // absent in files before 0.2
+  if (target != "ln_ms" && target != "ln_ms_per_work") return Status::Unsupported("xgboost: unknown target '" + target + "'");
+  auto reg = std::make_shared<XgbRegressor>(target == "ln_ms_per_work");
   DLB_RETURN_IF_ERROR(reg->Create(nullptr));
   if (XGBoosterLoadModelFromBuffer(reg->booster(), blobs[blob].data(), blobs[blob].size()) != 0)
     return Status::Corruption(std::string("xgboost model: ") + XGBGetLastError());

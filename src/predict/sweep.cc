@@ -364,6 +364,25 @@ double Seconds(std::chrono::steady_clock::time_point since) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - since).count();
 }
 
+
+// Profiles the network at `path` (item of `m`) into the store's op-profile table, unless
+// `profiled` already holds the item.
+Status ProfileKernels(const SweepOptions& options, const std::string& path, const Measurement& m, Store* store,
+                      std::set<std::string>* profiled, SweepSummary* summary) {
+  if (!profiled->insert(m.key.item_id).second) return Status::OK();
+  IsolatedResult r = RunIsolated(options.backend, path, options.backend_options, options.protocol,
+                                 IsolatedTask::kProfileOps, options.profile_runs, options.timeout_s);
+  if (r.status != "ok" || r.timing.op_times.empty()) {
+    ++summary->profile_failed;
+    return Status::OK();
+  }
+  std::vector<OpProfileRow> rows;
+  for (const OpTypeTime& t : r.timing.op_times)
+    rows.push_back({m.key.system_id, m.key.kind, m.key.item_id, m.key.batch, m.name, t.op_type, t.ms, t.calls});
+  ++summary->profiled;
+  return store->PutOpProfile(rows);
+}
+
 }  // namespace
 
 Status RunSweep(const std::string& db_path, const SweepOptions& options, SweepSummary* summary) {
@@ -389,6 +408,31 @@ Status RunSweep(const std::string& db_path, const SweepOptions& options, SweepSu
   const std::string path = dir + "/layer.onnx";
   std::ofstream sidecar(summary->sidecar, std::ios::app);
   if (!sidecar) return Status::IOError(summary->sidecar + ": cannot open for appending");
+
+  // The empty-network probe: the fixed cost of one inference call, inside every sample, which
+  // a whole-model prediction pays once (PredictModel).
+  {
+    Measurement m;
+    m.key = {system.id, "brick", kEmptyNetworkId, 1, summary->protocol};
+    m.name = kEmptyNetworkId;
+    std::optional<Measurement> existing;
+    DLB_RETURN_IF_ERROR(store->Lookup(m.key, &existing));
+    if (!existing || existing->status != "ok") {
+      const std::string probe = dir + "/empty_network.onnx";
+      DLB_RETURN_IF_ERROR(WriteEmptyNetwork(probe));
+      ItemTiming timing;
+      DLB_RETURN_IF_ERROR(TimeModelFile(*backend, probe, options.backend_options, options.protocol, &timing));
+      SetMeasurementTiming(timing, &m);
+      DLB_RETURN_IF_ERROR(store->Put(m));
+    }
+  }
+
+  std::set<std::string> profiled;  // items with op profiles of this system
+  if (options.kernel_times) {
+    std::vector<OpProfileRow> rows;
+    DLB_RETURN_IF_ERROR(store->ListOpProfiles(system.id, &rows));
+    for (const OpProfileRow& r : rows) profiled.insert(r.item_id);
+  }
 
   Status result;
   for (int i = 0; i < options.samples; ++i) {
@@ -420,11 +464,23 @@ Status RunSweep(const std::string& db_path, const SweepOptions& options, SweepSu
     result = store->Lookup(m.key, &existing);
     if (!result.ok()) break;
     if (existing && existing->status == "ok") {
+      if (options.kernel_times) {
+        result = ProfileKernels(options, path, m, store.get(), &profiled, summary);
+        if (!result.ok()) break;
+      }
       ++summary->skipped;
       continue;
     }
     ItemTiming timing;
-    const Status st = TimeModelFile(*backend, path, options.backend_options, options.protocol, &timing);
+    Status st;
+    if (options.isolate) {
+      IsolatedResult r = RunIsolated(options.backend, path, options.backend_options, options.protocol,
+                                     IsolatedTask::kTime, 0, options.timeout_s);
+      timing = std::move(r.timing);
+      if (r.status != "ok") st = Status::Internal(r.status + ": " + r.error);
+    } else {
+      st = TimeModelFile(*backend, path, options.backend_options, options.protocol, &timing);
+    }
     if (st.ok()) {
       SetMeasurementTiming(timing, &m);
       ++summary->measured;
@@ -437,6 +493,10 @@ Status RunSweep(const std::string& db_path, const SweepOptions& options, SweepSu
     result = store->Put(m);
     if (!result.ok()) break;
     if (st.ok()) sidecar << SidecarLine(m.key.item_id, "sweep", desc) << "\n" << std::flush;
+    if (st.ok() && options.kernel_times) {
+      result = ProfileKernels(options, path, m, store.get(), &profiled, summary);
+      if (!result.ok()) break;
+    }
     if (options.progress && (i + 1) % 100 == 0)
       std::fprintf(stderr, "sweep: %d/%d networks, %.0f s\n", i + 1, options.samples, Seconds(start));
   }

@@ -1,4 +1,4 @@
-// dlbricks predictor sweep|harvest|train|eval|predict: the learned per-layer latency predictor
+// dlbricks predictor sweep|harvest|train|eval|predict|validate: the learned per-layer latency predictor
 // (ResPerfNet). Flags map onto SweepOptions / TrainOptions; the work is in src/predict.
 #include <cstdio>
 #include <fmt/format.h>
@@ -38,6 +38,11 @@ void RegisterSweep(CLI::App* parent, Context& ctx) {
   cmd->add_option("--runs", flags->options.protocol.min_runs, "timed runs per network (default 15)");
   cmd->add_option("--max-time", flags->options.protocol.max_time_s, "timed seconds per network at most (default 0.25)");
   cmd->add_option("--max-macs", flags->options.max_macs, "largest layer drawn, in MACs (default 4e8)");
+  cmd->add_flag("--kernel-times", flags->options.kernel_times,
+                "also profile every network (stored op profiles; `train --target kernel` learns kernel time)");
+  cmd->add_option("--profile-runs", flags->options.profile_runs, "inferences per profiling run (default 20)");
+  cmd->add_flag("!--in-process", flags->options.isolate,
+                "time every network in this process instead of a fresh child (faster, but not how `run` times bricks)");
   cmd->callback([flags, cmd, &ctx] {
     SweepOptions& o = flags->options;
     o.families = SplitComma(flags->families);
@@ -48,6 +53,7 @@ void RegisterSweep(CLI::App* parent, Context& ctx) {
     std::printf("sweep: %d measured, %d skipped (stored), %d failed in %.1f s; system %s, protocol %s\n",
                 summary.measured, summary.skipped, summary.failed, summary.wall_s, summary.system_id.c_str(),
                 summary.protocol.c_str());
+    if (o.kernel_times) std::printf("op profiles: %d stored, %d failed\n", summary.profiled, summary.profile_failed);
     for (const auto& [family, n] : summary.per_family) std::printf("  %-10s %d\n", family.c_str(), n);
     if (!st.ok()) ctx.exit_code = Fail(st);
   });
@@ -100,8 +106,11 @@ void RegisterTrain(CLI::App* parent, Context& ctx) {
   cmd->add_option("--decay-every", f->options.decay_every, "neural nets: step-decay period in epochs (default 10)");
   cmd->add_option("--max-train-time", f->options.max_train_s, "neural nets: stop after S seconds each (default: none)");
   cmd->add_option("--xgb-rounds", f->options.xgb_rounds, "xgboost boosting rounds (default 400)");
+  cmd->add_flag("!--xgb-log-ms", f->options.xgb_per_work,
+                "xgboost learns ln(ms) instead of ln(ms / (MACs + bytes)) (which extrapolates past the sweep)");
   cmd->add_option("--seed", f->options.seed, "training seed (default 1)");
-  cmd->add_option("--target", f->statistic, "latency statistic to learn: value (protocol headline, default) | min");
+  cmd->add_option("--target", f->statistic, "latency statistic to learn: value (protocol headline, default) | min | kernel (op-profiled "
+                                         "kernel time: sweep --kernel-times)");
   cmd->add_option("--table", f->table, "also write the error table (markdown) to this file");
   cmd->add_flag("-v,--verbose", f->options.verbose, "per-epoch losses on stderr");
   cmd->callback([f, &ctx] {
@@ -134,6 +143,9 @@ void RegisterTrain(CLI::App* parent, Context& ctx) {
       return void(ctx.exit_code = Fail(Status::InvalidArgument("--save: no trained predictor named '" + name + "'")));
     it->second.system_id = system_id;
     it->second.protocol = ProtocolKey(SweepProtocol());
+    it->second.kernel_times = f->statistic == "kernel";
+    st = LoadRunOverhead(f->db, system_id, &it->second.run_overhead_ms);
+    if (!st.ok()) return void(ctx.exit_code = Fail(st));
     st = SavePredictor(it->second, f->out);
     if (!st.ok()) return void(ctx.exit_code = Fail(st));
     std::printf("wrote %s (%s)\n", f->out.c_str(), name.c_str());
@@ -150,7 +162,7 @@ void RegisterEval(CLI::App* parent, Context& ctx) {
   cmd->add_option("--db", f->db, "results store with a layer sidecar")->required();
   cmd->add_option("--system", f->system, "system id or unique prefix (default: the store's only system)");
   cmd->add_flag("--all", *all, "every sample, not only the 20% test split");
-  cmd->add_option("--target", f->statistic, "latency statistic: value (default) | min");
+  cmd->add_option("--target", f->statistic, "latency statistic: value (default) | min | kernel");
   cmd->add_flag("--no-record", *no_record, "only print the errors; leave the store's predictions table as it is");
   cmd->callback([f, all, no_record, &ctx] {
     Predictor p;
@@ -207,8 +219,64 @@ void RegisterPredict(CLI::App* parent, Context& ctx) {
         std::printf("%5d  %-20s %-10s %12s\n", l.layer, l.op_type.c_str(), "-", "n/a");
       }
     }
-    std::printf("total %.3f ms (+/- %.3f ms from per-family test MAPE); %d of %zu layers not modelled\n", total,
-                uncertainty, unmodelled, g.layers.size());
+    std::printf("sum of layers %.3f ms (+/- %.3f ms from per-family test MAPE); %d of %zu layers not modelled\n",
+                total, uncertainty, unmodelled, g.layers.size());
+    const ModelPrediction m = PredictModel(p, g, ModelPredictionOptions{});
+    std::printf("model %.3f ms (+/- %.3f ms): %d ONNX Runtime kernels, per-call overhead %.4f ms once, %d kernels "
+                "not modelled\n",
+                m.ms, m.uncertainty_ms, m.units, p.run_overhead_ms, m.unmodelled);
+  });
+}
+
+void RegisterValidate(CLI::App* parent, Context& ctx) {
+  struct Flags {
+    WholeModelOptions options;
+    std::string db, predictor, fusion = "onnxruntime", kinds = "xgboost", system;
+    std::vector<std::string> models;
+    bool no_overhead = false, json = false;
+  };
+  auto f = std::make_shared<Flags>();
+  CLI::App* cmd = parent->add_subcommand(
+      "validate", "predict whole models from layer predictions only and score them against measured end-to-end latency");
+  cmd->add_option("models", f->models, "ONNX models")->required();
+  cmd->add_option("--db", f->db, "store with the layer samples (and, by default, the end-to-end references)")->required();
+  cmd->add_option("--predictor", f->predictor, "predictor file (.dlbp) to predict every model with");
+  cmd->add_flag("--leave-family-out", f->options.leave_family_out,
+                "per model family: train without any layer of that family's models, then predict them");
+  cmd->add_option("--models", f->kinds, "leave-family-out: regressor to train (default xgboost)");
+  cmd->add_option("--xgb-rounds", f->options.train.xgb_rounds, "xgboost boosting rounds (default 400)");
+  cmd->add_flag("!--xgb-log-ms", f->options.train.xgb_per_work, "xgboost learns ln(ms) instead of ln(ms / work)");
+  cmd->add_option("--system", f->system, "leave-family-out: system id or unique prefix (default: the store's only one)");
+  cmd->add_option("--target", f->options.dataset.statistic, "leave-family-out: value (default) | min | kernel");
+  cmd->add_option("--e2e-db", f->options.e2e_db, "store with the end-to-end references (default: --db)");
+  cmd->add_option("--protocol", f->options.e2e_protocol, "protocol of the references (default dlbricks)");
+  cmd->add_option("--fusion", f->fusion, "kernel rules for composing a model: onnxruntime (default) | none (sum of layers)");
+  cmd->add_flag("--no-overhead", f->no_overhead, "keep the per-call overhead inside every layer's prediction");
+  cmd->add_flag("--json", f->json, "JSON instead of a table");
+  cmd->callback([f, &ctx] {
+    if (f->predictor.empty() == !f->options.leave_family_out)
+      return void(ctx.exit_code = Fail(Status::InvalidArgument("give exactly one of --predictor and --leave-family-out")));
+    Status st = ParseFusionRules(f->fusion, &f->options.predict.fusion);
+    if (!st.ok()) return void(ctx.exit_code = Fail(st.WithPrefix("--fusion")));
+    f->options.predict.overhead_correction = !f->no_overhead;
+    f->options.dataset.store.system_id = f->system;
+    f->options.train.kinds.clear();
+    for (const std::string& k : SplitComma(f->kinds)) {
+      ModelKind kind;
+      st = ParseModelKind(k, &kind);
+      if (!st.ok()) return void(ctx.exit_code = Fail(st));
+      f->options.train.kinds.push_back(kind);
+    }
+    Predictor p;
+    if (!f->predictor.empty()) {
+      st = LoadPredictor(f->predictor, &p);
+      if (!st.ok()) return void(ctx.exit_code = Fail(st));
+    }
+    WholeModelReport report;
+    st = ValidateWholeModels(f->models, f->db, f->predictor.empty() ? nullptr : &p, f->options, &report);
+    if (!st.ok()) return void(ctx.exit_code = Fail(st));
+    const std::string out = f->json ? WholeModelJson(report) : WholeModelTable(report);
+    std::fwrite(out.data(), 1, out.size(), stdout);
   });
 }
 
@@ -222,6 +290,7 @@ void RegisterPredictor(CLI::App& app, Context& ctx) {
   RegisterTrain(cmd, ctx);
   RegisterEval(cmd, ctx);
   RegisterPredict(cmd, ctx);
+  RegisterValidate(cmd, ctx);
 }
 
 }  // namespace dlbricks::cli

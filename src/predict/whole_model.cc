@@ -1,0 +1,235 @@
+// Whole models from per-layer predictions (ResPerfNet section 5.3), composed per fused
+// kernel as nn-Meter does, and their validation against measured end-to-end latency,
+// including the leave-one-family-out split.
+#include <cctype>
+#include <cmath>
+#include <filesystem>
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+#include <set>
+
+#include "dlbricks/predict.h"
+
+namespace dlbricks {
+
+bool IsViewOp(const std::string& op) {
+  static const std::set<std::string> kViews = {"Reshape", "Flatten", "Squeeze", "Unsqueeze", "Identity", "Dropout"};
+  return kViews.count(op) > 0;
+}
+
+Status LoadRunOverhead(const std::string& db_path, const std::string& system_id, double* overhead_ms) {
+  *overhead_ms = 0;
+  std::unique_ptr<Store> store;
+  StoreOptions so;
+  so.read_only = true;
+  so.create_if_missing = false;
+  DLB_RETURN_IF_ERROR(OpenStore(db_path, so, &store));
+  for (const std::string& protocol : {ProtocolKey(SweepProtocol()), std::string("dlbricks")}) {
+    std::optional<Measurement> m;
+    DLB_RETURN_IF_ERROR(store->Lookup({system_id, "brick", kEmptyNetworkId, 1, protocol}, &m));
+    if (m && m->status == "ok") {
+      *overhead_ms = m->value_ms;
+      break;
+    }
+  }
+  return Status::OK();
+}
+
+ModelPrediction PredictModel(const Predictor& p, const Graph& graph, const ModelPredictionOptions& o) {
+  ModelPrediction out;
+  // Kernel-time predictions hold no call overhead: the model pays it once on top.
+  const double overhead = o.overhead_correction || p.kernel_times ? p.run_overhead_ms : 0;
+  const double per_unit = p.kernel_times ? 0 : overhead;
+  const std::vector<int> units = FusionUnits(graph, o.fusion);
+  for (size_t u = 0; u + 1 < units.size(); ++u) {
+    const int head = units[u];
+    const std::string& op = graph.layers[static_cast<size_t>(head)].op_type;
+    ++out.units;
+    if (IsViewOp(op)) continue;
+    const LayerDescriptor d = DescribeLayer(graph, head);
+    const std::optional<double> ms = p.PredictLayer(d);
+    if (!ms) {
+      ++out.unmodelled;
+      ++out.unmodelled_ops[op];
+      continue;
+    }
+    const double unit_ms = std::max(0.0, *ms - per_unit);
+    out.ms += unit_ms;
+    out.uncertainty_ms += unit_ms * p.RelativeError(OpFamily(op));
+  }
+  out.ms += overhead;
+  return out;
+}
+
+std::string ModelFamilyOf(const std::string& name) {
+  std::string family;
+  for (char c : name) {
+    if (!std::isalpha(static_cast<unsigned char>(c))) break;
+    family += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  }
+  return family.empty() ? name : family;
+}
+
+namespace {
+
+struct LoadedModel {
+  std::string path, name, family;
+  Graph graph;
+  std::optional<Measurement> reference;
+};
+
+double Geomean(const std::vector<double>& xs) {
+  double s = 0;
+  for (double x : xs) s += std::log(x);
+  return xs.empty() ? 0 : std::exp(s / static_cast<double>(xs.size()));
+}
+
+// Trains options.train.kinds[0] on every sample whose layer is not in `excluded`.
+Status TrainWithout(const std::vector<Sample>& samples, const std::set<std::string>& excluded,
+                    const WholeModelOptions& o, Predictor* out, int* train_samples) {
+  std::vector<Sample> kept;
+  for (const Sample& s : samples)
+    if (!excluded.count(s.item_id)) kept.push_back(s);
+  TrainOptions t = o.train;
+  if (t.kinds.empty()) t.kinds = {ModelKind::kXgboost};
+  t.kinds.resize(1);
+  t.per_family = false;
+  std::map<std::string, Predictor> trained;
+  TrainReport report;
+  DLB_RETURN_IF_ERROR(TrainPredictors(kept, t, &trained, &report));
+  if (trained.empty()) return Status::Internal("leave-family-out: nothing trained");
+  *out = std::move(trained.begin()->second);
+  *train_samples = report.train_samples;
+  return Status::OK();
+}
+
+}  // namespace
+
+Status ValidateWholeModels(const std::vector<std::string>& model_paths, const std::string& db_path,
+                           const Predictor* predictor, const WholeModelOptions& o, WholeModelReport* report) {
+  if (!o.leave_family_out && predictor == nullptr)
+    return Status::InvalidArgument("whole-model validation needs a predictor file or leave-family-out");
+  std::vector<Sample> samples;
+  std::string system_id = predictor ? predictor->system_id : "";
+  if (o.leave_family_out) {
+    DLB_RETURN_IF_ERROR(LoadDataset(db_path, o.dataset, &samples, &system_id));
+  } else if (system_id.empty()) {
+    return Status::InvalidArgument("predictor file names no system: retrain it with this version");
+  }
+  report->system_id = system_id;
+  double overhead = predictor ? predictor->run_overhead_ms : 0;
+  if (o.leave_family_out) DLB_RETURN_IF_ERROR(LoadRunOverhead(db_path, system_id, &overhead));
+  report->run_overhead_ms = overhead;
+
+  const std::string e2e_path = o.e2e_db.empty() ? db_path : o.e2e_db;
+  std::unique_ptr<Store> store;
+  StoreOptions so;
+  so.read_only = true;
+  so.create_if_missing = false;
+  DLB_RETURN_IF_ERROR(OpenStore(e2e_path, so, &store));
+  StoreQuery query;
+  query.system_id = system_id;
+  query.protocol = o.e2e_protocol;
+
+  std::vector<LoadedModel> models(model_paths.size());
+  std::map<std::string, std::set<std::string>> family_layers;  // family -> G=1 brick ids
+  for (size_t i = 0; i < model_paths.size(); ++i) {
+    LoadedModel& m = models[i];
+    m.path = model_paths[i];
+    m.name = std::filesystem::path(m.path).stem().string();
+    m.family = ModelFamilyOf(m.name);
+    IngestOptions ingest;
+    ingest.load_weights = false;
+    DLB_RETURN_IF_ERROR(LoadGraph(m.path, ingest, &m.graph));
+    DLB_RETURN_IF_ERROR(LookupModelLatency(store.get(), query, m.graph, &m.reference).WithPrefix(e2e_path));
+    for (int l = 0; l < static_cast<int>(m.graph.layers.size()); ++l)
+      family_layers[m.family].insert(BrickSignature(m.graph, l, l + 1).Hex());
+  }
+
+  std::map<std::string, Predictor> lofo;  // family -> predictor trained without it
+  std::map<std::string, int> lofo_samples;
+  for (LoadedModel& m : models) {
+    if (!m.reference) {
+      report->unmeasured.push_back(m.name);
+      continue;
+    }
+    const Predictor* p = predictor;
+    WholeModelRow row;
+    row.predictor = "given";
+    row.train_samples = predictor ? predictor->train_samples : 0;
+    if (o.leave_family_out) {
+      if (!lofo.count(m.family)) {
+        Predictor trained;
+        DLB_RETURN_IF_ERROR(TrainWithout(samples, family_layers[m.family], o, &trained, &lofo_samples[m.family])
+                                .WithPrefix("leave-family-out " + m.family));
+        trained.system_id = system_id;
+        trained.run_overhead_ms = overhead;
+        trained.kernel_times = o.dataset.statistic == "kernel";
+        lofo[m.family] = std::move(trained);
+      }
+      p = &lofo[m.family];
+      row.predictor = "lofo:" + m.family;
+      row.train_samples = lofo_samples[m.family];
+    }
+    const ModelPrediction pred = PredictModel(*p, m.graph, o.predict);
+    row.model = m.name;
+    row.family = m.family;
+    row.measured_ms = m.reference->value_ms;
+    row.predicted_ms = pred.ms;
+    row.uncertainty_ms = pred.uncertainty_ms;
+    row.units = pred.units;
+    row.unmodelled = pred.unmodelled;
+    report->rows.push_back(row);
+  }
+  if (report->rows.empty()) return Status::NotFound(e2e_path + ": no end-to-end reference of these models for system " + system_id);
+  std::vector<double> ratios;
+  double ape = 0;
+  for (const WholeModelRow& r : report->rows) {
+    ratios.push_back(std::max(r.predicted_ms, 1e-9) / r.measured_ms);
+    ape += std::abs(r.predicted_ms / r.measured_ms - 1);
+  }
+  report->mape = 100 * ape / static_cast<double>(report->rows.size());
+  report->geomean_normalised = Geomean(ratios);
+  return Status::OK();
+}
+
+std::string WholeModelTable(const WholeModelReport& r) {
+  std::string out = fmt::format("system {}  run overhead {:.4f} ms\n", r.system_id, r.run_overhead_ms);
+  out += fmt::format("{:<22} {:<14} {:>12} {:>12} {:>8} {:>6} {:>11}  {}\n", "model", "family", "measured_ms",
+                     "predicted_ms", "error", "units", "unmodelled", "predictor");
+  for (const WholeModelRow& row : r.rows)
+    out += fmt::format("{:<22} {:<14} {:>12.3f} {:>12.3f} {:>+7.1f}% {:>6} {:>11}  {}\n", row.model, row.family,
+                       row.measured_ms, row.predicted_ms, 100 * (row.predicted_ms / row.measured_ms - 1), row.units,
+                       row.unmodelled, row.predictor);
+  out += fmt::format("{} models: MAPE {:.2f}%, geomean predicted/measured {:.3f}\n", r.rows.size(), r.mape,
+                     r.geomean_normalised);
+  if (!r.unmeasured.empty()) {
+    out += "no end-to-end reference (not scored):";
+    for (const std::string& m : r.unmeasured) out += " " + m;
+    out += "\n";
+  }
+  return out;
+}
+
+std::string WholeModelJson(const WholeModelReport& r) {
+  nlohmann::json j = {{"schema_version", 1},
+                      {"system_id", r.system_id},
+                      {"run_overhead_ms", r.run_overhead_ms},
+                      {"mape", r.mape},
+                      {"geomean_normalised", r.geomean_normalised},
+                      {"unmeasured", r.unmeasured},
+                      {"models", nlohmann::json::array()}};
+  for (const WholeModelRow& row : r.rows)
+    j["models"].push_back({{"model", row.model},
+                           {"family", row.family},
+                           {"measured_ms", row.measured_ms},
+                           {"predicted_ms", row.predicted_ms},
+                           {"uncertainty_ms", row.uncertainty_ms},
+                           {"units", row.units},
+                           {"unmodelled", row.unmodelled},
+                           {"predictor", row.predictor},
+                           {"train_samples", row.train_samples}});
+  return j.dump(2) + "\n";
+}
+
+}  // namespace dlbricks
