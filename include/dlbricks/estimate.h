@@ -40,6 +40,10 @@ struct EstimateOptions {
   // Fixed cost of one inference call on an empty network: subtracted from every brick and
   // added once per model, so G=1 does not pay it once per layer. Default: 0 (the paper).
   double run_overhead_ms = 0;
+  // Brick times are kernel times (KernelMs of their op profiles, LoadBrickKernelTimes): they
+  // hold no call overhead, so nothing is subtracted per brick; run_overhead_ms is still added
+  // once per model. Default: false (latencies).
+  bool kernel_times = false;
 };
 
 // One brick of the cover construction used.
@@ -84,18 +88,30 @@ struct StoreQuery {
 Status ResolveSystem(Store* store, StoreQuery* query);
 // Brick latencies of one system from the store (status ok rows only).
 Status LoadBrickLatencies(Store* store, const StoreQuery& query, BrickLatencies* latencies);
+// Brick kernel times of one system: KernelMs of each brick's op profile at query.batch
+// (`dlbricks run --profile-ops`; any protocol). A brick without a profile is absent (missing).
+Status LoadBrickKernelTimes(Store* store, const StoreQuery& query, BrickLatencies* latencies);
 // The measured end-to-end latency of a model, if stored (status ok).
 Status LookupModelLatency(Store* store, const StoreQuery& query, const Graph& graph,
                           std::optional<Measurement>* measurement);
 
 // ---- Validation (DLBricks section 4, Fig. 10-12) ----------------------------------------
 
+// Store item id of the empty-network probe (kind "brick"): its latency is the fixed cost of
+// an inference call (session bookkeeping, input binding, output allocation).
+extern const char kEmptyNetworkId[];
+// Writes the smallest network a backend will run: one Relu on one float.
+Status WriteEmptyNetwork(const std::string& path);
+
 struct ValidateOptions {
   std::vector<int> granularities = {1};  // G values to validate. Default: {1}
   // Mode, fusion rules and stitching (its granularity is ignored: see granularities).
   // Default: chain, no fusion, no stitching (the paper).
   DecomposeOptions decompose;
-  EstimateOptions estimate;              // construction, overhead correction
+  // Construction and overhead correction. estimate.kernel_times: bricks are also profiled
+  // (run.profile_ops), the empty-network probe is measured as with overhead_correction, and
+  // models are constructed from kernel times; the profiling runs count in brick_wall_s.
+  EstimateOptions estimate;
   RunOptions run;                        // backend, options and protocol for bricks and models
   bool measure_missing = true;           // run what the store lacks; false: read only
   // End-to-end references measured here are timed in this many passes, interleaved with the
@@ -126,6 +142,7 @@ struct GranularitySummary {
   double sum_model_ms = 0, sum_brick_ms = 0;      // paper's speedup terms (Fig. 12)
   double speedup_latency = 0;     // sum_model_ms / sum_brick_ms
   double model_wall_s = 0, brick_wall_s = 0;      // benchmarking wall clock, sessions included
+  double profile_wall_s = 0;      // kernel_times: profiling runs of this call (in brick_wall_s)
   double speedup_wall = 0;        // model_wall_s / brick_wall_s
 };
 
@@ -133,6 +150,7 @@ struct ValidationReport {
   std::string system_id, fingerprint_json, protocol, backend;
   std::string construction, mode, fusion;
   bool stitch = false;
+  bool kernel_times = false;  // constructed from kernel times (EstimateOptions::kernel_times)
   double run_overhead_ms = 0;
   std::vector<ValidationRow> rows;
   std::vector<GranularitySummary> summaries;

@@ -114,6 +114,11 @@ Status TimeModelFile(Backend& backend, const std::string& path, const BackendOpt
 // (key, name, status and error are left as they are).
 void SetMeasurementTiming(const ItemTiming& timing, Measurement* m);
 
+// Kernel time of one inference from its op profile (mean ms per op type): the sum over op
+// types except ONNX Runtime's layout reorders (Reorder*), which a lone brick pays around
+// every call and a whole model pays once.
+double KernelMs(const std::vector<OpTypeTime>& op_times);
+
 // ---- Isolation ------------------------------------------------------------------------
 
 struct IsolatedResult {
@@ -178,7 +183,10 @@ struct RunOptions {
   bool isolate = true;             // fork a child per item (tests may turn it off)
   bool progress = true;            // progress on stderr (bar on a terminal, lines otherwise)
   std::vector<int64_t> batches = {1};  // measure: batch sizes (EmBench Fig. 2)
-  bool profile_ops = false;        // measure: an extra, separate per-operator profiling run
+  // An extra, separate per-operator profiling run per item, after its timing, into the store's
+  // op-profile table; items whose profile is stored for this system are not profiled again
+  // (unless force). Default: false.
+  bool profile_ops = false;
   int profile_runs = 20;           // inferences in the profiling run
   std::string work_dir;            // measure: temp files (re-batched models). Default: system temp
   // measure: fixed graph-input shapes (--input-shape NAME=1x3x224x224, see ParseInputShape),
@@ -193,7 +201,8 @@ struct RunItem {
   Measurement m;
   bool skipped = false;            // already in the store (or claimed by a concurrent run)
   double throughput_per_s = 0;     // batch / value (measure)
-  std::vector<OpTypeTime> op_times;
+  std::vector<OpTypeTime> op_times;  // profile_ops: profiled now, or read from the store
+  double profile_wall_s = 0;         // wall clock of this run's profiling child (0: none run)
 };
 
 struct RunSummary {
@@ -202,12 +211,15 @@ struct RunSummary {
   std::string protocol;
   std::vector<RunItem> items;
   int measured = 0, skipped = 0, failed = 0;
+  int profiled = 0;                // profile_ops: items profiled by this run
   double wall_s = 0;
+  double profile_wall_s = 0;       // profile_ops: wall clock of the profiling runs (in wall_s)
   std::vector<std::string> warnings;
 };
 
 // `dlbricks run`: measures every brick of the suite that the store lacks for this system
-// and protocol; each result is committed as soon as it is done. With protocol.rounds R > 1
+// and protocol (and with profile_ops, profiles every brick whose op profile it lacks); each
+// result is committed as soon as it is done. With protocol.rounds R > 1
 // the pending items are visited R times in order (A, B, ..., A, B, ...), each visit timing
 // RoundProtocol's budget in the isolated worker; an item's row holds the pooled samples of
 // its rounds (statistics and headline over the pool, session/first run from round 1, wall

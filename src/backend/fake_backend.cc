@@ -62,9 +62,37 @@ class FakeBackend : public Backend {
 
   Status Prepare(const std::string& path, const BackendOptions& options,
                  std::unique_ptr<PreparedModel>* model) override {
-    DLB_RETURN_IF_ERROR(ValidateBackendOptions(options));
     std::string bytes;
-    DLB_RETURN_IF_ERROR(backend_internal::ReadFileBytes(path, &bytes));
+    double us = 0;
+    DLB_RETURN_IF_ERROR(Latency(path, options, &bytes, &us));
+    const std::string file = std::filesystem::path(path).filename().string();
+    Misbehave m = Misbehave::kNone;
+    if (bytes.find("dlbricks-fake:crash") != std::string::npos || file.find("crash") != std::string::npos)
+      m = Misbehave::kCrash;
+    else if (bytes.find("dlbricks-fake:hang") != std::string::npos || file.find("hang") != std::string::npos)
+      m = Misbehave::kHang;
+    *model = std::make_unique<FakePreparedModel>(
+        std::chrono::nanoseconds(static_cast<int64_t>(us * 1000.0)), m, HashBytes(bytes).hi);
+    return Status::OK();
+  }
+
+  // Deterministic, not timed: 80% of the latency in "FakeKernel", 20% in an NCHWc-style
+  // "ReorderInput" (so kernel-time exclusion of reorders is testable).
+  Status ProfileOps(const std::string& path, const BackendOptions& options, int runs,
+                    std::vector<OpTypeTime>* times) override {
+    if (runs < 1) return Status::InvalidArgument("profiling needs at least one run");
+    std::string bytes;
+    double us = 0;
+    DLB_RETURN_IF_ERROR(Latency(path, options, &bytes, &us));
+    *times = {{"FakeKernel", 0.8 * us / 1000.0, 1}, {"ReorderInput", 0.2 * us / 1000.0, 1}};
+    return Status::OK();
+  }
+
+ private:
+  // 50..500 us (x latency_scale), fixed per model bytes.
+  static Status Latency(const std::string& path, const BackendOptions& options, std::string* bytes, double* us) {
+    DLB_RETURN_IF_ERROR(ValidateBackendOptions(options));
+    DLB_RETURN_IF_ERROR(backend_internal::ReadFileBytes(path, bytes));
     double scale = 1.0;
     if (auto it = options.extra.find("latency_scale"); it != options.extra.end()) {
       char* end = nullptr;
@@ -72,17 +100,7 @@ class FakeBackend : public Backend {
       if (end == it->second.c_str() || *end != '\0' || !(scale > 0))
         return Status::InvalidArgument("fake backend: latency_scale must be a positive number");
     }
-    const std::string file = std::filesystem::path(path).filename().string();
-    Misbehave m = Misbehave::kNone;
-    if (bytes.find("dlbricks-fake:crash") != std::string::npos || file.find("crash") != std::string::npos)
-      m = Misbehave::kCrash;
-    else if (bytes.find("dlbricks-fake:hang") != std::string::npos || file.find("hang") != std::string::npos)
-      m = Misbehave::kHang;
-    // 50..500 us, fixed per model bytes.
-    const Hash128 h = HashBytes(bytes);
-    const double us = (50.0 + static_cast<double>(h.lo % 451)) * scale;
-    *model = std::make_unique<FakePreparedModel>(
-        std::chrono::nanoseconds(static_cast<int64_t>(us * 1000.0)), m, h.hi);
+    *us = (50.0 + static_cast<double>(HashBytes(*bytes).lo % 451)) * scale;
     return Status::OK();
   }
 };

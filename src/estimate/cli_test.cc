@@ -45,6 +45,39 @@ TEST(EstimateCli, UnmeasuredBricksAreReportedNotGuessed) {
   EXPECT_NE(partial.out.find(",0,0,9\n"), std::string::npos) << partial.out;
 }
 
+TEST(EstimateCli, KernelTimesAgreeWithValidateAndNeedProfiles) {
+  testing::TempDir dir;
+  std::string model = testing::SmallConvNet().Write(dir.path(), "net.onnx");
+  std::string db = dir.File("r.db");
+  // Latencies but no op profiles: every brick is missing for kernel-time construction.
+  auto v = RunCli({"validate", model, "--backend", "fake", "--min-runs", "3", "--db", db, "--json"});
+  ASSERT_EQ(v.exit_code, 0) << v.err;
+  const std::string protocol = nlohmann::json::parse(v.out)["protocol"];
+  ExpectErrorOnly(RunCli({"estimate", model, "--db", db, "--protocol", protocol, "--kernel-times"}),
+                  "9 brick(s) not profiled");
+  // validate --kernel-times profiles the bricks and measures the empty-network probe; estimate
+  // then constructs the same latency from the store (the probe as the overhead).
+  v = RunCli({"validate", model, "--backend", "fake", "--min-runs", "3", "--kernel-times", "--profile-runs", "2",
+              "--db", db, "--json"});
+  ASSERT_EQ(v.exit_code, 0) << v.err;
+  auto jv = nlohmann::json::parse(v.out);
+  EXPECT_TRUE(jv["kernel_times"].get<bool>());
+  EXPECT_GT(jv["run_overhead_ms"].get<double>(), 0);
+  auto e = RunCli({"estimate", model, "--db", db, "--protocol", protocol, "--kernel-times", "--json"});
+  ASSERT_EQ(e.exit_code, 0) << e.err;
+  auto je = nlohmann::json::parse(e.out);
+  EXPECT_TRUE(je["kernel_times"].get<bool>());
+  EXPECT_DOUBLE_EQ(je["run_overhead_ms"].get<double>(), jv["run_overhead_ms"].get<double>());
+  EXPECT_NEAR(je["models"][0]["constructed_ms"].get<double>(), jv["models"][0]["constructed_ms"].get<double>(), 1e-9);
+  // --overhead-ms overrides the probe.
+  e = RunCli({"estimate", model, "--db", db, "--protocol", protocol, "--kernel-times", "--overhead-ms", "0", "--json"});
+  ASSERT_EQ(e.exit_code, 0) << e.err;
+  EXPECT_NEAR(nlohmann::json::parse(e.out)["models"][0]["constructed_ms"].get<double>(),
+              jv["models"][0]["constructed_ms"].get<double>() - jv["run_overhead_ms"].get<double>(), 1e-9);
+  ExpectErrorOnly(RunCli({"validate", model, "--backend", "fake", "--kernel-times", "--profile-runs", "0", "--db", db}),
+                  "--profile-runs must be >= 1");
+}
+
 TEST(ValidateCli, BadGranularityAndMissingModel) {
   testing::TempDir dir;
   std::string model = testing::SmallConvNet().Write(dir.path(), "net.onnx");

@@ -87,9 +87,11 @@ Status ChooseCover(const ModelDecomposition& d, const std::vector<BrickEstimate>
 
 Status ConstructModel(const Graph* graph, const ModelDecomposition& d, const BrickLatencies& latencies,
                       const EstimateOptions& options, ModelEstimate* estimate) {
+  // Kernel times hold no call overhead: nothing to take out per brick.
+  const double per_brick_overhead = options.kernel_times ? 0 : options.run_overhead_ms;
   std::vector<BrickEstimate> all;
   all.reserve(d.bricks.size());
-  for (const BrickInstance& inst : d.bricks) all.push_back(Lookup(inst, latencies, options.run_overhead_ms));
+  for (const BrickInstance& inst : d.bricks) all.push_back(Lookup(inst, latencies, per_brick_overhead));
 
   const bool stitched = !d.seams.empty();
   if (stitched && options.construction == ConstructionMode::kParallel) {
@@ -107,7 +109,7 @@ Status ConstructModel(const Graph* graph, const ModelDecomposition& d, const Bri
   e.model = d.model;
   e.construction = options.construction;
   for (int i : cover) e.bricks.push_back(all[i]);
-  for (const BrickInstance& inst : d.seams) e.seams.push_back(Lookup(inst, latencies, options.run_overhead_ms));
+  for (const BrickInstance& inst : d.seams) e.seams.push_back(Lookup(inst, latencies, per_brick_overhead));
   std::vector<std::string> missing_ids;
   std::vector<const BrickEstimate*> used;
   for (const BrickEstimate& b : e.bricks) used.push_back(&b);
@@ -130,8 +132,9 @@ Status ConstructModel(const Graph* graph, const ModelDecomposition& d, const Bri
     std::string list = missing_ids.front();
     if (missing_ids.size() > 1) list += " and " + std::to_string(missing_ids.size() - 1) + " more";
     return Status::NotFound(d.model + ": " + std::to_string(e.missing) +
-                            " brick(s) not measured for this system (" + list +
-                            "); run the suite first or pass --allow-partial");
+                            " brick(s) not " + (options.kernel_times ? "profiled" : "measured") +
+                            " for this system (" + list + "); run the suite first" +
+                            (options.kernel_times ? " with --profile-ops" : "") + " or pass --allow-partial");
   }
 
   if (options.construction == ConstructionMode::kSequential) {

@@ -118,6 +118,24 @@ TEST(Construct, OverheadIsPaidOncePerModel) {
   EXPECT_NEAR(e.latency_ms, 2.1, 1e-12);
 }
 
+TEST(Construct, KernelTimesPayTheOverheadOnlyOnce) {
+  ModelDecomposition d = Chain({{0, 1}, {1, 2}, {2, 3}});
+  BrickLatencies lat{{Id(0), {1.1}}, {Id(1), {1.1}}, {Id(2), {0.05}}};
+  EstimateOptions opt;
+  opt.kernel_times = true;
+  opt.run_overhead_ms = 0.1;
+  ModelEstimate e;
+  ASSERT_TRUE(ConstructModel(nullptr, d, lat, opt, &e).ok());
+  // Kernel times hold no overhead: nothing subtracted per brick, 0.1 added once.
+  EXPECT_NEAR(e.latency_ms, 2.25 + 0.1, 1e-12);
+  EXPECT_DOUBLE_EQ(e.bricks[2].ms, 0.05);
+  lat.erase(Id(1));
+  Status st = ConstructModel(nullptr, d, lat, opt, &e);
+  ASSERT_FALSE(st.ok());
+  EXPECT_NE(st.message().find("1 brick(s) not profiled"), std::string::npos) << st.message();
+  EXPECT_NE(st.message().find("--profile-ops"), std::string::npos) << st.message();
+}
+
 TEST(Construct, RejectsAnIncompleteCover) {
   ModelDecomposition d = Chain({{0, 1}, {2, 3}});
   d.layers = 3;

@@ -1,4 +1,6 @@
 // Reading what construction needs from a results store.
+#include <map>
+
 #include "dlbricks/estimate.h"
 
 namespace dlbricks {
@@ -29,6 +31,20 @@ Status LoadBrickLatencies(Store* store, const StoreQuery& query, BrickLatencies*
     Hash128 id;
     if (!Hash128::FromHex(m.key.item_id, &id)) continue;  // not a brick signature (e.g. overhead probe)
     (*latencies)[id] = BrickLatency{m.value_ms, BrickSource::kMeasured, 0};
+  }
+  return Status::OK();
+}
+
+Status LoadBrickKernelTimes(Store* store, const StoreQuery& query, BrickLatencies* latencies) {
+  std::vector<OpProfileRow> rows;
+  DLB_RETURN_IF_ERROR(store->ListOpProfiles(query.system_id, &rows));
+  std::map<std::string, std::vector<OpTypeTime>> profiles;  // brick id -> op times
+  for (const OpProfileRow& r : rows)
+    if (r.kind == "brick" && r.batch == query.batch) profiles[r.item_id].push_back({r.op_type, r.ms, r.calls});
+  for (const auto& [item_id, ops] : profiles) {
+    Hash128 id;
+    if (!Hash128::FromHex(item_id, &id)) continue;
+    (*latencies)[id] = BrickLatency{KernelMs(ops), BrickSource::kMeasured, 0};
   }
   return Status::OK();
 }

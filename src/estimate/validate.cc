@@ -14,12 +14,8 @@
 
 namespace dlbricks {
 
-namespace {
+const char kEmptyNetworkId[] = "empty-network";
 
-constexpr char kEmptyNetworkId[] = "empty-network";
-
-// The smallest network a backend will run: one Relu on one float. Its latency is the fixed
-// cost of an inference call (session bookkeeping, input binding, output allocation).
 Status WriteEmptyNetwork(const std::string& path) {
   onnx::ModelProto m;
   m.set_ir_version(8);
@@ -43,6 +39,8 @@ Status WriteEmptyNetwork(const std::string& path) {
   if (!out || !m.SerializeToOstream(&out)) return Status::IOError(path + ": cannot write");
   return Status::OK();
 }
+
+namespace {
 
 Status MeasureOverhead(const ValidateOptions& options, Store* store, const std::string& system_id,
                        double* overhead_ms) {
@@ -82,6 +80,8 @@ Status Validate(const std::vector<std::string>& model_paths, const IngestOptions
   for (int g : options.granularities) {
     if (g < 1) return Status::InvalidArgument("-G " + std::to_string(g) + ": granularity must be >= 1");
   }
+  if (options.estimate.kernel_times && options.run.profile_runs < 1)
+    return Status::InvalidArgument("--profile-runs must be >= 1");
   std::vector<std::unique_ptr<Graph>> graphs;
   std::vector<const Graph*> views;
   for (const std::string& p : model_paths) {
@@ -103,6 +103,7 @@ Status Validate(const std::vector<std::string>& model_paths, const IngestOptions
   rep.mode = DecomposeModeName(options.decompose.mode);
   rep.fusion = FusionRulesName(options.decompose.fusion);
   rep.stitch = options.decompose.stitch;
+  rep.kernel_times = options.estimate.kernel_times;
   StoreQuery query{system.id, rep.protocol, 1};
 
   // Models whose reference this call measures get reference_passes passes (the first now).
@@ -145,7 +146,7 @@ Status Validate(const std::vector<std::string>& model_paths, const IngestOptions
   };
 
   EstimateOptions est = options.estimate;
-  if (options.overhead_correction) {
+  if (options.overhead_correction || options.estimate.kernel_times) {
     if (!options.measure_missing) {
       std::optional<Measurement> have;
       DLB_RETURN_IF_ERROR(store->Lookup({system.id, "brick", kEmptyNetworkId, 1, rep.protocol}, &have));
@@ -158,6 +159,9 @@ Status Validate(const std::vector<std::string>& model_paths, const IngestOptions
   rep.run_overhead_ms = est.run_overhead_ms;
 
   // Measure every G's bricks first, interleaving the reference passes.
+  RunOptions brick_run = options.run;
+  brick_run.profile_ops = options.estimate.kernel_times;
+  std::map<std::string, double> profile_wall_s;  // brick id -> wall of its profiling run here
   if (options.measure_missing) {
     for (size_t k = 0; k < options.granularities.size(); ++k) {
       const int g = options.granularities[k];
@@ -171,7 +175,8 @@ Status Validate(const std::vector<std::string>& model_paths, const IngestOptions
       SuiteSummary ss;
       DLB_RETURN_IF_ERROR(GenerateSuite(views, sopt, &ss));
       RunSummary rs;
-      DLB_RETURN_IF_ERROR(RunSuite(sopt.out_dir, options.run, store, &rs));
+      DLB_RETURN_IF_ERROR(RunSuite(sopt.out_dir, brick_run, store, &rs));
+      for (const RunItem& item : rs.items) profile_wall_s[item.m.key.item_id] += item.profile_wall_s;
       // Spread the remaining passes over the G values (the last G takes whatever is left).
       const int gs_left = static_cast<int>(options.granularities.size() - k);
       for (int p = passes_left / gs_left; p > 0; --p) {
@@ -192,7 +197,8 @@ Status Validate(const std::vector<std::string>& model_paths, const IngestOptions
     CorpusDecomposition corpus;
     DLB_RETURN_IF_ERROR(DecomposeCorpus(views, dopt, &corpus));
     BrickLatencies latencies;
-    DLB_RETURN_IF_ERROR(LoadBrickLatencies(store, query, &latencies));
+    if (est.kernel_times) DLB_RETURN_IF_ERROR(LoadBrickKernelTimes(store, query, &latencies));
+    else DLB_RETURN_IF_ERROR(LoadBrickLatencies(store, query, &latencies));
 
     GranularitySummary sum;
     sum.granularity = g;
@@ -205,6 +211,7 @@ Status Validate(const std::vector<std::string>& model_paths, const IngestOptions
         sum.sum_brick_ms += m->value_ms;
         sum.brick_wall_s += m->wall_s;
       }
+      if (auto w = profile_wall_s.find(b.id.Hex()); w != profile_wall_s.end()) sum.profile_wall_s += w->second;
     }
     std::vector<double> norms, abs_errors;
     int within = 0;
@@ -237,6 +244,7 @@ Status Validate(const std::vector<std::string>& model_paths, const IngestOptions
     sum.geomean_abs_error = GeoMean(abs_errors);
     sum.within_10pct = norms.empty() ? 0 : static_cast<double>(within) / static_cast<double>(norms.size());
     sum.speedup_latency = sum.sum_brick_ms > 0 ? sum.sum_model_ms / sum.sum_brick_ms : 0;
+    sum.brick_wall_s += sum.profile_wall_s;
     sum.speedup_wall = sum.brick_wall_s > 0 ? sum.model_wall_s / sum.brick_wall_s : 0;
     rep.summaries.push_back(sum);
   }
@@ -255,6 +263,7 @@ std::string ValidationJson(const ValidationReport& r) {
   j["mode"] = r.mode;
   j["fusion"] = r.fusion;
   j["stitch"] = r.stitch;
+  j["kernel_times"] = r.kernel_times;
   j["run_overhead_ms"] = r.run_overhead_ms;
   j["models"] = nlohmann::ordered_json::array();
   for (const ValidationRow& row : r.rows) {
@@ -280,6 +289,7 @@ std::string ValidationJson(const ValidationReport& r) {
                                   {"speedup_latency", s.speedup_latency},
                                   {"model_wall_s", s.model_wall_s},
                                   {"brick_wall_s", s.brick_wall_s},
+                                  {"profile_wall_s", s.profile_wall_s},
                                   {"speedup_wall", s.speedup_wall}});
   }
   return j.dump(2) + "\n";
@@ -296,9 +306,9 @@ std::string ValidationCsv(const ValidationReport& r) {
 
 std::string ValidationTable(const ValidationReport& r) {
   std::string out = fmt::format(
-      "system {}  backend {}  protocol {}  construction {}  mode {}{}  fusion {}  overhead {:.4f} ms\n",
-      r.system_id.substr(0, 12), r.backend, r.protocol, r.construction, r.mode, r.stitch ? "+stitch" : "", r.fusion,
-      r.run_overhead_ms);
+      "system {}  backend {}  protocol {}  construction {}{}  mode {}{}  fusion {}  overhead {:.4f} ms\n",
+      r.system_id.substr(0, 12), r.backend, r.protocol, r.construction, r.kernel_times ? " (kernel times)" : "",
+      r.mode, r.stitch ? "+stitch" : "", r.fusion, r.run_overhead_ms);
   out += fmt::format("{:<22} {:>3} {:>14} {:>12} {:>10} {:>7}\n", "model", "G", "constructed_ms", "measured_ms",
                      "normalised", "bricks");
   for (const ValidationRow& row : r.rows) {

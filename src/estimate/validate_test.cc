@@ -3,6 +3,7 @@
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
+#include <map>
 
 #include "dlbricks/estimate.h"
 #include "testing/model_builder.h"
@@ -58,6 +59,97 @@ TEST(Validate, FakeBackendEndToEnd) {
   EXPECT_EQ(j["schema_version"], 1);
   EXPECT_EQ(j["granularities"].size(), 2u);
   EXPECT_NE(ValidationCsv(rep).find("a,1,"), std::string::npos);
+}
+
+TEST(LoadBrickKernelTimes, SumsEachBrickProfileWithoutReorders) {
+  testing::TempDir dir;
+  std::unique_ptr<Store> store;
+  ASSERT_TRUE(OpenStore(dir.File("r.db"), {}, &store).ok());
+  const std::string sys(32, 'a');
+  ASSERT_TRUE(store->PutSystem({sys, "{}"}).ok());
+  const Hash128 a = HashBytes("brick a"), b = HashBytes("brick b"), c = HashBytes("brick c");
+  ASSERT_TRUE(store->PutOpProfile({{sys, "brick", a.Hex(), 1, "a", "Conv", 0.5, 1},
+                                   {sys, "brick", a.Hex(), 1, "a", "ReorderInput", 0.07, 1},
+                                   {sys, "brick", a.Hex(), 1, "a", "ReorderOutput", 0.42, 1},
+                                   {sys, "brick", a.Hex(), 1, "a", "Relu", 0.25, 1}}).ok());
+  ASSERT_TRUE(store->PutOpProfile({{sys, "brick", b.Hex(), 1, "b", "Gemm", 2.0, 1}}).ok());
+  // Not bricks of this query: another batch, a model profile, another system.
+  ASSERT_TRUE(store->PutOpProfile({{sys, "brick", c.Hex(), 4, "c", "Conv", 9.0, 1}}).ok());
+  ASSERT_TRUE(store->PutOpProfile({{sys, "model", c.Hex(), 1, "m", "Conv", 9.0, 1}}).ok());
+  BrickLatencies lat;
+  ASSERT_TRUE(LoadBrickKernelTimes(store.get(), StoreQuery{sys, "dlbricks", 1}, &lat).ok());
+  ASSERT_EQ(lat.size(), 2u);
+  EXPECT_DOUBLE_EQ(lat.at(a).ms, 0.75);
+  EXPECT_DOUBLE_EQ(lat.at(b).ms, 2.0);
+  EXPECT_EQ(lat.count(c), 0u);  // no batch-1 brick profile: missing in construction
+  // Exact construction: a, b, a and c (missing) in a chain, overhead once.
+  ModelDecomposition d;
+  d.model = "m";
+  d.layers = 3;
+  d.bricks = {{0, 1, a}, {1, 2, b}, {2, 3, a}};
+  EstimateOptions opt;
+  opt.kernel_times = true;
+  opt.run_overhead_ms = 0.2;
+  ModelEstimate e;
+  Status st = ConstructModel(nullptr, d, lat, opt, &e);
+  ASSERT_TRUE(st.ok()) << st.message();
+  EXPECT_NEAR(e.latency_ms, 0.75 + 2.0 + 0.75 + 0.2, 1e-12);
+  d.layers = 4;
+  d.bricks.push_back({3, 4, c});
+  st = ConstructModel(nullptr, d, lat, opt, &e);
+  EXPECT_NE(st.message().find("1 brick(s) not profiled"), std::string::npos) << st.message();
+  opt.allow_partial = true;
+  ASSERT_TRUE(ConstructModel(nullptr, d, lat, opt, &e).ok());
+  EXPECT_EQ(e.missing, 1);
+}
+
+TEST(Validate, KernelTimesProfileEveryBrickAndAddTheOverheadOnce) {
+  testing::TempDir dir;
+  std::string a = testing::SmallConvNet(1).Write(dir.path(), "a.onnx");
+  std::unique_ptr<Store> store;
+  ASSERT_TRUE(OpenStore(dir.File("r.db"), {}, &store).ok());
+  ValidateOptions o = FakeOptions(dir.File("work"));
+  o.granularities = {1};
+  o.estimate.kernel_times = true;
+  o.run.profile_runs = 2;
+  ValidationReport rep;
+  Status st = Validate({a}, {}, o, store.get(), &rep);
+  ASSERT_TRUE(st.ok()) << st.message();
+  EXPECT_TRUE(rep.kernel_times);
+  EXPECT_GT(rep.run_overhead_ms, 0);  // the empty-network probe
+  ASSERT_EQ(rep.rows.size(), 1u);
+  EXPECT_EQ(rep.rows[0].missing, 0);
+  // Constructed = sum of the instances' kernel times (the fake profiles 80% kernel, 20%
+  // ReorderInput) + the overhead once.
+  Graph g;
+  ASSERT_TRUE(LoadGraph(a, {}, &g).ok());
+  ModelDecomposition d;
+  DecomposeOptions dopt = o.decompose;
+  ASSERT_TRUE(DecomposeModel(g, dopt, &d).ok());
+  std::vector<OpProfileRow> rows;
+  ASSERT_TRUE(store->ListOpProfiles(rep.system_id, &rows).ok());
+  std::map<std::string, std::vector<OpTypeTime>> profiles;
+  for (const OpProfileRow& r : rows) profiles[r.item_id].push_back({r.op_type, r.ms, r.calls});
+  double expected = rep.run_overhead_ms;
+  for (const BrickInstance& inst : d.bricks) {
+    const auto& ops = profiles.at(inst.id.Hex());
+    ASSERT_EQ(ops.size(), 2u);
+    expected += KernelMs(ops);
+    EXPECT_LT(KernelMs(ops), ops[0].ms + ops[1].ms);
+  }
+  EXPECT_NEAR(rep.rows[0].constructed_ms, expected, 1e-9);
+  // The profiling runs are paid for in the benchmarking wall clock.
+  const GranularitySummary& s = rep.summaries[0];
+  EXPECT_GT(s.profile_wall_s, 0);
+  EXPECT_GT(s.brick_wall_s, s.profile_wall_s);
+  auto j = nlohmann::json::parse(ValidationJson(rep));
+  EXPECT_TRUE(j["kernel_times"].get<bool>());
+  EXPECT_GT(j["granularities"][0]["profile_wall_s"].get<double>(), 0);
+  // The paper's path records no kernel times.
+  ValidationReport plain;
+  ASSERT_TRUE(Validate({a}, {}, FakeOptions(dir.File("work")), store.get(), &plain).ok());
+  EXPECT_FALSE(nlohmann::json::parse(ValidationJson(plain))["kernel_times"].get<bool>());
+  EXPECT_EQ(plain.summaries[0].profile_wall_s, 0);
 }
 
 TEST(Validate, ReadOnlyWithEmptyStoreReportsMissing) {

@@ -258,6 +258,33 @@ TEST(RunCliTest, RoundsBelowOneIsAUsageError) {
   EXPECT_NE(r.out.find("--rounds"), std::string::npos) << r.out;
 }
 
+TEST(RunCliTest, ProfileOpsProfilesEveryBrickOnce) {
+  TempDir dir;
+  WriteFakeSuite(dir.File("suite"), Payloads(3));
+  const std::string db = dir.File("r.db");
+  const std::vector<std::string> run = {"run", dir.File("suite"), "--backend", "fake", "--min-runs", "3",
+                                        "--profile-ops", "--profile-runs", "2", "--db", db, "--json"};
+  auto r = RunCli(run);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  auto j = nlohmann::json::parse(r.out);
+  EXPECT_EQ(j["profiled"].get<int>(), 3);
+  // Two op types per fake brick (FakeKernel, ReorderInput); latency rows as without profiling.
+  EXPECT_EQ(Query(db, "SELECT count(*) FROM op_profiles WHERE kind = 'brick'"), "6");
+  EXPECT_EQ(Query(db, "SELECT count(DISTINCT item_id) FROM op_profiles"), "3");
+  EXPECT_EQ(Query(db, "SELECT count(*) FROM measurements"), "3");
+  r = RunCli(run);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  j = nlohmann::json::parse(r.out);
+  EXPECT_EQ(j["profiled"].get<int>(), 0);
+  EXPECT_EQ(j["skipped"].get<int>(), 3);
+  EXPECT_EQ(j["items"][0]["op_times"].size(), 2u);  // read back from the store
+  EXPECT_EQ(Query(db, "SELECT count(*) FROM op_profiles"), "6");
+  r = RunCli({"run", dir.File("suite"), "--backend", "fake", "--profile-ops", "--profile-runs", "0", "--db",
+              dir.File("none.db")});
+  testing::ExpectOneLineError(r, "--profile-runs must be >= 1 (got 0)");
+  EXPECT_FALSE(std::filesystem::exists(dir.File("none.db")));
+}
+
 TEST(RunCliTest, MeasureRejectsABadInputShape) {
   TempDir dir;
   const std::string model = testing::SmallConvNet().Write(dir.path(), "net.onnx");

@@ -7,7 +7,9 @@
 #include <filesystem>
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
+#include <map>
 #include <thread>
+#include <tuple>
 
 #include "dlbricks/graph.h"
 #include "dlbricks/measure.h"
@@ -90,6 +92,8 @@ class Runner {
     DLB_RETURN_IF_ERROR(ValidateBackendOptions(options_.backend_options));
     DLB_RETURN_IF_ERROR(ValidateProtocol(options_.protocol));
     if (!(options_.timeout_s > 0)) return Status::InvalidArgument("--timeout must be > 0");
+    if (options_.profile_ops && options_.profile_runs < 1)
+      return Status::InvalidArgument("--profile-runs must be >= 1");
     DLB_RETURN_IF_ERROR(BackendRegistry::Create(options_.backend, &backend_));
     system_ = MakeSystemRecord(*backend_, options_.backend_options);
     DLB_RETURN_IF_ERROR(store_->PutSystem(system_));
@@ -97,6 +101,12 @@ class Runner {
     summary_->fingerprint_json = system_.fingerprint_json;
     summary_->protocol = ProtocolKey(options_.protocol);
     visit_protocol_ = RoundProtocol(options_.protocol);
+    if (options_.profile_ops && !options_.force) {  // profiles already stored are not redone
+      std::vector<OpProfileRow> rows;
+      DLB_RETURN_IF_ERROR(store_->ListOpProfiles(system_.id, &rows));
+      for (const OpProfileRow& r : rows)
+        profiled_[{r.kind, r.item_id, r.batch}].push_back({r.op_type, r.ms, r.calls});
+    }
     summary_->warnings = SystemNoiseWarnings();
     start_ = Clock::now();
     return Status::OK();
@@ -258,14 +268,22 @@ class Runner {
   // also when the latency came from the store.
   Status MaybeProfile(const Job& job, RunItem* item) {
     if (!options_.profile_ops || item->m.status != "ok" || !job.prepare_error.empty()) return Status::OK();
+    if (auto have = profiled_.find({job.kind, job.item_id, job.batch}); have != profiled_.end()) {
+      item->op_times = have->second;
+      return Status::OK();
+    }
+    const auto t0 = Clock::now();
     IsolatedResult p = RunIsolated(options_.backend, job.path, options_.backend_options, options_.protocol,
                                    IsolatedTask::kProfileOps, options_.profile_runs, options_.timeout_s);
+    item->profile_wall_s = std::chrono::duration<double>(Clock::now() - t0).count();
+    summary_->profile_wall_s += item->profile_wall_s;
     if (p.status != "ok") {
       summary_->warnings.push_back(job.name + ": per-operator profiling " + p.status + ": " + p.error);
       std::fprintf(stderr, "dlbricks: warning: %s\n", summary_->warnings.back().c_str());
       return Status::OK();
     }
     item->op_times = p.timing.op_times;
+    ++summary_->profiled;
     std::vector<OpProfileRow> rows;
     for (const OpTypeTime& t : p.timing.op_times)
       rows.push_back({system_.id, job.kind, job.item_id, job.batch, job.name, t.op_type, t.ms, t.calls});
@@ -285,6 +303,8 @@ class Runner {
   std::unique_ptr<Backend> backend_;
   SystemRecord system_;
   ProtocolOptions visit_protocol_;  // the budget of one round (RoundProtocol)
+  // Op profiles in the store at Start, by (kind, item, batch); empty with --force.
+  std::map<std::tuple<std::string, std::string, int64_t>, std::vector<OpTypeTime>> profiled_;
   Clock::time_point start_;
 };
 
@@ -299,7 +319,7 @@ nlohmann::json ItemJson(const RunItem& item) {
           {"p99_ms", m.p99_ms}, {"ci_low_ms", m.ci_low_ms}, {"ci_high_ms", m.ci_high_ms},
           {"runs", m.samples_ms.size()}, {"session_create_ms", m.session_create_ms},
           {"first_run_ms", m.first_run_ms}, {"wall_s", m.wall_s}, {"throughput_per_s", item.throughput_per_s},
-          {"op_times", ops}};
+          {"op_times", ops}, {"profile_wall_s", item.profile_wall_s}};
 }
 
 }  // namespace
@@ -381,6 +401,8 @@ std::string RunSummaryJson(const RunSummary& s) {
                       {"skipped", s.skipped},
                       {"failed", s.failed},
                       {"wall_s", s.wall_s},
+                      {"profiled", s.profiled},
+                      {"profile_wall_s", s.profile_wall_s},
                       {"warnings", s.warnings},
                       {"items", items}};
   return j.dump(2);

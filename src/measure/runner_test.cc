@@ -1,6 +1,7 @@
 #include <gtest/gtest.h>
 
 #include <filesystem>
+#include <map>
 #include <optional>
 #include <utility>
 
@@ -64,6 +65,62 @@ TEST(RunnerTest, CrashAndHangAreIsolatedAndStored) {
       EXPECT_GE(r.ci_high_ms, r.median_ms);
     }
   }
+}
+
+TEST(RunnerTest, ProfileOpsStoresEveryBrickOnceAndForceRedoes) {
+  TempDir dir;
+  const auto ids = WriteFakeSuite(dir.File("suite"), {"brick a", "brick b", "dlbricks-fake:crash", "brick c"});
+  auto store = OpenDb(dir.File("r.db"));
+  RunOptions o = FakeOptions();
+  o.profile_ops = true;
+  o.profile_runs = 3;
+  RunSummary first;
+  ASSERT_TRUE(RunSuite(dir.File("suite"), o, store.get(), &first).ok());
+  EXPECT_EQ(first.profiled, 3);  // the crashed brick has no latency, so no profile
+  EXPECT_GT(first.profile_wall_s, 0);
+  std::vector<OpProfileRow> rows;
+  ASSERT_TRUE(store->ListOpProfiles(first.system_id, &rows).ok());
+  std::map<std::string, std::vector<OpTypeTime>> by_brick;
+  for (const OpProfileRow& r : rows) {
+    EXPECT_EQ(r.kind, "brick");
+    EXPECT_EQ(r.batch, 1);
+    by_brick[r.item_id].push_back({r.op_type, r.ms, r.calls});
+  }
+  ASSERT_EQ(by_brick.size(), 3u);
+  EXPECT_EQ(by_brick.count(ids[2]), 0u);
+  for (size_t i : {0u, 1u, 3u}) {
+    const RunItem& item = first.items[i];
+    EXPECT_GT(item.profile_wall_s, 0);
+    ASSERT_EQ(by_brick[ids[i]].size(), 2u);  // fake: FakeKernel + ReorderInput
+    // Kernel time leaves the reorder out: 80% of the fake latency.
+    EXPECT_NEAR(KernelMs(by_brick[ids[i]]), 0.8 * (item.op_times[0].ms + item.op_times[1].ms), 1e-12);
+  }
+  // Rerun: latencies and profiles come from the store; nothing is profiled again.
+  RunSummary again;
+  ASSERT_TRUE(RunSuite(dir.File("suite"), o, store.get(), &again).ok());
+  EXPECT_EQ(again.profiled, 0);
+  EXPECT_EQ(again.profile_wall_s, 0);
+  EXPECT_EQ(again.items[0].op_times.size(), 2u);
+  // --force profiles again (and replaces, never duplicates, the rows).
+  o.force = true;
+  RunSummary forced;
+  ASSERT_TRUE(RunSuite(dir.File("suite"), o, store.get(), &forced).ok());
+  EXPECT_EQ(forced.profiled, 3);
+  std::vector<OpProfileRow> after;
+  ASSERT_TRUE(store->ListOpProfiles(first.system_id, &after).ok());
+  EXPECT_EQ(after.size(), rows.size());
+  // Latency rows are as without profiling: one per brick.
+  std::vector<Measurement> latency_rows;
+  ASSERT_TRUE(store->List(first.system_id, "brick", &latency_rows).ok());
+  EXPECT_EQ(latency_rows.size(), 4u);
+  o.profile_runs = 0;
+  EXPECT_EQ(RunSuite(dir.File("suite"), o, store.get(), &forced).ExitCode(), 2);
+}
+
+TEST(KernelMsTest, SumsEveryOpButTheReorders) {
+  // Only a leading "Reorder" marks a layout reorder.
+  EXPECT_DOUBLE_EQ(KernelMs({{"FusedConv", 1.0, 2}, {"ReorderOutput", 0.5, 1}, {"NotReorder", 0.25, 1}}), 1.25);
+  EXPECT_DOUBLE_EQ(KernelMs({}), 0);
 }
 
 TEST(RunnerTest, SlowItemWithProgressIsNotKilled) {
@@ -326,7 +383,7 @@ void MeasureSmallConvNet(const std::string& backend) {
   auto j = nlohmann::json::parse(RunSummaryJson(s));
   EXPECT_EQ(j["schema_version"], 1);
   EXPECT_EQ(j["items"].size(), 2u);
-  // Resumed: latency from the store, but --profile-ops still profiles (a separate run).
+  // Resumed: latency and op profile from the store.
   RunSummary again;
   ASSERT_TRUE(MeasureModels({model}, o, store.get(), &again).ok());
   EXPECT_TRUE(again.items[0].skipped);

@@ -1,5 +1,6 @@
 // dlbricks estimate MODEL... --db FILE [--system ID] [--construction sequential|parallel]
 //                  [-G N] [--mode chain|dag|overlap] [--protocol P] [--predictor FILE] [--allow-partial]
+//                  [--kernel-times] [--overhead-ms MS]
 //                  [--json|--csv]
 #include <cstdio>
 #include <memory>
@@ -25,7 +26,8 @@ struct EstimateFlags {
   std::vector<std::string> input_shapes;
   int granularity = 1;
   double overhead_ms = 0;
-  bool allow_partial = false, json = false, csv = false;
+  bool overhead_given = false;  // --overhead-ms on the command line
+  bool allow_partial = false, kernel_times = false, json = false, csv = false;
   StoreQuery query;
 };
 
@@ -33,6 +35,7 @@ Status Estimate(const EstimateFlags& f) {
   EstimateOptions eo;
   eo.allow_partial = f.allow_partial;
   eo.run_overhead_ms = f.overhead_ms;
+  eo.kernel_times = f.kernel_times;
   DLB_RETURN_IF_ERROR(ParseConstruction(f.construction, &eo.construction));
   DecomposeOptions dopt;
   dopt.granularity = f.granularity;
@@ -60,7 +63,16 @@ Status Estimate(const EstimateFlags& f) {
     DLB_RETURN_IF_ERROR(ResolveSystem(store.get(), &query).WithPrefix(f.db));
   }
   BrickLatencies measured;
-  DLB_RETURN_IF_ERROR(LoadBrickLatencies(store.get(), query, &measured));
+  if (f.kernel_times) {
+    DLB_RETURN_IF_ERROR(LoadBrickKernelTimes(store.get(), query, &measured));
+    if (!f.overhead_given) {  // the empty-network probe of `validate`, if stored
+      std::optional<Measurement> probe;
+      DLB_RETURN_IF_ERROR(store->Lookup({query.system_id, "brick", kEmptyNetworkId, query.batch, query.protocol}, &probe));
+      if (probe && probe->status == "ok") eo.run_overhead_ms = probe->value_ms;
+    }
+  } else {
+    DLB_RETURN_IF_ERROR(LoadBrickLatencies(store.get(), query, &measured));
+  }
 
   nlohmann::ordered_json j = {{"schema_version", 1},
                               {"system_id", query.system_id},
@@ -70,10 +82,14 @@ Status Estimate(const EstimateFlags& f) {
                               {"mode", f.decompose.mode},
                               {"fusion", f.decompose.fusion},
                               {"stitch", f.decompose.stitch},
+                              {"kernel_times", f.kernel_times},
+                              {"run_overhead_ms", eo.run_overhead_ms},
                               {"models", nlohmann::ordered_json::array()}};
-  std::string text = fmt::format("system {}  protocol {}  construction {}  G={} {}{}\n", query.system_id.substr(0, 12),
+  std::string text = fmt::format("system {}  protocol {}  construction {}  G={} {}{}{}\n", query.system_id.substr(0, 12),
                                  query.protocol, f.construction, dopt.granularity, f.decompose.mode,
-                                 f.decompose.stitch ? "+stitch" : "");
+                                 f.decompose.stitch ? "+stitch" : "",
+                                 f.kernel_times ? fmt::format("  kernel times + {:.4f} ms overhead", eo.run_overhead_ms)
+                                                : "");
   text += fmt::format("{:<24} {:>14} {:>12} {:>10} {:>9} {:>9} {:>8}\n", "model", "constructed_ms", "measured_ms",
                       "normalised", "measured", "predicted", "missing");
   std::string csv = "model,constructed_ms,measured_ms,normalised,measured_bricks,predicted_bricks,missing_bricks\n";
@@ -131,13 +147,18 @@ void RegisterEstimate(CLI::App& app, Context& ctx) {
   cmd->add_option("--construction", f->construction, "sequential (default) or parallel");
   cmd->add_option("-G,--granularity", f->granularity, "G used to generate the suite (default 1)");
   AddDecomposeFlags(cmd, &f->decompose);
-  cmd->add_option("--overhead-ms", f->overhead_ms, "per-run overhead to pay once per model instead of per brick");
+  CLI::Option* overhead =
+      cmd->add_option("--overhead-ms", f->overhead_ms, "per-run overhead to pay once per model instead of per brick");
+  cmd->add_flag("--kernel-times", f->kernel_times,
+                "construct from brick kernel times (op profiles of `run --profile-ops`, Reorder* excluded) plus "
+                "the run overhead once per model (--overhead-ms, else the stored empty-network probe)");
   cmd->add_option("--input-shape", f->input_shapes, "NAME=1x3x224x224 for models with dynamic inputs");
   cmd->add_option("--predictor", f->predictor, "predictor file (dlbricks predictor train): fills unmeasured G=1 bricks");
   cmd->add_flag("--allow-partial", f->allow_partial, "estimate even when bricks are missing (reported)");
   cmd->add_flag("--json", f->json, "JSON output (schema_version 1)");
   cmd->add_flag("--csv", f->csv, "CSV output");
-  cmd->callback([f, &ctx] {
+  cmd->callback([f, overhead, &ctx] {
+    f->overhead_given = overhead->count() > 0;
     Status st = Estimate(*f);
     if (!st.ok()) ctx.exit_code = Fail(st);
   });

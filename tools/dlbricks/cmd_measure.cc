@@ -45,9 +45,7 @@ void RegisterMeasure(CLI::App& app, Context& ctx) {
   AddMeasureFlags(cmd, flags.get());
   cmd->add_option("--batch", flags->options.batches, "batch sizes, e.g. 1,2,4,8,16,32,64 (default 1)")
       ->delimiter(',');
-  cmd->add_flag("--profile-ops", flags->options.profile_ops,
-                "also profile time per operator type (onnxruntime; a separate run)");
-  cmd->add_option("--profile-runs", flags->options.profile_runs, "inferences in the profiling run (default 20)");
+  AddProfileFlags(cmd, flags.get());
   cmd->add_option("--input-shape", *input_shapes,
                   "NAME=1x3x224x224: fix a graph input's shape (before --batch re-batches it)");
   cmd->callback([flags, models, input_shapes, cmd, &ctx] {

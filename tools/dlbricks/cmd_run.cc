@@ -1,6 +1,7 @@
 // dlbricks run SUITE --backend onnxruntime|opencv [--threads N] [--inter-op-threads N]
 //   [--opt-level disable|basic|extended|all] [--execution-mode sequential|parallel]
 //   [--protocol dlbricks|embench|auto] [--min-runs N ...] [--rounds R] [--timeout S] [--force] [--json] --db FILE
+//   [--profile-ops [--profile-runs N]]
 #include <cstdio>
 #include <fmt/format.h>
 
@@ -36,6 +37,13 @@ void AddMeasureFlags(CLI::App* cmd, MeasureFlags* f) {
   cmd->add_option("--db", f->db, "results store (SQLite file)")->required();
 }
 
+void AddProfileFlags(CLI::App* cmd, MeasureFlags* f) {
+  cmd->add_flag("--profile-ops", f->options.profile_ops,
+                "also profile time per operator type into the store (onnxruntime; a separate run per item, "
+                "skipped when stored unless --force)");
+  cmd->add_option("--profile-runs", f->options.profile_runs, "inferences in the profiling run (default 20)");
+}
+
 Status ResolveMeasureFlags(const CLI::App& cmd, MeasureFlags* f) {
   RunOptions& o = f->options;
   ProtocolOptions& p = o.protocol;
@@ -55,6 +63,8 @@ Status ResolveMeasureFlags(const CLI::App& cmd, MeasureFlags* f) {
   if (cmd.count("--cache-flush")) p.cache_flush_bytes = static_cast<int64_t>(f->cache_flush_mib * 1024 * 1024);
   if (cmd.count("--rounds")) p.rounds = f->rounds;
   DLB_RETURN_IF_ERROR(ValidateProtocol(p));
+  if (o.profile_runs < 1)
+    return Status::InvalidArgument(fmt::format("--profile-runs must be >= 1 (got {})", o.profile_runs));
   o.backend_options.allow_spinning = !f->no_spinning;
   for (const std::string& kv : f->backend_options) {
     const auto eq = kv.find('=');
@@ -79,6 +89,7 @@ void RegisterRun(CLI::App& app, Context& ctx) {
   CLI::App* cmd = app.add_subcommand("run", "Measure every brick of a suite on this system (resumable)");
   cmd->add_option("suite", *suite, "suite folder (with manifest.json)")->required();
   AddMeasureFlags(cmd, flags.get());
+  AddProfileFlags(cmd, flags.get());
   cmd->callback([flags, suite, cmd, &ctx] {
     Status st = ResolveMeasureFlags(*cmd, flags.get());
     std::vector<SuiteBrick> bricks;
@@ -99,6 +110,9 @@ void RegisterRun(CLI::App& app, Context& ctx) {
       std::printf("%s", fmt::format("bricks {}: measured {}, already in store {}, failed {}  ({:.1f} s)\n",
                                     summary.items.size(), summary.measured, summary.skipped, summary.failed,
                                     summary.wall_s).c_str());
+      if (flags->options.profile_ops)
+        std::printf("%s", fmt::format("op profiles: {} profiled now ({:.1f} s), the rest from the store\n",
+                                      summary.profiled, summary.profile_wall_s).c_str());
       for (const RunItem& item : summary.items)
         if (!item.skipped && item.m.status != "ok")
           std::printf("  %s %s: %s\n", item.m.status.c_str(), item.m.name.c_str(), item.m.error.c_str());

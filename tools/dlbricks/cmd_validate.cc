@@ -1,5 +1,6 @@
 // dlbricks validate MODEL... --db FILE [-G 1..10] [--mode chain|dag|overlap] [--stitch]
-//   [--construction sequential|parallel] [--fusion none|onnxruntime] [--overhead-correction] [--read-only] [--work DIR]
+//   [--construction sequential|parallel] [--fusion none|onnxruntime] [--overhead-correction] [--kernel-times]
+//   [--profile-runs N] [--read-only] [--work DIR]
 //   [backend and protocol flags as in `run`] [--json|--csv]
 #include <cstdio>
 #include <filesystem>
@@ -23,7 +24,7 @@ struct ValidateFlags {
   std::string work_dir;
   std::vector<std::string> input_shapes;
   int reference_passes = 2;
-  bool overhead_correction = false, read_only = false, csv = false;
+  bool overhead_correction = false, kernel_times = false, read_only = false, csv = false;
 };
 
 Status RunValidate(const CLI::App& cmd, ValidateFlags& f, std::string* output) {
@@ -34,6 +35,7 @@ Status RunValidate(const CLI::App& cmd, ValidateFlags& f, std::string* output) {
   DLB_RETURN_IF_ERROR(ResolveDecomposeFlags(f.decompose, &o.decompose));
   DLB_RETURN_IF_ERROR(ParseConstruction(f.construction, &o.estimate.construction));
   o.overhead_correction = f.overhead_correction;
+  o.estimate.kernel_times = f.kernel_times;
   o.reference_passes = f.reference_passes;
   o.measure_missing = !f.read_only;
   o.work_dir = f.work_dir.empty() ? f.measure.db + ".work" : f.work_dir;
@@ -69,6 +71,11 @@ void RegisterValidate(CLI::App& app, Context& ctx) {
   AddDecomposeFlags(cmd, &f->decompose);
   cmd->add_flag("--overhead-correction", f->overhead_correction,
                 "measure the empty-network run overhead and pay it once per model, not per brick");
+  cmd->add_flag("--kernel-times", f->kernel_times,
+                "also profile every brick and construct from kernel times (Reorder* excluded) plus the "
+                "empty-network overhead once per model; profiling wall clock counts in the speedup");
+  cmd->add_option("--profile-runs", f->measure.options.profile_runs,
+                  "--kernel-times: inferences in each brick's profiling run (default 20)");
   cmd->add_flag("--read-only", f->read_only, "only read the store; measure nothing");
   cmd->add_option("--reference-passes", f->reference_passes,
                   "time new end-to-end references in N passes interleaved with the bricks; keep each model's "

@@ -28,6 +28,8 @@ struct MeasureFlags {
 };
 
 void AddMeasureFlags(CLI::App* cmd, MeasureFlags* flags);
+// --profile-ops and --profile-runs (`run` and `measure`).
+void AddProfileFlags(CLI::App* cmd, MeasureFlags* flags);
 // Resolves the preset and overrides into flags->options (InvalidArgument on bad values).
 Status ResolveMeasureFlags(const CLI::App& cmd, MeasureFlags* flags);
 // Opens the --db store for writing.
