@@ -160,7 +160,7 @@ Status Validate(const std::vector<std::string>& model_paths, const IngestOptions
 
   // Measure every G's bricks first, interleaving the reference passes.
   RunOptions brick_run = options.run;
-  brick_run.profile_ops = options.estimate.kernel_times;
+  brick_run.profile_ops = options.run.profile_ops || options.estimate.kernel_times;
   std::map<std::string, double> profile_wall_s;  // brick id -> wall of its profiling run here
   if (options.measure_missing) {
     for (size_t k = 0; k < options.granularities.size(); ++k) {
