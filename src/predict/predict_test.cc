@@ -575,6 +575,10 @@ TEST(WholeModel, GivenPredictorAndCli) {
   testing::ExpectOneLineError(
       testing::RunCli({"predictor", "validate", f.models[0], "--db", f.db, "--predictor", file, "--fusion", "tvm"}),
       "--fusion");
+  // A latency predictor cannot fill a kernel-time construction (and the reverse).
+  testing::ExpectOneLineError(
+      testing::RunCli({"estimate", f.models[0], "--db", f.db, "--predictor", file, "--kernel-times", "--allow-partial"}),
+      "p.dlbp");
 }
 
 }  // namespace

@@ -54,6 +54,10 @@ Status Estimate(const EstimateFlags& f) {
   if (!f.predictor.empty()) {
     predictor = std::make_unique<Predictor>();
     DLB_RETURN_IF_ERROR(LoadPredictor(f.predictor, predictor.get()));
+    if (predictor->kernel_times != f.kernel_times)
+      return Status::InvalidArgument(f.predictor + ": predictor learned " +
+                                     (predictor->kernel_times ? "kernel times; add --kernel-times"
+                                                              : "latencies; drop --kernel-times or train with --target kernel"));
   }
   std::vector<SystemRecord> systems;
   DLB_RETURN_IF_ERROR(store->ListSystems(&systems));
