@@ -102,6 +102,15 @@ Status LookupModelLatency(Store* store, const StoreQuery& query, const Graph& gr
 extern const char kEmptyNetworkId[];
 // Writes the smallest network a backend will run: one Relu on one float.
 Status WriteEmptyNetwork(const std::string& path);
+// The stored empty-network probe of a system under a protocol (status ok), if any.
+Status LookupRunOverhead(Store* store, const std::string& system_id, const std::string& protocol,
+                         std::optional<double>* overhead_ms);
+// The probe under run's backend, options and protocol: read from the store unless run.force,
+// else timed in an isolated child (its model written to work_dir) and stored.
+Status MeasureRunOverhead(const RunOptions& run, const std::string& work_dir, const std::string& system_id,
+                          Store* store, double* overhead_ms);
+// Geometric mean; 0 when empty. REQUIRES: every x > 0.
+double GeoMean(const std::vector<double>& xs);
 
 struct ValidateOptions {
   std::vector<int> granularities = {1};  // G values to validate. Default: {1}

@@ -40,24 +40,31 @@ Status WriteEmptyNetwork(const std::string& path) {
   return Status::OK();
 }
 
-namespace {
-
-Status MeasureOverhead(const ValidateOptions& options, Store* store, const std::string& system_id,
-                       double* overhead_ms) {
-  MeasurementKey key{system_id, "brick", kEmptyNetworkId, 1, ProtocolKey(options.run.protocol)};
+Status LookupRunOverhead(Store* store, const std::string& system_id, const std::string& protocol,
+                         std::optional<double>* overhead_ms) {
   std::optional<Measurement> have;
-  DLB_RETURN_IF_ERROR(store->Lookup(key, &have));
-  if (have && have->status == "ok" && !options.run.force) {
-    *overhead_ms = have->value_ms;
+  DLB_RETURN_IF_ERROR(store->Lookup({system_id, "brick", kEmptyNetworkId, 1, protocol}, &have));
+  overhead_ms->reset();
+  if (have && have->status == "ok") *overhead_ms = have->value_ms;
+  return Status::OK();
+}
+
+Status MeasureRunOverhead(const RunOptions& run, const std::string& work_dir, const std::string& system_id,
+                          Store* store, double* overhead_ms) {
+  const std::string protocol = ProtocolKey(run.protocol);
+  std::optional<double> have;
+  DLB_RETURN_IF_ERROR(LookupRunOverhead(store, system_id, protocol, &have));
+  if (have && !run.force) {
+    *overhead_ms = *have;
     return Status::OK();
   }
-  const std::string path = options.work_dir + "/empty_network.onnx";
+  const std::string path = work_dir + "/empty_network.onnx";
   DLB_RETURN_IF_ERROR(WriteEmptyNetwork(path));
-  IsolatedResult r = RunIsolated(options.run.backend, path, options.run.backend_options, options.run.protocol,
-                                 IsolatedTask::kTime, 0, options.run.timeout_s);
+  IsolatedResult r = RunIsolated(run.backend, path, run.backend_options, run.protocol, IsolatedTask::kTime, 0,
+                                 run.timeout_s);
   if (r.status != "ok") return Status::Internal(path + ": empty-network probe " + r.status + ": " + r.error);
   Measurement m;
-  m.key = key;
+  m.key = {system_id, "brick", kEmptyNetworkId, 1, protocol};
   m.name = kEmptyNetworkId;
   SetMeasurementTiming(r.timing, &m);
   DLB_RETURN_IF_ERROR(store->Put(m));
@@ -72,7 +79,6 @@ double GeoMean(const std::vector<double>& xs) {
   return std::exp(s / static_cast<double>(xs.size()));
 }
 
-}  // namespace
 
 Status Validate(const std::vector<std::string>& model_paths, const IngestOptions& ingest,
                 const ValidateOptions& options, Store* store, ValidationReport* report) {
@@ -148,12 +154,12 @@ Status Validate(const std::vector<std::string>& model_paths, const IngestOptions
   EstimateOptions est = options.estimate;
   if (options.overhead_correction || options.estimate.kernel_times) {
     if (!options.measure_missing) {
-      std::optional<Measurement> have;
-      DLB_RETURN_IF_ERROR(store->Lookup({system.id, "brick", kEmptyNetworkId, 1, rep.protocol}, &have));
+      std::optional<double> have;
+      DLB_RETURN_IF_ERROR(LookupRunOverhead(store, system.id, rep.protocol, &have));
       if (!have) return Status::NotFound("no empty-network overhead measured for this system; run validate with measuring on");
-      est.run_overhead_ms = have->value_ms;
+      est.run_overhead_ms = *have;
     } else {
-      DLB_RETURN_IF_ERROR(MeasureOverhead(options, store, system.id, &est.run_overhead_ms));
+      DLB_RETURN_IF_ERROR(MeasureRunOverhead(options.run, options.work_dir, system.id, store, &est.run_overhead_ms));
     }
   }
   rep.run_overhead_ms = est.run_overhead_ms;

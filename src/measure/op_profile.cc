@@ -1,5 +1,5 @@
-// Kernel time from a per-operator profile: what a brick costs inside a whole model, where the
-// call overhead and ONNX Runtime's NCHWc layout reorders are paid once, not per brick.
+// Per-operator profiles: their store rows, and kernel time: what a brick costs inside a whole
+// model, where the call overhead and ONNX Runtime's NCHWc layout reorders are paid once.
 #include "dlbricks/measure.h"
 
 namespace dlbricks {
@@ -9,6 +9,14 @@ double KernelMs(const std::vector<OpTypeTime>& op_times) {
   for (const OpTypeTime& t : op_times)
     if (t.op_type.rfind("Reorder", 0) != 0) ms += t.ms;
   return ms;
+}
+
+std::vector<OpProfileRow> OpProfileRows(const MeasurementKey& key, const std::string& name,
+                                        const std::vector<OpTypeTime>& op_times) {
+  std::vector<OpProfileRow> rows;
+  for (const OpTypeTime& t : op_times)
+    rows.push_back({key.system_id, key.kind, key.item_id, key.batch, name, t.op_type, t.ms, t.calls});
+  return rows;
 }
 
 }  // namespace dlbricks

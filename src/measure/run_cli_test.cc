@@ -63,6 +63,19 @@ std::string Query(const std::string& db_path, const std::string& sql) {
   return result;
 }
 
+// Waits (up to 60 s) until the run `pid` has stored `rows` measurements, kills it with SIGKILL
+// and checks the store survived; returns the rows it left.
+int KillOnceStored(pid_t pid, const std::string& db, int rows) {
+  auto count = [&db] { return std::atoi(Query(db, "SELECT count(*) FROM measurements").c_str()); };
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+  while (std::chrono::steady_clock::now() < deadline && !(std::filesystem::exists(db) && count() >= rows))
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  EXPECT_EQ(kill(pid, SIGKILL), 0);
+  EXPECT_EQ(Wait(pid), 128 + SIGKILL);
+  EXPECT_EQ(Query(db, "PRAGMA integrity_check"), "ok");
+  return count();
+}
+
 std::vector<std::string> SlowFakeRun(const std::string& suite, const std::string& db) {
   // Fake bricks at 100x: 5-50 ms per inference, 6 inferences per brick.
   return {"run", suite, "--backend", "fake", "--backend-option", "latency_scale=100", "--warmup-runs", "1",
@@ -130,17 +143,7 @@ TEST(RunCliTest, KilledRunKeepsStoreConsistentAndResumes) {
   const pid_t pid = Spawn(SlowFakeRun(dir.File("suite"), db), dir.File("o1"), dir.File("e1"));
   ASSERT_GT(pid, 0);
   // Kill as soon as a couple of bricks are committed.
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
-  int rows = 0;
-  while (std::chrono::steady_clock::now() < deadline) {
-    if (std::filesystem::exists(db)) rows = std::atoi(Query(db, "SELECT count(*) FROM measurements").c_str());
-    if (rows >= 2) break;
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  }
-  ASSERT_EQ(kill(pid, SIGKILL), 0);
-  EXPECT_EQ(Wait(pid), 128 + SIGKILL);
-  EXPECT_EQ(Query(db, "PRAGMA integrity_check"), "ok");
-  const int before = std::atoi(Query(db, "SELECT count(*) FROM measurements").c_str());
+  const int before = KillOnceStored(pid, db, 2);
   EXPECT_GE(before, 2);
   EXPECT_LT(before, kBricks) << "the run finished before it was killed; make the fake slower";
   EXPECT_EQ(Query(db, "SELECT count(*) FROM measurements WHERE status != 'ok' OR samples_ms = '[]'"), "0");
@@ -193,17 +196,7 @@ TEST(RunCliTest, KilledTwoRoundRunResumesWithoutDuplicates) {
   const pid_t pid = Spawn(TwoRoundRun(dir.File("suite"), db), dir.File("o1"), dir.File("e1"));
   ASSERT_GT(pid, 0);
   // Rows appear only in round 2, as each item's last round ends: kill after the first.
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
-  int rows = 0;
-  while (std::chrono::steady_clock::now() < deadline) {
-    if (std::filesystem::exists(db)) rows = std::atoi(Query(db, "SELECT count(*) FROM measurements").c_str());
-    if (rows >= 1) break;
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  }
-  ASSERT_EQ(kill(pid, SIGKILL), 0);
-  EXPECT_EQ(Wait(pid), 128 + SIGKILL);
-  EXPECT_EQ(Query(db, "PRAGMA integrity_check"), "ok");
-  const int before = std::atoi(Query(db, "SELECT count(*) FROM measurements").c_str());
+  const int before = KillOnceStored(pid, db, 1);
   EXPECT_GE(before, 1);
   EXPECT_LT(before, kBricks) << "the run finished before it was killed; make the fake slower";
   // Only whole items are stored: both rounds pooled.

@@ -74,8 +74,6 @@ class Progress {
   bool enabled_, tty_;
 };
 
-constexpr char kClaimedElsewhere[] = "being measured by another process";
-
 // One thing to measure.
 struct Job {
   std::string kind, item_id, name, path;
@@ -172,8 +170,7 @@ class Runner {
       bool claimed = false;
       DLB_RETURN_IF_ERROR(store_->TryClaim(m.key, &claimed));
       if (!claimed) {  // m holds only key and name until the last round
-        item->skipped = true;
-        m.error = kClaimedElsewhere;
+        ClaimedElsewhere(item);
         p->done = true;
         return Status::OK();
       }
@@ -229,8 +226,7 @@ class Runner {
     bool claimed = false;
     DLB_RETURN_IF_ERROR(store_->TryClaim(m.key, &claimed));
     if (!claimed) {
-      item->skipped = true;
-      m.error = kClaimedElsewhere;
+      ClaimedElsewhere(item);
       return Status::OK();
     }
     if (!options_.force) {  // a concurrent run may have finished it between Lookup and claim
@@ -284,10 +280,13 @@ class Runner {
     }
     item->op_times = p.timing.op_times;
     ++summary_->profiled;
-    std::vector<OpProfileRow> rows;
-    for (const OpTypeTime& t : p.timing.op_times)
-      rows.push_back({system_.id, job.kind, job.item_id, job.batch, job.name, t.op_type, t.ms, t.calls});
-    return store_->PutOpProfile(rows);
+    return store_->PutOpProfile(OpProfileRows(item->m.key, job.name, p.timing.op_times));
+  }
+
+  // A concurrent run holds the item's claim: it measures the item, this run skips it.
+  static void ClaimedElsewhere(RunItem* item) {
+    item->skipped = true;
+    item->m.error = "being measured by another process";
   }
 
   static void Skip(const Measurement& existing, RunItem* item) {

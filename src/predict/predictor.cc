@@ -51,13 +51,8 @@ Status LoadDataset(const std::string& db_path, const DatasetQuery& query, std::v
     return Status::InvalidArgument("target statistic must be value, min or kernel, not '" + query.statistic + "'");
   std::vector<std::string> protocols = query.protocols;
   if (protocols.empty()) protocols = {ProtocolKey(SweepProtocol()), "dlbricks"};
-  std::map<std::string, std::vector<OpTypeTime>> profiles;  // item -> op profile (kernel target)
-  if (query.statistic == "kernel") {
-    std::vector<OpProfileRow> rows;
-    DLB_RETURN_IF_ERROR(store->ListOpProfiles(sq.system_id, &rows));
-    for (const OpProfileRow& r : rows)
-      if (r.kind == "brick" && r.batch == sq.batch) profiles[r.item_id].push_back({r.op_type, r.ms, r.calls});
-  }
+  BrickLatencies kernels;  // kernel target: KernelMs of each stored op profile
+  if (query.statistic == "kernel") DLB_RETURN_IF_ERROR(LoadBrickKernelTimes(store.get(), sq, &kernels));
   const std::string sidecar = SidecarPath(db_path);
   std::ifstream in(sidecar);
   if (!in) return Status::NotFound(sidecar + ": no layer sidecar (run `dlbricks predictor sweep` or `harvest`)");
@@ -87,9 +82,10 @@ Status LoadDataset(const std::string& db_path, const DatasetQuery& query, std::v
     if (!m) continue;
     s.ms = query.statistic == "min" && m->min_ms > 0 ? m->min_ms : m->value_ms;
     if (query.statistic == "kernel") {
-      auto p = profiles.find(s.item_id);
-      if (p == profiles.end() || KernelMs(p->second) <= 0) continue;
-      s.ms = KernelMs(p->second);
+      Hash128 id;
+      auto k = Hash128::FromHex(s.item_id, &id) ? kernels.find(id) : kernels.end();
+      if (k == kernels.end() || k->second.ms <= 0) continue;
+      s.ms = k->second.ms;
     }
     s.protocol = m->key.protocol;
     s.features = LayerFeatures(s.layer);

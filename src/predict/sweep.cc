@@ -364,7 +364,6 @@ double Seconds(std::chrono::steady_clock::time_point since) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - since).count();
 }
 
-
 // Profiles the network at `path` (item of `m`) into the store's op-profile table, unless
 // `profiled` already holds the item.
 Status ProfileKernels(const SweepOptions& options, const std::string& path, const Measurement& m, Store* store,
@@ -376,11 +375,8 @@ Status ProfileKernels(const SweepOptions& options, const std::string& path, cons
     ++summary->profile_failed;
     return Status::OK();
   }
-  std::vector<OpProfileRow> rows;
-  for (const OpTypeTime& t : r.timing.op_times)
-    rows.push_back({m.key.system_id, m.key.kind, m.key.item_id, m.key.batch, m.name, t.op_type, t.ms, t.calls});
   ++summary->profiled;
-  return store->PutOpProfile(rows);
+  return store->PutOpProfile(OpProfileRows(m.key, m.name, r.timing.op_times));
 }
 
 }  // namespace
@@ -412,19 +408,13 @@ Status RunSweep(const std::string& db_path, const SweepOptions& options, SweepSu
   // The empty-network probe: the fixed cost of one inference call, inside every sample, which
   // a whole-model prediction pays once (PredictModel).
   {
-    Measurement m;
-    m.key = {system.id, "brick", kEmptyNetworkId, 1, summary->protocol};
-    m.name = kEmptyNetworkId;
-    std::optional<Measurement> existing;
-    DLB_RETURN_IF_ERROR(store->Lookup(m.key, &existing));
-    if (!existing || existing->status != "ok") {
-      const std::string probe = dir + "/empty_network.onnx";
-      DLB_RETURN_IF_ERROR(WriteEmptyNetwork(probe));
-      ItemTiming timing;
-      DLB_RETURN_IF_ERROR(TimeModelFile(*backend, probe, options.backend_options, options.protocol, &timing));
-      SetMeasurementTiming(timing, &m);
-      DLB_RETURN_IF_ERROR(store->Put(m));
-    }
+    RunOptions probe;
+    probe.backend = options.backend;
+    probe.backend_options = options.backend_options;
+    probe.protocol = options.protocol;
+    probe.timeout_s = options.timeout_s;
+    double overhead_ms = 0;
+    DLB_RETURN_IF_ERROR(MeasureRunOverhead(probe, dir, system.id, store.get(), &overhead_ms));
   }
 
   std::set<std::string> profiled;  // items with op profiles of this system

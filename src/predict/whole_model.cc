@@ -25,10 +25,10 @@ Status LoadRunOverhead(const std::string& db_path, const std::string& system_id,
   so.create_if_missing = false;
   DLB_RETURN_IF_ERROR(OpenStore(db_path, so, &store));
   for (const std::string& protocol : {ProtocolKey(SweepProtocol()), std::string("dlbricks")}) {
-    std::optional<Measurement> m;
-    DLB_RETURN_IF_ERROR(store->Lookup({system_id, "brick", kEmptyNetworkId, 1, protocol}, &m));
-    if (m && m->status == "ok") {
-      *overhead_ms = m->value_ms;
+    std::optional<double> have;
+    DLB_RETURN_IF_ERROR(LookupRunOverhead(store.get(), system_id, protocol, &have));
+    if (have) {
+      *overhead_ms = *have;
       break;
     }
   }
@@ -77,12 +77,6 @@ struct LoadedModel {
   Graph graph;
   std::optional<Measurement> reference;
 };
-
-double Geomean(const std::vector<double>& xs) {
-  double s = 0;
-  for (double x : xs) s += std::log(x);
-  return xs.empty() ? 0 : std::exp(s / static_cast<double>(xs.size()));
-}
 
 // Trains options.train.kinds[0] on every sample whose layer is not in `excluded`.
 Status TrainWithout(const std::vector<Sample>& samples, const std::set<std::string>& excluded,
@@ -142,8 +136,9 @@ Status ValidateWholeModels(const std::vector<std::string>& model_paths, const st
     ingest.load_weights = false;
     DLB_RETURN_IF_ERROR(LoadGraph(m.path, ingest, &m.graph));
     DLB_RETURN_IF_ERROR(LookupModelLatency(store.get(), query, m.graph, &m.reference).WithPrefix(e2e_path));
-    for (int l = 0; l < static_cast<int>(m.graph.layers.size()); ++l)
-      family_layers[m.family].insert(BrickSignature(m.graph, l, l + 1).Hex());
+    if (o.leave_family_out)
+      for (int l = 0; l < static_cast<int>(m.graph.layers.size()); ++l)
+        family_layers[m.family].insert(BrickSignature(m.graph, l, l + 1).Hex());
   }
 
   std::map<std::string, Predictor> lofo;  // family -> predictor trained without it
@@ -189,7 +184,7 @@ Status ValidateWholeModels(const std::vector<std::string>& model_paths, const st
     ape += std::abs(r.predicted_ms / r.measured_ms - 1);
   }
   report->mape = 100 * ape / static_cast<double>(report->rows.size());
-  report->geomean_normalised = Geomean(ratios);
+  report->geomean_normalised = GeoMean(ratios);
   return Status::OK();
 }
 

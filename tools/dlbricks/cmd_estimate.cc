@@ -70,9 +70,9 @@ Status Estimate(const EstimateFlags& f) {
   if (f.kernel_times) {
     DLB_RETURN_IF_ERROR(LoadBrickKernelTimes(store.get(), query, &measured));
     if (!f.overhead_given) {  // the empty-network probe of `validate`, if stored
-      std::optional<Measurement> probe;
-      DLB_RETURN_IF_ERROR(store->Lookup({query.system_id, "brick", kEmptyNetworkId, query.batch, query.protocol}, &probe));
-      if (probe && probe->status == "ok") eo.run_overhead_ms = probe->value_ms;
+      std::optional<double> probe;
+      DLB_RETURN_IF_ERROR(LookupRunOverhead(store.get(), query.system_id, query.protocol, &probe));
+      eo.run_overhead_ms = probe.value_or(0);
     }
   } else {
     DLB_RETURN_IF_ERROR(LoadBrickLatencies(store.get(), query, &measured));
