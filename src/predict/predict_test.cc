@@ -362,6 +362,13 @@ TEST(Sweep, MeasuresProfilesAndResumes) {
   EXPECT_EQ(again.measured, 0);
   EXPECT_EQ(again.skipped, 4);
   EXPECT_EQ(again.profiled, 0);
+  // Bad flags: one line, exit 2, the store keeps what it had.
+  testing::ExpectOneLineError(
+      testing::RunCli({"predictor", "sweep", "--db", db, "-n", "1", "--kernel-times", "--profile-runs", "0"}),
+      "--profile-runs must be >= 1");
+  latency.clear();
+  ASSERT_TRUE(LoadDataset(db, DatasetQuery{}, &latency, &system_id).ok());
+  EXPECT_EQ(static_cast<int>(latency.size()), first.measured);
 }
 
 TEST(Dataset, KernelTargetIsTheProfileWithoutLayoutReorders) {

@@ -384,6 +384,7 @@ Status ProfileKernels(const SweepOptions& options, const std::string& path, cons
 Status RunSweep(const std::string& db_path, const SweepOptions& options, SweepSummary* summary) {
   const auto start = std::chrono::steady_clock::now();
   if (options.samples < 0) return Status::InvalidArgument("sweep: -n must be >= 0");
+  if (options.kernel_times && options.profile_runs < 1) return Status::InvalidArgument("sweep: --profile-runs must be >= 1");
   DLB_RETURN_IF_ERROR(ValidateProtocol(options.protocol));
   DLB_RETURN_IF_ERROR(ValidateBackendOptions(options.backend_options));
   std::unique_ptr<Backend> backend;
