@@ -1,6 +1,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstdlib>
 #include <filesystem>
 
 #include "dlbricks/backend.h"
@@ -110,6 +111,16 @@ TEST(BackendTest, OnnxRuntimeProfilesOpTypes) {
   EXPECT_NEAR(by["Conv"].calls, 2.0, 1e-9);  // two Conv nodes per inference
   EXPECT_GT(by["Conv"].ms, 0.0);
   EXPECT_TRUE(by.count("Gemm"));
+}
+
+// ORT's telemetry recursed over /proc/self/cmdline and overflowed the stack on long command
+// lines (issue 4): the backend turns it off before ORT's environment exists.
+TEST(BackendTest, OnnxRuntimeRunsWithTelemetryOff) {
+  TempDir dir;
+  ExpectRunsFinite("onnxruntime", WriteSmallConvNet(dir));
+  const char* off = std::getenv("ORT_DISABLE_TELEMETRY");
+  ASSERT_NE(off, nullptr);
+  EXPECT_STREQ(off, "1");
 }
 
 TEST(BackendTest, BadModelIsAStatusNamingTheFile) {

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -18,8 +19,15 @@ namespace dlbricks {
 namespace {
 
 // One environment per process (ORT requires it to outlive every session).
+// Telemetry goes off before it is created: ORT 1.30's POSIX telemetry reads
+// /proc/self/cmdline and walks it recursively, overflowing the stack once the command line
+// passes ~50 KB (`measure` with ~550 model paths crashed every item, issue 4). It also
+// writes a database under ~/.cache and tries HTTPS uploads, which have no place in timing.
 Ort::Env& OrtEnvironment() {
-  static Ort::Env env(ORT_LOGGING_LEVEL_ERROR, "dlbricks");
+  static Ort::Env env = [] {
+    setenv("ORT_DISABLE_TELEMETRY", "1", 1);
+    return Ort::Env(ORT_LOGGING_LEVEL_ERROR, "dlbricks");
+  }();
   return env;
 }
 
@@ -46,9 +54,10 @@ class OrtPreparedModel : public PreparedModel {
   // profile_prefix != nullptr: the session records an ORT profile (never in latency runs).
   Status Init(const std::string& path, const BackendOptions& options, const char* profile_prefix = nullptr) {
     try {
+      Ort::Env& env = OrtEnvironment();  // first: no ORT object before telemetry is off
       Ort::SessionOptions so = MakeSessionOptions(options);
       if (profile_prefix) so.EnableProfiling(profile_prefix);
-      session_ = std::make_unique<Ort::Session>(OrtEnvironment(), path.c_str(), so);
+      session_ = std::make_unique<Ort::Session>(env, path.c_str(), so);
       Ort::AllocatorWithDefaultOptions alloc;
       Ort::MemoryInfo mem = Ort::MemoryInfo::CreateCpu(OrtArenaAllocator, OrtMemTypeDefault);
       for (size_t i = 0; i < session_->GetInputCount(); ++i) {

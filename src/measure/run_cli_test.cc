@@ -291,5 +291,31 @@ TEST(RunCliTest, MeasureRejectsABadInputShape) {
   testing::ExpectOneLineError(r, "has rank 3 but the input has rank 4");
 }
 
+// ORT's telemetry walked /proc/self/cmdline recursively: a command line of ~50 KB or more
+// (550 model paths) overflowed the stack in every session creation (issue 4).
+TEST(RunCliTest, MeasureSurvivesAVeryLongCommandLine) {
+  TempDir dir;
+  const std::string folder = dir.File(std::string(200, 'd'));
+  std::filesystem::create_directory(folder);
+  testing::ModelBuilder b;
+  b.Input("x", {1, 4});
+  b.Node("Relu", {"x"}, {"y"});
+  b.Output("y");
+  const std::string model = b.Write(folder, "tiny.onnx");
+  std::vector<std::string> args = {"measure"};
+  const int kCopies = 400;  // ~100 KB of arguments
+  args.insert(args.end(), kCopies, model);
+  for (std::string a : {"--min-runs", "1", "--max-runs", "1", "--warmup-runs", "1", "--json", "--db", ""})
+    args.push_back(a.empty() ? dir.File("m.db") : a);
+  const pid_t pid = Spawn(args, dir.File("out"), dir.File("err"));
+  ASSERT_GT(pid, 0);
+  ASSERT_EQ(Wait(pid), 0) << testing::ReadFile(dir.File("err"));
+  auto j = nlohmann::json::parse(testing::ReadFile(dir.File("out")));
+  EXPECT_EQ(j["failed"].get<int>(), 0);
+  EXPECT_EQ(j["measured"].get<int>(), 1);  // one model: the other copies are found in the store
+  ASSERT_EQ(j["items"].size(), static_cast<size_t>(kCopies));
+  for (const auto& item : j["items"]) ASSERT_EQ(item["status"], "ok") << item.dump();
+}
+
 }  // namespace
 }  // namespace dlbricks
