@@ -48,7 +48,7 @@ class PreparedModel {
 // Time spent in one operator type over one profiled inference (EmBench Fig. 4).
 struct OpTypeTime {
   std::string op_type;
-  double ms = 0;      // mean per inference
+  double ms = 0;      // per inference: each kernel's median over the profiled inferences, summed
   double calls = 0;   // kernel invocations per inference
 };
 
@@ -64,8 +64,9 @@ class Backend {
   // with SaveCanonicalModel). Bad model → Status naming the file.
   virtual Status Prepare(const std::string& model_path, const BackendOptions& options,
                          std::unique_ptr<PreparedModel>* model) = 0;
-  // Per-operator profiling, a separate opt-in run: `runs` inferences after one warm-up,
-  // summed by operator type. Default: Unsupported.
+  // Per-operator profiling, a separate opt-in run: at least `runs` inferences after one
+  // warm-up (onnxruntime: and at least 30 ms of them, at most 2000), summed by operator type.
+  // Default: Unsupported.
   virtual Status ProfileOps(const std::string& model_path, const BackendOptions& options, int runs,
                             std::vector<OpTypeTime>* times);
 };

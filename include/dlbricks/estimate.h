@@ -31,6 +31,12 @@ struct BrickLatency {
   double ms = 0;
   BrickSource source = BrickSource::kMeasured;
   double uncertainty_ms = 0;  // predicted bricks: from the predictor's test error
+  // Kernel times only (LoadBrickKernelTimes): the brick's layout reorders, which its kernel
+  // time leaves out. blocked_in: the runtime converted the brick's input to its blocked
+  // layout (ONNX Runtime's NCHWc ReorderInput, reorder_in_ms); blocked_out: the brick's
+  // output left the blocked layout (ReorderOutput, reorder_out_ms).
+  bool blocked_in = false, blocked_out = false;
+  double reorder_in_ms = 0, reorder_out_ms = 0;
 };
 using BrickLatencies = std::unordered_map<Hash128, BrickLatency, Hash128Hasher>;
 
@@ -44,6 +50,9 @@ struct EstimateOptions {
   // hold no call overhead, so nothing is subtracted per brick; run_overhead_ms is still added
   // once per model. Default: false (latencies).
   bool kernel_times = false;
+  // Kernel times: add the layout reorders the whole model performs (ModelReorders), not the
+  // ones each lone brick pays. Needs the graph; without it no reorder is added. Default: true.
+  bool model_reorders = true;
 };
 
 // One brick of the cover construction used.
@@ -57,6 +66,7 @@ struct BrickEstimate {
 struct ModelEstimate {
   std::string model;
   double latency_ms = 0;
+  double reorder_ms = 0;            // kernel times: of latency_ms, the model's layout reorders
   ConstructionMode construction = ConstructionMode::kSequential;
   int measured = 0, predicted = 0, missing = 0;
   double uncertainty_ms = 0;        // sum over predicted bricks
@@ -76,6 +86,19 @@ struct ModelEstimate {
 Status ConstructModel(const Graph* graph, const ModelDecomposition& decomposition,
                       const BrickLatencies& latencies, const EstimateOptions& options,
                       ModelEstimate* estimate);
+
+// Where the whole model changes layout (ONNX Runtime's NchwcTransformer, applied over bricks):
+// a brick with blocked_out produces the blocked layout; a brick of layout-transparent ops
+// (Add, Sum, Mul, Concat, Relu, Sigmoid, Tanh, BatchNormalization, GlobalAveragePool,
+// GlobalMaxPool, Resize) whose inputs all arrive blocked stays blocked (Add/Mul/Concat only
+// on equal shapes and without constant inputs); every other brick reads the plain layout.
+// A blocked_in brick fed a plain tensor pays its ReorderInput; a blocked tensor read by a
+// plain-layout brick or leaving the model pays one ReorderOutput: its producer's measured
+// one, or (producer transparent) the model's median reorder cost per byte times its size.
+// Returns the extra ms per cover brick (same order as `bricks`).
+// REQUIRES: bricks are a cover of graph's layers in layer order.
+std::vector<double> ModelReorders(const Graph& graph, const std::vector<BrickInstance>& bricks,
+                                  const BrickLatencies& latencies);
 
 // Which measurements in a store to construct from.
 struct StoreQuery {
@@ -138,6 +161,7 @@ struct ValidationRow {
   int granularity = 1;
   double constructed_ms = 0, measured_ms = 0;
   double normalised = 0;  // constructed / measured (Fig. 10)
+  double reorder_ms = 0;  // kernel times: the model's layout reorders in constructed_ms
   int bricks = 0, missing = 0;
 };
 
@@ -160,6 +184,7 @@ struct ValidationReport {
   std::string construction, mode, fusion;
   bool stitch = false;
   bool kernel_times = false;  // constructed from kernel times (EstimateOptions::kernel_times)
+  bool model_reorders = false;  // kernel times plus the model's layout reorders
   double run_overhead_ms = 0;
   std::vector<ValidationRow> rows;
   std::vector<GranularitySummary> summaries;

@@ -3,6 +3,8 @@
 #include <cmath>
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
+#include <map>
 
 #include "dlbricks/backend.h"
 #include "model_inputs.h"
@@ -93,6 +95,40 @@ TEST(BackendTest, OnnxRuntimeRecordsEveryOption) {
   EXPECT_EQ(rec["execution_mode"], "sequential");
   EXPECT_TRUE(rec.count("inter_op_threads"));
   EXPECT_EQ(b->version().substr(0, 2), "1.");
+}
+
+// A profile as ONNX Runtime writes it: a warm-up inference, then three; one of the three
+// hit by a 1 ms preemption. Each kernel counts with its median, so the hiccup is not a cost.
+TEST(BackendTest, ProfileSumsEachKernelsMedian) {
+  TempDir dir;
+  const std::string path = dir.File("trace.json");
+  std::string events;
+  auto add = [&](const std::string& e) { events += (events.empty() ? "" : ",\n") + e; };
+  auto node = [&](const std::string& name, const std::string& op, double ts, double dur) {
+    add("{\"cat\":\"Node\",\"name\":\"" + name + "_kernel_time\",\"ts\":" + std::to_string(ts) +
+        ",\"dur\":" + std::to_string(dur) + ",\"args\":{\"op_name\":\"" + op + "\"}}");
+  };
+  const double conv_us[] = {500, 40, 40, 1040};  // warm-up, then 40, 40, 1040 (preempted)
+  for (int r = 0; r < 4; ++r) {
+    const double t0 = 10000.0 * r;
+    add("{\"cat\":\"Session\",\"name\":\"model_run\",\"ts\":" + std::to_string(t0) + ",\"dur\":5000}");
+    node("conv", "Conv", t0 + 10, conv_us[r]);
+    node("reorder", "ReorderOutput", t0 + 2000, 8);
+  }
+  std::ofstream(path) << "[" << events << "]";
+  std::vector<OpTypeTime> times;
+  ASSERT_TRUE(backend_internal::SumProfileByOpType(path, &times).ok());
+  std::map<std::string, OpTypeTime> by;
+  for (const OpTypeTime& t : times) by[t.op_type] = t;
+  ASSERT_EQ(by.size(), 2u);
+  EXPECT_NEAR(by["Conv"].ms, 0.040, 1e-12);
+  EXPECT_NEAR(by["Conv"].calls, 1.0, 1e-12);
+  EXPECT_NEAR(by["ReorderOutput"].ms, 0.008, 1e-12);
+  // Not a trace: a one-line error naming the file.
+  std::ofstream(path) << "{}";
+  Status st = backend_internal::SumProfileByOpType(path, &times);
+  EXPECT_FALSE(st.ok());
+  EXPECT_NE(st.message().find(path), std::string::npos);
 }
 
 TEST(BackendTest, OnnxRuntimeProfilesOpTypes) {

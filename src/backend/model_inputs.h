@@ -24,4 +24,8 @@ Status ReadFileBytes(const std::string& path, std::string* bytes);
 // Elements of a tensor with these dims (1 for a scalar).
 int64_t ElementCount(const std::vector<int64_t>& dims);
 
+// An ONNX Runtime profile (its JSON trace) summed by operator type: each kernel's median over
+// the inferences after the first (the warm-up). Bad or short trace → Status naming the file.
+Status SumProfileByOpType(const std::string& trace_path, std::vector<OpTypeTime>* times);
+
 }  // namespace dlbricks::backend_internal

@@ -137,6 +137,17 @@ Status ConstructModel(const Graph* graph, const ModelDecomposition& d, const Bri
                             (options.kernel_times ? " with --profile-ops" : "") + " or pass --allow-partial");
   }
 
+  if (options.kernel_times && options.model_reorders && graph && !stitched) {
+    std::vector<BrickInstance> insts;
+    for (const BrickEstimate& b : e.bricks) insts.push_back(BrickInstance{b.begin, b.end, b.id});
+    const std::vector<double> extra = ModelReorders(*graph, insts, latencies);
+    for (size_t i = 0; i < e.bricks.size(); ++i) {
+      if (e.bricks[i].source == BrickSource::kMissing) continue;
+      e.bricks[i].ms += extra[i];
+      e.reorder_ms += extra[i];
+    }
+  }
+
   if (options.construction == ConstructionMode::kSequential) {
     // A brick that starts at a seam adds what it costs beyond the seam, never less than 0.
     std::map<int, double> seam_at;  // seam begin -> latency

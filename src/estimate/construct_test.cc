@@ -4,6 +4,7 @@
 #include <cmath>
 
 #include "dlbricks/estimate.h"
+#include "testing/model_builder.h"
 
 namespace dlbricks {
 namespace {
@@ -215,6 +216,78 @@ TEST(ConstructStitched, ExactUnderTheBoundaryCostModel) {
     par.construction = ConstructionMode::kParallel;
     EXPECT_FALSE(ConstructModel(nullptr, d, lat, par, &e).ok());
   }
+}
+
+using testing::ModelBuilder;
+using testing::TempDir;
+
+// Conv -> <middle ops> -> Conv -> Flatten, one brick per stage, each 1 ms of kernel time.
+// Convs take and give the blocked layout (reorders: first 0.1 in / 0.2 out, second 0.3 / 0.4).
+class ModelReordersTest : public ::testing::Test {
+ protected:
+  Status Build(const std::vector<std::string>& middle) {
+    ModelBuilder b;
+    b.Input("x", {1, 16, 8, 8}).Weight("w1", {16, 16, 1, 1}).Weight("w2", {16, 16, 1, 1});
+    b.Node("Conv", {"x", "w1"}, {"c1"});
+    std::string last = "c1";
+    for (size_t i = 0; i < middle.size(); ++i) {
+      const std::string out = "m" + std::to_string(i);
+      if (middle[i] == "Mul") b.Node("Mul", {"c1", last}, {out});  // x * gate(x)
+      else b.Node(middle[i], {last}, {out});
+      last = out;
+    }
+    b.Node("Conv", {last, "w2"}, {"c2"});
+    b.Node("Flatten", {"c2"}, {"y"});
+    b.Output("y");
+    DLB_RETURN_IF_ERROR(LoadGraph(b.Write(dir_.path(), "m.onnx"), {}, &graph_));
+    const int n = static_cast<int>(graph_.layers.size());
+    const int mid = static_cast<int>(middle.size());
+    d_ = Chain({{0, 1}, {1, 1 + mid}, {1 + mid, 2 + mid}, {2 + mid, n}});
+    lat_.clear();
+    for (int i = 0; i < 4; ++i) lat_[Id(i)] = {1.0};
+    auto blocked = [&](int i, double in, double out) {
+      lat_[Id(i)].blocked_in = lat_[Id(i)].blocked_out = true;
+      lat_[Id(i)].reorder_in_ms = in;
+      lat_[Id(i)].reorder_out_ms = out;
+    };
+    blocked(0, 0.1, 0.2);
+    blocked(2, 0.3, 0.4);
+    return Status::OK();
+  }
+  double Construct(bool model_reorders, const Graph* graph) {
+    EstimateOptions o;
+    o.kernel_times = true;
+    o.model_reorders = model_reorders;
+    ModelEstimate e;
+    EXPECT_TRUE(ConstructModel(graph, d_, lat_, o, &e).ok());
+    EXPECT_NEAR(e.latency_ms - e.reorder_ms, 4.0, 1e-12);
+    return e.reorder_ms;
+  }
+  TempDir dir_;
+  Graph graph_;
+  ModelDecomposition d_;
+  BrickLatencies lat_;
+};
+
+TEST_F(ModelReordersTest, TransparentGateKeepsTheBlockedLayout) {
+  ASSERT_TRUE(Build({"Sigmoid", "Mul"}).ok());
+  // Entry into the first conv and exit before Flatten only (ONNX Runtime's NCHWc transform).
+  EXPECT_NEAR(Construct(true, &graph_), 0.1 + 0.4, 1e-12);
+  EXPECT_DOUBLE_EQ(Construct(false, &graph_), 0);  // the ablation
+  EXPECT_DOUBLE_EQ(Construct(true, nullptr), 0);   // no graph, no layout
+}
+
+TEST_F(ModelReordersTest, PlainLayoutOpBetweenConvsPaysBothReorders) {
+  ASSERT_TRUE(Build({"Erf"}).ok());
+  EXPECT_NEAR(Construct(true, &graph_), 0.1 + 0.2 + 0.3 + 0.4, 1e-12);
+}
+
+TEST_F(ModelReordersTest, TransparentProducerReordersAtTheModelsRate) {
+  // Relu stays blocked; with the second conv reading the plain layout, the Relu output (as
+  // large as the first conv's) is reordered at the model's measured rate: 0.2 ms.
+  ASSERT_TRUE(Build({"Relu"}).ok());
+  lat_[Id(2)] = {1.0};
+  EXPECT_NEAR(Construct(true, &graph_), 0.1 + 0.2, 1e-12);
 }
 
 }  // namespace

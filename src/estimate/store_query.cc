@@ -44,7 +44,16 @@ Status LoadBrickKernelTimes(Store* store, const StoreQuery& query, BrickLatencie
   for (const auto& [item_id, ops] : profiles) {
     Hash128 id;
     if (!Hash128::FromHex(item_id, &id)) continue;
-    (*latencies)[id] = BrickLatency{KernelMs(ops), BrickSource::kMeasured, 0};
+    BrickLatency& l = (*latencies)[id] = BrickLatency{KernelMs(ops), BrickSource::kMeasured, 0};
+    for (const OpTypeTime& t : ops) {
+      if (t.op_type == "ReorderInput") {
+        l.blocked_in = true;
+        l.reorder_in_ms += t.ms;
+      } else if (t.op_type == "ReorderOutput") {
+        l.blocked_out = true;
+        l.reorder_out_ms += t.ms;
+      }
+    }
   }
   return Status::OK();
 }

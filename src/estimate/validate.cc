@@ -110,6 +110,7 @@ Status Validate(const std::vector<std::string>& model_paths, const IngestOptions
   rep.fusion = FusionRulesName(options.decompose.fusion);
   rep.stitch = options.decompose.stitch;
   rep.kernel_times = options.estimate.kernel_times;
+  rep.model_reorders = options.estimate.kernel_times && options.estimate.model_reorders;
   StoreQuery query{system.id, rep.protocol, 1};
 
   // Models whose reference this call measures get reference_passes passes (the first now).
@@ -230,6 +231,7 @@ Status Validate(const std::vector<std::string>& model_paths, const IngestOptions
       row.model = graphs[i]->name;
       row.granularity = g;
       row.constructed_ms = e.latency_ms;
+      row.reorder_ms = e.reorder_ms;
       row.bricks = static_cast<int>(e.bricks.size());
       row.missing = e.missing;
       if (e2e[i]) {
@@ -270,6 +272,7 @@ std::string ValidationJson(const ValidationReport& r) {
   j["fusion"] = r.fusion;
   j["stitch"] = r.stitch;
   j["kernel_times"] = r.kernel_times;
+  j["model_reorders"] = r.model_reorders;
   j["run_overhead_ms"] = r.run_overhead_ms;
   j["models"] = nlohmann::ordered_json::array();
   for (const ValidationRow& row : r.rows) {
@@ -278,6 +281,7 @@ std::string ValidationJson(const ValidationReport& r) {
                            {"constructed_ms", row.constructed_ms},
                            {"measured_ms", row.measured_ms},
                            {"normalised", row.normalised},
+                           {"reorder_ms", row.reorder_ms},
                            {"bricks", row.bricks},
                            {"missing", row.missing}});
   }

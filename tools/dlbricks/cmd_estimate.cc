@@ -28,6 +28,7 @@ struct EstimateFlags {
   double overhead_ms = 0;
   bool overhead_given = false;  // --overhead-ms on the command line
   bool allow_partial = false, kernel_times = false, json = false, csv = false;
+  bool no_model_reorders = false;
   StoreQuery query;
 };
 
@@ -36,6 +37,7 @@ Status Estimate(const EstimateFlags& f) {
   eo.allow_partial = f.allow_partial;
   eo.run_overhead_ms = f.overhead_ms;
   eo.kernel_times = f.kernel_times;
+  eo.model_reorders = !f.no_model_reorders;
   DLB_RETURN_IF_ERROR(ParseConstruction(f.construction, &eo.construction));
   DecomposeOptions dopt;
   dopt.granularity = f.granularity;
@@ -87,6 +89,7 @@ Status Estimate(const EstimateFlags& f) {
                               {"fusion", f.decompose.fusion},
                               {"stitch", f.decompose.stitch},
                               {"kernel_times", f.kernel_times},
+                              {"model_reorders", f.kernel_times && eo.model_reorders},
                               {"run_overhead_ms", eo.run_overhead_ms},
                               {"models", nlohmann::ordered_json::array()}};
   std::string text = fmt::format("system {}  protocol {}  construction {}  G={} {}{}{}\n", query.system_id.substr(0, 12),
@@ -121,6 +124,7 @@ Status Estimate(const EstimateFlags& f) {
     j["models"].push_back({{"model", g.name},
                            {"constructed_ms", e.latency_ms},
                            {"uncertainty_ms", e.uncertainty_ms},
+                           {"reorder_ms", e.reorder_ms},
                            {"measured_ms", m ? nlohmann::json(measured) : nlohmann::json(nullptr)},
                            {"normalised", m ? nlohmann::json(norm) : nlohmann::json(nullptr)},
                            {"measured_bricks", e.measured},
@@ -156,6 +160,8 @@ void RegisterEstimate(CLI::App& app, Context& ctx) {
   cmd->add_flag("--kernel-times", f->kernel_times,
                 "construct from brick kernel times (op profiles of `run --profile-ops`, Reorder* excluded) plus "
                 "the run overhead once per model (--overhead-ms, else the stored empty-network probe)");
+  cmd->add_flag("--no-model-reorders", f->no_model_reorders,
+                "--kernel-times: leave out the layout reorders the whole model performs (ablation)");
   cmd->add_option("--input-shape", f->input_shapes, "NAME=1x3x224x224 for models with dynamic inputs");
   cmd->add_option("--predictor", f->predictor, "predictor file (dlbricks predictor train): fills unmeasured G=1 bricks");
   cmd->add_flag("--allow-partial", f->allow_partial, "estimate even when bricks are missing (reported)");

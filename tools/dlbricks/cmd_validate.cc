@@ -25,6 +25,7 @@ struct ValidateFlags {
   std::vector<std::string> input_shapes;
   int reference_passes = 2;
   bool overhead_correction = false, kernel_times = false, read_only = false, csv = false;
+  bool no_model_reorders = false;
 };
 
 Status RunValidate(const CLI::App& cmd, ValidateFlags& f, std::string* output) {
@@ -36,6 +37,7 @@ Status RunValidate(const CLI::App& cmd, ValidateFlags& f, std::string* output) {
   DLB_RETURN_IF_ERROR(ParseConstruction(f.construction, &o.estimate.construction));
   o.overhead_correction = f.overhead_correction;
   o.estimate.kernel_times = f.kernel_times;
+  o.estimate.model_reorders = !f.no_model_reorders;
   o.reference_passes = f.reference_passes;
   o.measure_missing = !f.read_only;
   o.work_dir = f.work_dir.empty() ? f.measure.db + ".work" : f.work_dir;
@@ -74,6 +76,8 @@ void RegisterValidate(CLI::App& app, Context& ctx) {
   cmd->add_flag("--kernel-times", f->kernel_times,
                 "also profile every brick and construct from kernel times (Reorder* excluded) plus the "
                 "empty-network overhead once per model; profiling wall clock counts in the speedup");
+  cmd->add_flag("--no-model-reorders", f->no_model_reorders,
+                "--kernel-times: leave out the layout reorders the whole model performs (ablation)");
   cmd->add_option("--profile-runs", f->measure.options.profile_runs,
                   "--kernel-times: inferences in each brick's profiling run (default 20)");
   cmd->add_flag("--read-only", f->read_only, "only read the store; measure nothing");
