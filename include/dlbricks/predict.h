@@ -12,6 +12,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -38,12 +39,15 @@ struct LayerDescriptor {
   int64_t group = 1;
   int64_t axis = 0;         // Concat / Softmax axis (normalised to >= 0)
   int64_t trans_b = 0;      // Gemm
+  std::vector<int64_t> perm;  // Transpose (the default reversal made explicit)
+  std::vector<int64_t> axes;  // Reduce*: reduced axes, normalised to >= 0 and sorted
   double macs = 0, flops = 0;
   int64_t params = 0, bytes_read = 0, bytes_written = 0;
 };
 
 // Op families the predictor models ("conv", "pool", "gemm", "bn", "act", "add", "mul",
-// "concat", "matmul", "softmax", "layernorm"); "" when the op is not modelled.
+// "concat", "matmul", "softmax", "layernorm", and since format 2 "transpose", "slice", "pad",
+// "reduce", "eltwise" (Div, Sub, Pow, Sqrt), "gather"); "" when the op is not modelled.
 std::string OpFamily(const std::string& op_type);
 const std::vector<std::string>& PredictorFamilies();
 // REQUIRES: 0 <= layer < graph.layers.size().
@@ -207,10 +211,15 @@ class Regressor {
 
 // The loaded predictor: normaliser + regressors (one "*" or one per family).
 struct Predictor {
-  int format_version = 1;
+  int format_version = 2;
   ModelKind kind = ModelKind::kXgboost;
   bool per_family = false;
+  // The file's features, in its order: a subset of this build's FeatureNames() (a file from an
+  // older build lacks the features added since), matched by name.
   std::vector<std::string> feature_names;
+  // Op types the regressors were trained on; other ops are not predicted (a shared regressor
+  // would extrapolate to an op it never saw). Files before format 2: their op_* features.
+  std::set<std::string> ops;
   FeatureNormalizer normalizer;
   std::map<std::string, std::shared_ptr<Regressor>> models;  // family or "*"
   std::map<std::string, ErrorMetrics> test_errors;           // per family + "all"
@@ -227,8 +236,10 @@ struct Predictor {
   // The model kind, "/per-family" appended when there is one regressor per family.
   std::string KindName() const;
 
-  // ms per layer; nullopt when the op family is not modelled.
+  // ms per layer; nullopt when the op family is not modelled or the op not in `ops`.
   std::optional<double> PredictLayer(const LayerDescriptor& d) const;
+  // LayerFeatures (FeatureNames() order) in the order of feature_names.
+  std::vector<double> FileFeatures(const std::vector<double>& raw) const;
   // Relative uncertainty of a family (test MAPE; "all" when the family has none).
   double RelativeError(const std::string& family) const;
 };
@@ -287,20 +298,35 @@ bool IsViewOp(const std::string& op_type);
 struct ModelPredictionOptions {
   // A model's latency is composed per fused kernel (nn-Meter): a unit of `fusion` costs the
   // prediction of its first layer, since the layers it absorbs (a folded BatchNormalization,
-  // an activation in the kernel's epilogue) run inside that kernel. kNone: every layer counts
-  // (the sum of G=1 bricks, as DLBricks constructs). Default: ONNX Runtime's rules.
+  // an activation in the kernel's epilogue) run inside that kernel. kOnnxRuntime also applies
+  // the runtime's graph rewrites that span units (docs/predictor.md): a no-op Slice and a Pad
+  // folded into the next Conv/pool are free, x*HardSigmoid(x) after a Conv runs in it, the
+  // decomposed LayerNorm's Pow..Div(..Mul) is one kernel (predicted as LayerNormalization) and
+  // the decomposed GELU one (predicted as Erf). kNone: every layer counts (the sum of G=1
+  // bricks, as DLBricks constructs). Default: ONNX Runtime's rules.
   FusionRules fusion = FusionRules::kOnnxRuntime;
   // Each sample contains one inference call's fixed cost (Predictor::run_overhead_ms): take
   // it out of every unit and add it once per model. Default: true.
   bool overhead_correction = true;
 };
 
+// One kernel of a composed model: layers [begin, end) of Graph::layers.
+struct PredictedKernel {
+  int begin = 0, end = 0;
+  std::string op_type;        // of the first layer
+  std::string predicted_as;   // the layer predicted ("" when free): op_type, or the stand-in
+                              // for a kernel ONNX Runtime builds (LayerNormalization, Erf)
+  bool free = false;          // view op or removed by ONNX Runtime: no kernel
+  std::optional<double> ms;   // nullopt: free or not modelled
+};
+
 struct ModelPrediction {
   double ms = 0;
   double uncertainty_ms = 0;  // sum of unit predictions x their family's test MAPE
   int units = 0;              // fused kernels (or layers with kNone)
-  int unmodelled = 0;         // units whose first op is neither modelled nor a view op (0 ms)
+  int unmodelled = 0;         // kernels neither modelled nor free (0 ms)
   std::map<std::string, int> unmodelled_ops;
+  std::vector<PredictedKernel> kernels;  // in layer order
 };
 ModelPrediction PredictModel(const Predictor& p, const Graph& graph, const ModelPredictionOptions& options);
 

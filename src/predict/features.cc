@@ -14,7 +14,10 @@ using json = nlohmann::json;
 const std::vector<std::string>& ModelledOps() {
   static const std::vector<std::string> ops = {
       "Conv", "MaxPool", "AveragePool", "GlobalAveragePool", "Gemm", "BatchNormalization", "Relu",
-      "Sigmoid", "Clip", "Erf", "Add", "Mul", "Concat", "MatMul", "Softmax", "LayerNormalization"};
+      "Sigmoid", "Clip", "Erf", "Add", "Mul", "Concat", "MatMul", "Softmax", "LayerNormalization",
+      // Since format 2: the data-movement, reduction and elementwise ops of the corpus.
+      "Transpose", "Slice", "Pad", "ReduceMean", "Div", "Sub", "Pow", "Sqrt", "Gather", "HardSigmoid",
+      "HardSwish"};
   return ops;
 }
 
@@ -57,8 +60,52 @@ const std::vector<std::string>& NumericFeatureNames() {
       "in_elements", "out_elements", "kernel_h", "kernel_w", "kernel_area", "stride_h", "stride_w",
       "pad_total", "dilation", "groups", "channels_per_group", "depthwise", "has_bias", "gemm_m",
       "gemm_k", "gemm_n", "broadcast", "last_axis", "macs", "flops", "params", "bytes_read",
-      "bytes_written", "macs_per_output", "arithmetic_intensity"};
+      "bytes_written", "macs_per_output", "arithmetic_intensity",
+      // Since format 2: how the data moves (Transpose, Slice, Pad, Gather, Reduce*).
+      "num_outputs", "contiguous_run", "moves_last_axis", "in_out_ratio"};
   return names;
+}
+
+// How a data-movement op walks memory: the elements of its longest contiguous copy (the whole
+// output for ops that stream) and whether the innermost axis is reordered, cut or reduced.
+struct Movement {
+  double run = 1;
+  bool moves_last = false;
+};
+
+Movement DataMovement(const LayerDescriptor& d) {
+  Movement m;
+  if (d.inputs.empty() || d.outputs.empty()) return m;
+  const std::vector<int64_t>& in = d.inputs[0];
+  const std::vector<int64_t>& out = d.outputs[0];
+  m.run = Product(out);
+  if (d.op_type == "Transpose" && d.perm.size() == in.size()) {
+    // Ignoring size-1 axes, the input axes that stay innermost and in order are one run.
+    std::vector<int64_t> src, dst;
+    for (size_t i = 0; i < in.size(); ++i)
+      if (in[i] != 1) src.push_back(static_cast<int64_t>(i));
+    for (int64_t p : d.perm)
+      if (p >= 0 && p < static_cast<int64_t>(in.size()) && in[static_cast<size_t>(p)] != 1) dst.push_back(p);
+    m.run = 1;
+    for (size_t k = 1; k <= std::min(src.size(), dst.size()) && src[src.size() - k] == dst[dst.size() - k]; ++k)
+      m.run *= static_cast<double>(in[static_cast<size_t>(src[src.size() - k])]);
+    m.moves_last = !src.empty() && (dst.empty() || dst.back() != src.back());
+  } else if (d.op_type == "Gather") {
+    m.run = Tail(in, static_cast<size_t>(d.axis) + 1);
+    m.moves_last = d.axis + 1 >= static_cast<int64_t>(in.size());
+  } else if (d.op_type.rfind("Reduce", 0) == 0 && !d.axes.empty()) {
+    m.run = Tail(in, static_cast<size_t>(d.axes.back()) + 1);
+    m.moves_last = d.axes.back() + 1 == static_cast<int64_t>(in.size());
+  } else if ((d.op_type == "Slice" || d.op_type == "Pad") && in.size() == out.size()) {
+    // The innermost axis whose extent changes bounds the contiguous pieces.
+    for (size_t i = in.size(); i-- > 0;)
+      if (in[i] != out[i]) {
+        m.run = std::min(Tail(in, i), Tail(out, i));
+        m.moves_last = i + 1 == in.size();
+        break;
+      }
+  }
+  return m;
 }
 
 }  // namespace
@@ -68,19 +115,27 @@ std::string OpFamily(const std::string& op) {
   if (op == "MaxPool" || op == "AveragePool" || op == "GlobalAveragePool") return "pool";
   if (op == "Gemm") return "gemm";
   if (op == "BatchNormalization") return "bn";
-  if (op == "Relu" || op == "Sigmoid" || op == "Clip" || op == "Erf") return "act";
+  if (op == "Relu" || op == "Sigmoid" || op == "Clip" || op == "Erf" || op == "HardSigmoid" || op == "HardSwish")
+    return "act";
   if (op == "Add") return "add";
   if (op == "Mul") return "mul";
   if (op == "Concat") return "concat";
   if (op == "MatMul") return "matmul";
   if (op == "Softmax") return "softmax";
   if (op == "LayerNormalization") return "layernorm";
+  if (op == "Transpose") return "transpose";
+  if (op == "Slice") return "slice";
+  if (op == "Pad") return "pad";
+  if (op == "ReduceMean") return "reduce";
+  if (op == "Div" || op == "Sub" || op == "Pow" || op == "Sqrt") return "eltwise";
+  if (op == "Gather") return "gather";
   return "";
 }
 
 const std::vector<std::string>& PredictorFamilies() {
-  static const std::vector<std::string> f = {"conv", "pool",   "gemm",   "bn",      "act",      "add",
-                                             "mul",  "concat", "matmul", "softmax", "layernorm"};
+  static const std::vector<std::string> f = {"conv",   "pool",      "gemm",      "bn",    "act",   "add",
+                                             "mul",    "concat",    "matmul",    "softmax", "layernorm",
+                                             "transpose", "slice", "pad", "reduce", "eltwise", "gather"};
   return f;
 }
 
@@ -113,6 +168,22 @@ LayerDescriptor DescribeLayer(const Graph& graph, int index) {
   const size_t rank = d.inputs.empty() ? 0 : d.inputs[0].size();
   if (axis < 0) axis += static_cast<int64_t>(rank);
   d.axis = axis;
+  if (l.op_type == "Transpose") {
+    d.perm = IntsAttr(n, "perm");
+    if (d.perm.empty())  // default: reverse the axes
+      for (size_t i = rank; i-- > 0;) d.perm.push_back(static_cast<int64_t>(i));
+  }
+  if (l.op_type.rfind("Reduce", 0) == 0) {
+    d.axes = IntsAttr(n, "axes");
+    for (int64_t& a : d.axes)
+      if (a < 0) a += static_cast<int64_t>(rank);
+    // Opset 18 passes axes as an input: the shapes tell which axes shrank.
+    if (d.axes.empty() && !d.outputs.empty() && d.outputs[0].size() == rank)
+      for (size_t i = 0; i < rank; ++i)
+        if (d.inputs[0][i] != d.outputs[0][i]) d.axes.push_back(static_cast<int64_t>(i));
+    std::sort(d.axes.begin(), d.axes.end());
+    if (!d.axes.empty()) d.axis = d.axes.back();
+  }
   d.macs = l.cost.macs;
   d.flops = l.cost.flops;
   d.params = l.cost.params;
@@ -125,7 +196,8 @@ std::string DescriptorToJson(const LayerDescriptor& d) {
   json j = {{"op", d.op_type},       {"inputs", d.inputs},   {"weights", d.weights},
             {"outputs", d.outputs},  {"kernel", d.kernel},   {"strides", d.strides},
             {"pads", d.pads},        {"dilations", d.dilations}, {"group", d.group},
-            {"axis", d.axis},        {"trans_b", d.trans_b}, {"macs", d.macs},
+            {"axis", d.axis},        {"trans_b", d.trans_b}, {"perm", d.perm},
+            {"axes", d.axes},        {"macs", d.macs},
             {"flops", d.flops},      {"params", d.params},   {"bytes_read", d.bytes_read},
             {"bytes_written", d.bytes_written}};
   return j.dump();
@@ -146,6 +218,8 @@ Status DescriptorFromJson(const std::string& text, LayerDescriptor* d) {
     d->group = j.value("group", int64_t{1});
     d->axis = j.value("axis", int64_t{0});
     d->trans_b = j.value("trans_b", int64_t{0});
+    d->perm = j.value("perm", std::vector<int64_t>{});  // absent in sidecars before format 2
+    d->axes = j.value("axes", std::vector<int64_t>{});
     d->macs = j.value("macs", 0.0);
     d->flops = j.value("flops", 0.0);
     d->params = j.value("params", int64_t{0});
@@ -197,6 +271,9 @@ std::vector<double> LayerFeatures(const LayerDescriptor& d) {
     if (Product(i) != out_elements) broadcast = true;
   const bool has_bias = (d.op_type == "Conv" && d.weights.size() > 1) || (d.op_type == "Gemm" && d.weights.size() > 1);
   const double bytes = static_cast<double>(d.bytes_read + d.bytes_written);
+  double all_out = 0;
+  for (const auto& o : d.outputs) all_out += Product(o);
+  const Movement move = DataMovement(d);
   const std::vector<double> numeric = {
       Dim(in, 0), cin, Dim(in, 2), Tail(in, 3), Dim(out, 1), Dim(out, 2), Tail(out, 3),
       static_cast<double>(in.size()), static_cast<double>(d.inputs.size()), in_elements, out_elements, kh, kw,
@@ -205,7 +282,9 @@ std::vector<double> LayerFeatures(const LayerDescriptor& d) {
       broadcast ? 1.0 : 0.0,
       (!in.empty() && d.axis == static_cast<int64_t>(in.size()) - 1) ? 1.0 : 0.0, d.macs, d.flops,
       static_cast<double>(d.params), static_cast<double>(d.bytes_read), static_cast<double>(d.bytes_written),
-      d.macs / std::max(1.0, out_elements), d.flops / std::max(1.0, bytes)};
+      d.macs / std::max(1.0, out_elements), d.flops / std::max(1.0, bytes),
+      static_cast<double>(d.outputs.size()), move.run, move.moves_last ? 1.0 : 0.0,
+      Product(in) / std::max(1.0, all_out)};
   f.insert(f.end(), numeric.begin(), numeric.end());
   return f;
 }

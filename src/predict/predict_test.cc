@@ -114,13 +114,14 @@ TEST(Sweep, EveryFamilyLoadsAsOneModelledLayer) {
 }
 
 // Latency that depends on the features in a learnable way: ms = 1e-6*macs + 1e-7*bytes + c.
-std::vector<Sample> SyntheticSamples(int n) {
+std::vector<Sample> SyntheticSamples(int n, const std::vector<std::string>& families = {"conv", "gemm", "act", "add",
+                                                                                         "pool"}) {
   std::vector<Sample> out;
   SweepOptions o;
   TempDir dir;
   for (int i = 0; i < n; ++i) {
     SweepNetwork net;
-    EXPECT_TRUE(MakeSweepNetwork(5, i, {"conv", "gemm", "act"}, o, &net).ok());
+    EXPECT_TRUE(MakeSweepNetwork(5, i, families, o, &net).ok());
     const std::string path = dir.File("n.onnx");
     std::ofstream(path, std::ios::binary) << net.model.SerializeAsString();
     Graph g;
@@ -586,6 +587,297 @@ TEST(WholeModel, GivenPredictorAndCli) {
   testing::ExpectOneLineError(
       testing::RunCli({"estimate", f.models[0], "--db", f.db, "--predictor", file, "--kernel-times", "--allow-partial"}),
       "p.dlbp");
+}
+
+// ---- Data-movement, reduction and elementwise families (format 2) ------------------------
+
+const std::vector<std::string> kNewFamilies = {"transpose", "slice", "pad", "reduce", "eltwise", "gather"};
+
+TEST(NewFamilies, SweepNetworksAreOneLayerOfTheirFamilyAndRunInOnnxRuntime) {
+  TempDir dir;
+  SweepOptions o;
+  std::map<std::string, std::set<std::string>> ops;  // family -> op types drawn
+  for (int64_t i = 0; i < 120; ++i) {
+    SweepNetwork net;
+    ASSERT_TRUE(MakeSweepNetwork(3, i, kNewFamilies, o, &net).ok());
+    const std::string path = dir.File("n.onnx");
+    std::ofstream(path, std::ios::binary) << net.model.SerializeAsString();
+    Graph g;
+    const Status st = LoadGraph(path, IngestOptions{}, &g);
+    ASSERT_TRUE(st.ok()) << net.family << " " << i << ": " << st.message();
+    ASSERT_EQ(g.layers.size(), 1u);
+    EXPECT_EQ(OpFamily(g.layers[0].op_type), net.family);
+    ops[net.family].insert(g.layers[0].op_type);
+    const LayerDescriptor d = DescribeLayer(g, 0);
+    ASSERT_FALSE(d.outputs.empty());
+    ASSERT_FALSE(d.outputs[0].empty()) << net.family << ": output shape not inferred";
+    if (net.family == "transpose") {
+      EXPECT_EQ(d.perm.size(), d.inputs[0].size());
+    }
+    if (net.family == "reduce") {
+      EXPECT_FALSE(d.axes.empty());
+    }
+    if (net.family == "slice") {  // a full-extent Slice is a no-op ONNX Runtime removes from models
+      EXPECT_NE(d.inputs[0], d.outputs[0]);
+    }
+  }
+  EXPECT_EQ(ops["eltwise"], (std::set<std::string>{"Div", "Sub", "Pow", "Sqrt"}));
+  for (const std::string& f : kNewFamilies) EXPECT_FALSE(ops[f].empty()) << f;
+  // The act family now also draws HardSigmoid and HardSwish.
+  std::set<std::string> act;
+  for (int64_t i = 0; i < 80; ++i) {
+    SweepNetwork net;
+    ASSERT_TRUE(MakeSweepNetwork(3, i, {"act"}, o, &net).ok());
+    act.insert(net.model.graph().node(0).op_type());
+  }
+  EXPECT_TRUE(act.count("HardSigmoid") && act.count("HardSwish"));
+
+  // Every new family measures in ONNX Runtime (in process: quick).
+  const std::string db = dir.File("sweep.db");
+  o.samples = 12;
+  o.families = kNewFamilies;
+  o.isolate = false;
+  o.progress = false;
+  o.work_dir = dir.path();
+  o.protocol.warmup_runs = 0;
+  o.protocol.min_runs = o.protocol.max_runs = 2;
+  SweepSummary summary;
+  const Status st = RunSweep(db, o, &summary);
+  ASSERT_TRUE(st.ok()) << st.message();
+  EXPECT_EQ(summary.failed, 0);
+  for (const std::string& f : kNewFamilies) EXPECT_GE(summary.per_family[f], 1) << f;
+  std::vector<Sample> samples;
+  std::string system_id;
+  ASSERT_TRUE(LoadDataset(db, DatasetQuery{}, &samples, &system_id).ok());
+  EXPECT_EQ(static_cast<int>(samples.size()), summary.measured);
+}
+
+TEST(NewFamilies, DescriptorsAndDataMovementFeatures) {
+  testing::ModelBuilder b;
+  b.Input("x", {1, 2, 58, 28, 28});
+  auto& shuffle = b.Node("Transpose", {"x"}, {"shuffled"});
+  testing::AttrInts(shuffle, "perm", {0, 2, 1, 3, 4});
+  b.Node("Reshape", {"shuffled", "shape"}, {"flat"});
+  b.Int64s("shape", {1, 116, 28, 28});
+  auto& nhwc = b.Node("Transpose", {"flat"}, {"nhwc"});
+  testing::AttrInts(nhwc, "perm", {0, 2, 3, 1});
+  auto& mean = b.Node("ReduceMean", {"nhwc"}, {"mean"});
+  testing::AttrInts(mean, "axes", {-1});
+  b.Int64s("starts", {58}).Int64s("ends", {116}).Int64s("axes", {1});
+  b.Node("Slice", {"flat", "starts", "ends", "axes"}, {"half"});
+  b.Int64s("index", {1}, {});
+  auto& gather = b.Node("Gather", {"half", "index"}, {"row"});
+  testing::AttrInt(gather, "axis", 2);
+  b.Output("mean").Output("row");
+  TempDir dir;
+  Graph g;
+  const Status st = LoadGraph(b.Write(dir.path(), "m.onnx"), IngestOptions{}, &g);
+  ASSERT_TRUE(st.ok()) << st.message();
+  ASSERT_EQ(g.layers.size(), 6u);
+  auto feature = [](const LayerDescriptor& d, const std::string& name) { return LayerFeatures(d)[FeatureIndex(name)]; };
+  // Channel shuffle: the two innermost axes stay in place, one run of 28*28.
+  const LayerDescriptor t = DescribeLayer(g, 0);
+  EXPECT_EQ(t.perm, (std::vector<int64_t>{0, 2, 1, 3, 4}));
+  EXPECT_EQ(feature(t, "op_Transpose"), 1.0);
+  EXPECT_EQ(feature(t, "contiguous_run"), 28.0 * 28);
+  EXPECT_EQ(feature(t, "moves_last_axis"), 0.0);
+  // NCHW -> NHWC moves the innermost axis: runs of one element.
+  const LayerDescriptor n = DescribeLayer(g, 2);
+  EXPECT_EQ(feature(n, "contiguous_run"), 1.0);
+  EXPECT_EQ(feature(n, "moves_last_axis"), 1.0);
+  // LayerNorm statistic: the last axis reduced 116-fold.
+  const LayerDescriptor r = DescribeLayer(g, 3);
+  EXPECT_EQ(r.axes, (std::vector<int64_t>{3}));
+  EXPECT_EQ(feature(r, "last_axis"), 1.0);
+  EXPECT_EQ(feature(r, "in_out_ratio"), 116.0);
+  // ShuffleNet's channel split: one contiguous half.
+  const LayerDescriptor sl = DescribeLayer(g, 4);
+  EXPECT_EQ(feature(sl, "contiguous_run"), 58.0 * 28 * 28);
+  EXPECT_EQ(feature(sl, "moves_last_axis"), 0.0);
+  const LayerDescriptor ga = DescribeLayer(g, 5);
+  EXPECT_EQ(ga.axis, 2);
+  EXPECT_EQ(feature(ga, "contiguous_run"), 28.0);
+  for (int i : {0, 2, 3, 4, 5}) {
+    const LayerDescriptor d = DescribeLayer(g, i);
+    EXPECT_FALSE(OpFamily(d.op_type).empty()) << d.op_type;
+    LayerDescriptor back;
+    ASSERT_TRUE(DescriptorFromJson(DescriptorToJson(d), &back).ok());
+    EXPECT_EQ(back.perm, d.perm);
+    EXPECT_EQ(back.axes, d.axes);
+    EXPECT_EQ(LayerFeatures(back), LayerFeatures(d)) << d.op_type;
+  }
+  // A sidecar line written before format 2 (no perm/axes keys) still reads.
+  LayerDescriptor old;
+  ASSERT_TRUE(DescriptorFromJson(R"({"op":"Relu","inputs":[[1,8,4,4]],"outputs":[[1,8,4,4]]})", &old).ok());
+  EXPECT_TRUE(old.perm.empty() && old.axes.empty());
+  EXPECT_EQ(OpFamily("Reshape"), "");  // views stay free, never a family
+}
+
+// Conv, NCHW->NHWC, a LayerNorm and a GELU as torch exports them (opset 13), a Pad and a
+// Slice, back to NCHW, a no-op Slice and a Gather.
+Graph ChannelsLastBlock(const TempDir& dir) {
+  testing::ModelBuilder b;
+  b.Input("x", {1, 8, 14, 14});
+  b.Weight("w", {16, 8, 1, 1});
+  b.Node("Conv", {"x", "w"}, {"c"});
+  testing::AttrInts(b.Node("Transpose", {"c"}, {"t"}), "perm", {0, 2, 3, 1});
+  testing::AttrInts(b.Node("ReduceMean", {"t"}, {"mu"}), "axes", {-1});
+  b.Node("Sub", {"t", "mu"}, {"d"});
+  b.WeightValues("two", {}, {2.0f}).WeightValues("eps", {}, {1e-5f}).WeightValues("sqrt2", {}, {1.4142135f});
+  b.WeightValues("one", {}, {1.0f}).WeightValues("half", {}, {0.5f});
+  b.Weight("gamma", {16}).Weight("beta", {16});
+  b.Node("Pow", {"d", "two"}, {"sq"});
+  testing::AttrInts(b.Node("ReduceMean", {"sq"}, {"var"}), "axes", {-1});
+  b.Node("Add", {"var", "eps"}, {"ve"});
+  b.Node("Sqrt", {"ve"}, {"sd"});
+  b.Node("Div", {"d", "sd"}, {"nrm"});
+  b.Node("Mul", {"nrm", "gamma"}, {"scaled"});
+  b.Node("Add", {"scaled", "beta"}, {"ln"});
+  b.Node("Div", {"ln", "sqrt2"}, {"g1"});
+  b.Node("Erf", {"g1"}, {"g2"});
+  b.Node("Add", {"g2", "one"}, {"g3"});
+  b.Node("Mul", {"ln", "g3"}, {"g4"});
+  b.Node("Mul", {"g4", "half"}, {"gelu"});
+  b.Int64s("pads", {0, 0, 0, 0, 0, 1, 1, 0});
+  b.Node("Pad", {"gelu", "pads"}, {"padded"});
+  b.Int64s("s0", {0}).Int64s("s14", {14}).Int64s("s16", {16}).Int64s("ax1", {1}).Int64s("ax3", {3});
+  b.Node("Slice", {"padded", "s0", "s14", "ax1"}, {"cropped"});
+  testing::AttrInts(b.Node("Transpose", {"cropped"}, {"nchw"}), "perm", {0, 3, 1, 2});
+  b.Node("Slice", {"nchw", "s0", "s16", "ax1"}, {"same"});
+  b.Int64s("index", {0}, {});
+  testing::AttrInt(b.Node("Gather", {"same", "index"}, {"plane"}), "axis", 1);
+  b.Output("plane");
+  Graph g;
+  const Status st = LoadGraph(b.Write(dir.path(), "block.onnx"), IngestOptions{}, &g);
+  EXPECT_TRUE(st.ok()) << st.message();
+  return g;
+}
+
+TEST(NewFamilies, PredictModelCountsTheNewOpsWhenThePredictorHasThem) {
+  TempDir dir;
+  const Graph g = ChannelsLastBlock(dir);
+  ASSERT_EQ(g.layers.size(), 21u);
+  std::vector<std::string> all = {"conv", "act", "add", "mul", "layernorm"};
+  all.insert(all.end(), kNewFamilies.begin(), kNewFamilies.end());
+  const Predictor full = QuickXgboost(SyntheticSamples(300, all));
+  for (const char* op : {"Transpose", "Slice", "Pad", "ReduceMean", "Div", "Sub", "Pow", "Sqrt", "Gather"})
+    EXPECT_TRUE(full.ops.count(op)) << op;
+  const ModelPrediction m = PredictModel(full, g, ModelPredictionOptions{});
+  EXPECT_EQ(m.unmodelled, 0) << (m.unmodelled_ops.empty() ? "" : m.unmodelled_ops.begin()->first);
+  EXPECT_EQ(m.units, 21);
+  // Kernels: Conv | Transpose | ReduceMean | Sub | Pow..Mul (LayerNorm) | Add | Div..Mul (GELU) |
+  // Pad | Slice | Transpose | no-op Slice (free) | Gather.
+  ASSERT_EQ(m.kernels.size(), 12u);
+  const std::vector<std::string> as = {"Conv",  "Transpose", "ReduceMean", "Sub",       "LayerNormalization", "Add",
+                                       "Erf",   "Pad",       "Slice",      "Transpose", "",                   "Gather"};
+  double sum = 0;
+  for (size_t k = 0; k < as.size(); ++k) {
+    EXPECT_EQ(m.kernels[k].predicted_as, as[k]) << k;
+    EXPECT_EQ(m.kernels[k].free, as[k].empty()) << k;
+    EXPECT_EQ(m.kernels[k].ms.has_value(), !as[k].empty()) << k;
+    sum += m.kernels[k].ms.value_or(0);
+  }
+  EXPECT_EQ(m.kernels[4].begin, 4);
+  EXPECT_EQ(m.kernels[4].end, 10);  // Pow, ReduceMean, Add, Sqrt, Div, Mul
+  EXPECT_EQ(m.kernels[6].end, 16);  // Div, Erf, Add, Mul, Mul
+  EXPECT_NEAR(m.ms, sum + full.run_overhead_ms, 1e-9);
+
+  // A predictor without the new families predicts what it knows and names the rest.
+  const Predictor old = QuickXgboost(SyntheticSamples(100, {"conv", "act", "add", "mul", "layernorm"}));
+  const ModelPrediction o = PredictModel(old, g, ModelPredictionOptions{});
+  EXPECT_EQ(o.unmodelled, 7);  // 2 Transpose, ReduceMean, Sub, Pad, Slice, Gather
+  EXPECT_EQ(o.unmodelled_ops.at("Transpose"), 2);
+  EXPECT_EQ(o.unmodelled_ops.count("Pow"), 0u);  // inside the LayerNorm kernel
+  ASSERT_EQ(o.kernels.size(), m.kernels.size());
+  EXPECT_FALSE(o.kernels[1].ms.has_value());  // Transpose
+  EXPECT_TRUE(o.kernels[4].ms.has_value());   // LayerNorm
+  // Without fusion every layer is its own kernel and nothing is rewritten.
+  ModelPredictionOptions none;
+  none.fusion = FusionRules::kNone;
+  const ModelPrediction n = PredictModel(full, g, none);
+  EXPECT_EQ(n.kernels.size(), 21u);
+  EXPECT_EQ(n.unmodelled, 0);
+}
+
+TEST(NewFamilies, OrtRewritesFreePadsBeforePoolsAndHardSwishAfterConvs) {
+  testing::ModelBuilder b;
+  b.Input("x", {1, 8, 14, 14});
+  b.Weight("w", {8, 8, 3, 3});
+  auto& conv = b.Node("Conv", {"x", "w"}, {"c"});
+  testing::AttrInts(conv, "pads", {1, 1, 1, 1});
+  b.Node("HardSigmoid", {"c"}, {"gate"});
+  b.Node("Mul", {"c", "gate"}, {"hswish"});
+  b.Int64s("pads", {0, 0, 1, 1, 0, 0, 1, 1});
+  b.Node("Pad", {"hswish", "pads"}, {"padded"});
+  auto& pool = b.Node("AveragePool", {"padded"}, {"pooled"});
+  testing::AttrInts(pool, "kernel_shape", {3, 3});
+  b.Node("HardSigmoid", {"pooled"}, {"alone"});
+  b.Output("alone");
+  TempDir dir;
+  Graph g;
+  ASSERT_TRUE(LoadGraph(b.Write(dir.path(), "m.onnx"), IngestOptions{}, &g).ok());
+  const Predictor p = QuickXgboost(SyntheticSamples(300, {"conv", "act", "pool", "pad", "mul"}));
+  ASSERT_TRUE(p.ops.count("HardSigmoid") && p.ops.count("Pad"));
+  const ModelPrediction m = PredictModel(p, g, ModelPredictionOptions{});
+  // Conv | HardSigmoid+Mul (free: in the conv) | Pad (free: into the pool) | AveragePool | HardSigmoid
+  ASSERT_EQ(m.kernels.size(), 5u);
+  EXPECT_FALSE(m.kernels[0].free);
+  EXPECT_TRUE(m.kernels[1].free);
+  EXPECT_EQ(m.kernels[1].end, 3);
+  EXPECT_TRUE(m.kernels[2].free);
+  EXPECT_EQ(m.kernels[3].predicted_as, "AveragePool");
+  EXPECT_EQ(m.kernels[4].predicted_as, "HardSigmoid");  // a lone gate is a kernel
+  EXPECT_TRUE(m.kernels[4].ms.has_value());
+}
+
+#ifndef DLBRICKS_PREDICT_TESTDATA
+#define DLBRICKS_PREDICT_TESTDATA "src/predict/testdata"
+#endif
+
+// A predictor file written by the format-1 build (before the new families; XGBoost, 4 rounds,
+// kernel-time target) still loads and predicts what it was trained on.
+TEST(NewFamilies, FormatOnePredictorStillLoads) {
+  const std::string path = std::string(DLBRICKS_PREDICT_TESTDATA) + "/format1_xgboost.dlbp";
+  Predictor p;
+  const Status st = LoadPredictor(path, &p);
+  ASSERT_TRUE(st.ok()) << st.message();
+  EXPECT_EQ(p.format_version, 1);
+  EXPECT_TRUE(p.kernel_times);
+  EXPECT_EQ(p.ops.size(), 16u);  // its op_* features
+  EXPECT_TRUE(p.ops.count("Conv") && p.ops.count("LayerNormalization"));
+  EXPECT_FALSE(p.ops.count("Transpose"));
+  EXPECT_LT(p.feature_names.size(), FeatureNames().size());
+  TempDir dir;
+  const Graph small = LoadSmallConvNet(dir);
+  const std::optional<double> conv = p.PredictLayer(DescribeLayer(small, 0));
+  ASSERT_TRUE(conv.has_value());
+  EXPECT_GT(*conv, 0);
+  EXPECT_TRUE(std::isfinite(*conv));
+  // New families are absent from it: their layers stay unmodelled.
+  const Graph block = ChannelsLastBlock(dir);
+  EXPECT_FALSE(p.PredictLayer(DescribeLayer(block, 1)).has_value());  // Transpose
+  const ModelPrediction m = PredictModel(p, block, ModelPredictionOptions{});
+  EXPECT_EQ(m.unmodelled, 7);
+  EXPECT_TRUE(m.kernels[4].ms.has_value());  // the LayerNorm kernel: a family it has
+  // Saved by this build (format 2, its own feature list kept) it predicts the same.
+  const std::string again = dir.File("again.dlbp");
+  ASSERT_TRUE(SavePredictor(p, again).ok());
+  Predictor back;
+  ASSERT_TRUE(LoadPredictor(again, &back).ok());
+  EXPECT_EQ(back.format_version, 2);
+  EXPECT_EQ(back.ops, p.ops);
+  EXPECT_EQ(back.feature_names, p.feature_names);
+  EXPECT_DOUBLE_EQ(*back.PredictLayer(DescribeLayer(small, 0)), *conv);
+  // A feature this build does not compute: retrain, one clear error.
+  std::string text = testing::ReadFile(path);
+  const size_t at = text.find("\"macs\"");
+  ASSERT_NE(at, std::string::npos);
+  text.replace(at, 6, "\"mac5\"");
+  const std::string renamed = dir.File("renamed.dlbp");
+  testing::WriteFile(renamed, text);
+  const Status bad = LoadPredictor(renamed, &back);
+  EXPECT_EQ(bad.code(), Status::Code::kUnsupported);
+  EXPECT_NE(bad.message().find("mac5"), std::string::npos);
 }
 
 }  // namespace

@@ -119,11 +119,25 @@ ErrorMetrics ComputeErrors(const std::vector<double>& p, const std::vector<doubl
 
 std::optional<double> Predictor::PredictLayer(const LayerDescriptor& d) const {
   const std::string family = OpFamily(d.op_type);
-  if (family.empty()) return std::nullopt;
+  if (family.empty() || !ops.count(d.op_type)) return std::nullopt;
   auto it = models.find(per_family ? family : "*");
   if (it == models.end()) return std::nullopt;
+  // Regressors read work (MACs, bytes) from the raw row by this build's feature names, and
+  // the normalised row in the file's order.
   const std::vector<double> raw = LayerFeatures(d);
-  return it->second->PredictMs({raw}, {normalizer.Apply(raw)})[0];
+  return it->second->PredictMs({raw}, {normalizer.Apply(FileFeatures(raw))})[0];
+}
+
+std::vector<double> Predictor::FileFeatures(const std::vector<double>& raw) const {
+  const std::vector<std::string>& all = FeatureNames();
+  if (feature_names == all) return raw;
+  std::vector<double> out;
+  out.reserve(feature_names.size());
+  for (const std::string& name : feature_names) {
+    const size_t j = static_cast<size_t>(std::find(all.begin(), all.end(), name) - all.begin());
+    out.push_back(j < raw.size() ? raw[j] : 0.0);
+  }
+  return out;
 }
 
 std::string Predictor::KindName() const { return ModelKindName(kind) + (per_family ? "/per-family" : ""); }
@@ -199,6 +213,7 @@ Status TrainPredictors(const std::vector<Sample>& samples, const TrainOptions& o
       p.per_family = per_family;
       p.feature_names = FeatureNames();
       p.normalizer = norm;
+      for (const Sample* s : train) p.ops.insert(s->layer.op_type);
       std::map<std::string, std::vector<const Sample*>> groups;
       for (const Sample* s : train) groups[per_family ? s->family : "*"].push_back(s);
       for (const auto& [group, rows] : groups) {
@@ -290,7 +305,8 @@ Status RecordPredictions(const Predictor& p, const std::vector<Sample>& samples,
 namespace {
 
 constexpr char kMagic[] = "DLBRICKS-PREDICTOR";
-constexpr int kFormatVersion = 1;
+// 2: `ops` (the op types trained on) and the data-movement features; 1 is still read.
+constexpr int kFormatVersion = 2;
 
 json MetricsJson(const ErrorMetrics& e) {
   return {{"n", e.n}, {"mape", e.mape}, {"rmse_ms", e.rmse_ms}, {"mae_ms", e.mae_ms}, {"r2", e.r2}};
@@ -299,13 +315,16 @@ json MetricsJson(const ErrorMetrics& e) {
 }  // namespace
 
 Status SavePredictor(const Predictor& p, const std::string& path) {
+  std::set<std::string> families;
+  for (const std::string& op : p.ops) families.insert(OpFamily(op));
   json header = {{"format", kMagic},
                  {"format_version", kFormatVersion},
                  {"tool_version", p.tool_version},
                  {"created_at", p.created_at},
                  {"model_kind", ModelKindName(p.kind)},
                  {"per_family", p.per_family},
-                 {"families", PredictorFamilies()},
+                 {"families", families},
+                 {"ops", p.ops},
                  {"system_id", p.system_id},
                  {"protocol", p.protocol},
                  {"train_samples", p.train_samples},
@@ -384,9 +403,18 @@ Status LoadPredictor(const std::string& path, Predictor* p) {
     DLB_RETURN_IF_ERROR(ParseModelKind(header.at("model_kind").get<std::string>(), &p->kind).WithPrefix(path));
     p->per_family = header.at("per_family").get<bool>();
     p->feature_names = header.at("features").get<std::vector<std::string>>();
-    // Features are matched by name: a file from another build must use the same list.
-    if (p->feature_names != FeatureNames())
-      return Status::Unsupported(path + ": feature list differs from this build's (retrain the predictor)");
+    // Features are matched by name: this build must compute every feature the file uses.
+    const std::vector<std::string>& known = FeatureNames();
+    for (const std::string& f : p->feature_names)
+      if (std::find(known.begin(), known.end(), f) == known.end())
+        return Status::Unsupported(path + ": feature '" + f + "' is unknown to this build (retrain the predictor)");
+    p->ops.clear();
+    if (header.contains("ops")) {
+      for (const std::string& op : header.at("ops").get<std::vector<std::string>>()) p->ops.insert(op);
+    } else {  // format 1: the op one-hot features name the ops it was trained on
+      for (const std::string& f : p->feature_names)
+        if (f.rfind("op_", 0) == 0) p->ops.insert(f.substr(3));
+    }
     p->system_id = header.value("system_id", "");
     p->protocol = header.value("protocol", "");
     p->created_at = header.value("created_at", "");

@@ -122,6 +122,16 @@ class NetBuilder {
     a->set_type(onnx::AttributeProto::INT);
     a->set_i(v);
   }
+  // A constant int64 input (Slice starts/ends/axes, Pad pads, Gather indices).
+  std::string Int64s(const std::vector<int64_t>& dims, const std::vector<int64_t>& values) {
+    const std::string name = "w" + std::to_string(weights_++);
+    auto* t = model_.mutable_graph()->add_initializer();
+    t->set_name(name);
+    t->set_data_type(onnx::TensorProto::INT64);
+    for (int64_t d : dims) t->add_dims(d);
+    for (int64_t v : values) t->add_int64_data(v);
+    return name;
+  }
   void NoteElements(double e) { elements_ = std::max(elements_, e); }
   double elements() const { return elements_; }
   onnx::ModelProto& model() { return model_; }
@@ -221,7 +231,9 @@ double MakeBn(Rng& r, NetBuilder& b) {
 }
 
 double MakeAct(Rng& r, NetBuilder& b) {
-  const std::string op = r.Pick<std::string>({"Relu", "Relu", "Sigmoid", "Clip", "Erf"});
+  const std::string op =
+      r.Pick<std::string>({"Relu", "Relu", "Sigmoid", "Clip", "Erf", "Relu", "Relu", "Sigmoid", "Clip", "Erf",
+                           "HardSigmoid", "HardSwish"});
   const std::string x = b.Input(Square(ActivationShape(r)));
   if (op == "Clip") {
     b.Node(op, {x, b.Weight({}, 0.0f), b.Weight({}, 6.0f)});
@@ -298,6 +310,182 @@ double MakeLayerNorm(Rng& r, NetBuilder& b) {
   return 0;
 }
 
+// ---- Data movement, reductions and the remaining elementwise ops (format 2) ------------
+
+int64_t Heads(Rng& r) { return r.Pick<int64_t>({3, 4, 6, 8, 12, 12, 16, 24}); }
+int64_t HeadDim(Rng& r) { return r.Pick<int64_t>({32, 32, 64, 64, 128}); }
+// Windows (Swin) or batch: the leading dim of attention tensors.
+int64_t Windows(Rng& r) { return r.Pick<int64_t>({1, 1, 1, 4, 16, 64}); }
+// A channels-last activation: NHWC (Swin, ConvNeXt) or [N, seq, hidden] (ViT).
+std::vector<int64_t> ChannelsLast(Rng& r) {
+  if (r.Chance(0.6)) {
+    const int64_t hw = r.Chance(0.7) ? r.Pick<int64_t>({7, 14, 28, 56}) : Spatial(r);
+    return {Batch(r), hw, hw, r.Chance(0.7) ? r.Pick<int64_t>({96, 192, 384, 768}) : Channels(r)};
+  }
+  return {Batch(r), SeqLen(r), Hidden(r)};
+}
+
+double MakeTranspose(Rng& r, NetBuilder& b) {
+  std::vector<int64_t> shape, perm;
+  const double u = r.Uniform();
+  const int64_t n = Batch(r);
+  if (u < 0.3) {  // NCHW <-> NHWC (ConvNeXt, Swin)
+    const int64_t c = Channels(r), hw = Spatial(r);
+    if (r.Chance(0.5)) {
+      shape = {n, c, hw, hw}, perm = {0, 2, 3, 1};
+    } else {
+      shape = {n, hw, hw, c}, perm = {0, 3, 1, 2};
+    }
+  } else if (u < 0.45) {  // channel shuffle (ShuffleNet): [N, g, C/g, H, W] -> [N, C/g, g, H, W]
+    const int64_t g = r.Pick<int64_t>({2, 2, 2, 3, 4, 8}), hw = Spatial(r);
+    shape = {n, g, std::max<int64_t>(1, Channels(r, 1024) / g), hw, hw}, perm = {0, 2, 1, 3, 4};
+  } else if (u < 0.75) {  // attention head split / merge / K^T
+    const int64_t w = Windows(r), seq = SeqLen(r), h = Heads(r), dh = HeadDim(r);
+    switch (r.Int(0, 4)) {
+      case 0: shape = {w, seq, h, dh}, perm = {0, 2, 1, 3}; break;
+      case 1: shape = {w, h, seq, dh}, perm = {0, 2, 1, 3}; break;
+      case 2: shape = {w, h, seq, dh}, perm = {0, 1, 3, 2}; break;
+      case 3: shape = {w, seq, 3, h, dh}, perm = {2, 0, 3, 1, 4}; break;
+      default: shape = {seq, w, h * dh}, perm = {1, 0, 2}; break;  // ViT: seq-first <-> batch-first
+    }
+  } else if (u < 0.9) {  // Swin window partition / reverse: [N, H/7, 7, W/7, 7, C]
+    const int64_t hw = r.Pick<int64_t>({7, 14, 28, 56}), c = r.Chance(0.8) ? r.Pick<int64_t>({96, 192, 384, 768}) : Channels(r);
+    shape = {n, hw / 7, 7, hw / 7, 7, c}, perm = {0, 1, 3, 2, 4, 5};
+    if (r.Chance(0.5)) shape = {n, hw / 7, hw / 7, 7, 7, c};  // the reverse: same perm
+  } else {  // any permutation of a random 3-5-D tensor
+    const int64_t rank = r.Int(3, 5);
+    for (int64_t i = 0; i < rank; ++i) shape.push_back(r.Pick<int64_t>({1, 2, 3, 7, 8, 14, 16, 32, 49, 64, 96, 128}));
+    for (int64_t i = 0; i < rank; ++i) perm.push_back(i);
+    for (int64_t i = rank - 1; i > 0; --i) std::swap(perm[static_cast<size_t>(i)], perm[static_cast<size_t>(r.Int(0, i))]);
+  }
+  auto& node = b.Node("Transpose", {b.Input(shape)});
+  NetBuilder::Ints(node, "perm", perm);
+  return 0;
+}
+
+double MakeSlice(Rng& r, NetBuilder& b) {
+  std::vector<int64_t> shape;
+  int64_t axis = 0, start = 0, end = 0;
+  const double u = r.Uniform();
+  if (u < 0.4) {  // channel split (ShuffleNet): one half of the channels
+    const int64_t hw = Spatial(r), c = 2 * std::max<int64_t>(1, Channels(r, 1024) / 2);
+    shape = {Batch(r), c, hw, hw}, axis = 1;
+    start = r.Chance(0.5) ? 0 : c / 2, end = start + c / 2;
+  } else if (u < 0.65) {  // Swin: the pieces torch.roll cuts from an NHWC map (a full-extent
+    // slice is a no-op ONNX Runtime removes from a model: PredictModel counts it free)
+    const int64_t hw = r.Pick<int64_t>({7, 14, 28, 56});
+    shape = {Batch(r), hw, hw, r.Pick<int64_t>({96, 192, 384, 768})}, axis = r.Int(1, 2);
+    start = r.Int(0, hw - 1), end = r.Int(start + 1, hw);
+    if (start == 0 && end == hw) end = hw - 1 > 0 ? hw - 1 : hw;
+  } else if (u < 0.85) {  // ViT: q, k or v out of the fused projection, or the class token
+    const int64_t seq = SeqLen(r), h = Hidden(r);
+    if (r.Chance(0.7)) {
+      const int64_t k = r.Int(0, 2);
+      shape = {seq, Batch(r), 3 * h}, axis = 2, start = k * h, end = (k + 1) * h;
+    } else {
+      shape = {Batch(r), seq, h}, axis = 1, start = 0, end = 1;
+    }
+  } else {  // any axis of an NCHW map
+    const int64_t hw = Spatial(r);
+    shape = {Batch(r), Channels(r), hw, hw}, axis = r.Int(1, 3);
+    start = r.Int(0, shape[static_cast<size_t>(axis)] - 1), end = r.Int(start + 1, shape[static_cast<size_t>(axis)]);
+    if (start == 0 && end == shape[static_cast<size_t>(axis)]) return -1;  // a no-op: redraw
+  }
+  b.Node("Slice", {b.Input(shape), b.Int64s({1}, {start}), b.Int64s({1}, {end}), b.Int64s({1}, {axis})});
+  return 0;
+}
+
+double MakePad(Rng& r, NetBuilder& b) {
+  // H and W of NHWC (Swin: axes 1, 2) or NCHW (axes 2, 3).
+  const bool nhwc = r.Chance(0.5);
+  const int64_t hw = nhwc && r.Chance(0.7) ? r.Pick<int64_t>({7, 14, 28, 56}) : Spatial(r);
+  const std::vector<int64_t> shape = nhwc ? std::vector<int64_t>{Batch(r), hw, hw, Channels(r)}
+                                          : std::vector<int64_t>{Batch(r), Channels(r), hw, hw};
+  const size_t h_axis = nhwc ? 1 : 2;
+  std::vector<int64_t> pads(8, 0);
+  const double u = r.Uniform();
+  if (u < 0.3) {
+    // Swin pads to a multiple of the window: zero when the map already is one.
+  } else if (u < 0.7) {  // symmetric, as before a pool (Inception)
+    const int64_t p = r.Pick<int64_t>({1, 1, 2, 3});
+    pads[h_axis] = pads[h_axis + 1] = pads[h_axis + 4] = pads[h_axis + 5] = p;
+  } else {  // at the end only
+    pads[h_axis + 4] = r.Int(0, 6), pads[h_axis + 5] = r.Int(0, 6);
+  }
+  b.Node("Pad", {b.Input(shape), b.Int64s({8}, pads)});
+  std::vector<int64_t> out = shape;
+  for (size_t i = 0; i < 4; ++i) out[i] += pads[i] + pads[i + 4];
+  b.NoteElements(Elements(out));
+  return 0;
+}
+
+double MakeReduce(Rng& r, NetBuilder& b) {
+  std::vector<int64_t> shape, axes;
+  int64_t keepdims = 1;
+  const double u = r.Uniform();
+  if (u < 0.65) {  // LayerNorm statistics: the channels-last last axis
+    shape = ChannelsLast(r), axes = {static_cast<int64_t>(shape.size()) - 1};
+  } else if (u < 0.9) {  // spatial mean of an NCHW map (MnasNet, squeeze-excitation)
+    const int64_t hw = Spatial(r);
+    shape = {Batch(r), Channels(r), hw, hw}, axes = {2, 3}, keepdims = r.Chance(0.5) ? 1 : 0;
+  } else {  // channel mean
+    const int64_t hw = Spatial(r);
+    shape = {Batch(r), Channels(r), hw, hw}, axes = {1};
+  }
+  auto& node = b.Node("ReduceMean", {b.Input(shape)});
+  NetBuilder::Ints(node, "axes", axes);
+  NetBuilder::Int(node, "keepdims", keepdims);
+  return 0;
+}
+
+// Div, Sub, Pow, Sqrt as the decomposed LayerNorm and GELU of ConvNeXt, Swin and ViT use them.
+double MakeEltwise(Rng& r, NetBuilder& b) {
+  const std::string op = r.Pick<std::string>({"Div", "Div", "Sub", "Sub", "Pow", "Sqrt"});
+  std::vector<int64_t> shape = r.Chance(0.6) ? ChannelsLast(r) : Square(ActivationShape(r));
+  std::vector<int64_t> stat = shape;  // the per-position statistic of a LayerNorm: last dim 1
+  stat.back() = 1;
+  if (op == "Sqrt") {
+    b.Node(op, {b.Input(r.Chance(0.5) ? stat : shape)});
+  } else if (op == "Pow") {
+    b.Node(op, {b.Input(shape), b.Weight({}, 2.0f)});
+  } else {
+    const std::string x = b.Input(shape);
+    const double v = r.Uniform();
+    if (v < 0.3) {
+      b.Node(op, {x, b.Input(shape)});
+    } else if (v < 0.75) {
+      b.Node(op, {x, b.Input(stat)});  // x - mean, (x - mean) / std
+    } else {
+      b.Node(op, {x, b.Weight({}, 1.4142135f)});  // GELU's x / sqrt(2)
+    }
+  }
+  return 0;
+}
+
+double MakeGather(Rng& r, NetBuilder& b) {
+  std::vector<int64_t> shape;
+  std::string indices;
+  int64_t axis = 0;
+  const double u = r.Uniform();
+  if (u < 0.7) {  // q, k or v out of [3, windows, heads, seq, head_dim] (Swin)
+    shape = {3, Windows(r), Heads(r), SeqLen(r), HeadDim(r)};
+    indices = b.Int64s({}, {r.Int(0, 2)});
+  } else if (u < 0.85) {  // the class token of [N, seq, hidden] (ViT)
+    shape = {Batch(r), SeqLen(r), Hidden(r)}, axis = 1;
+    indices = b.Int64s({}, {0});
+  } else {  // a few channels of an NCHW map
+    const int64_t hw = Spatial(r), c = Channels(r);
+    shape = {Batch(r), c, hw, hw}, axis = 1;
+    const int64_t k = r.Int(1, std::min<int64_t>(c, 64));
+    std::vector<int64_t> idx;
+    for (int64_t i = 0; i < k; ++i) idx.push_back(r.Int(0, c - 1));
+    indices = b.Int64s({k}, idx);
+  }
+  auto& node = b.Node("Gather", {b.Input(shape), indices});
+  NetBuilder::Int(node, "axis", axis);
+  return 0;
+}
+
 double MakeFamily(const std::string& family, Rng& r, NetBuilder& b) {
   if (family == "conv") return MakeConv(r, b);
   if (family == "pool") return MakePool(r, b);
@@ -310,6 +498,12 @@ double MakeFamily(const std::string& family, Rng& r, NetBuilder& b) {
   if (family == "matmul") return MakeMatMul(r, b);
   if (family == "softmax") return MakeSoftmax(r, b);
   if (family == "layernorm") return MakeLayerNorm(r, b);
+  if (family == "transpose") return MakeTranspose(r, b);
+  if (family == "slice") return MakeSlice(r, b);
+  if (family == "pad") return MakePad(r, b);
+  if (family == "reduce") return MakeReduce(r, b);
+  if (family == "eltwise") return MakeEltwise(r, b);
+  if (family == "gather") return MakeGather(r, b);
   return -1;
 }
 

@@ -6,6 +6,8 @@
 #include <filesystem>
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
+#include <algorithm>
+#include <optional>
 #include <set>
 
 #include "dlbricks/predict.h"
@@ -35,27 +37,158 @@ Status LoadRunOverhead(const std::string& db_path, const std::string& system_id,
   return Status::OK();
 }
 
+namespace {
+
+// The one layer that reads layer `i`'s only output, or -1.
+int SoleConsumer(const Graph& g, int i) {
+  const Layer& l = g.layers[static_cast<size_t>(i)];
+  if (l.outputs.size() != 1 || l.outputs[0] < 0) return -1;
+  const Value& v = g.values[static_cast<size_t>(l.outputs[0])];
+  return v.consumers.size() == 1 && !v.is_graph_output ? v.consumers[0] : -1;
+}
+
+bool ReadsFrom(const Graph& g, int consumer, int producer) {
+  for (int v : g.layers[static_cast<size_t>(consumer)].DataInputs(g))
+    if (g.values[static_cast<size_t>(v)].producer == producer) return true;
+  return false;
+}
+
+// Layers [h, h + ops.size()) have these op types, each reading the one before; returns the end.
+int MatchChain(const Graph& g, int h, const std::vector<std::string>& ops) {
+  const int n = static_cast<int>(g.layers.size());
+  for (size_t k = 0; k < ops.size(); ++k) {
+    const int i = h + static_cast<int>(k);
+    if (i >= n || g.layers[static_cast<size_t>(i)].op_type != ops[k]) return -1;
+    if (k > 0 && !ReadsFrom(g, i, i - 1)) return -1;
+  }
+  return h + static_cast<int>(ops.size());
+}
+
+// A layer the sweep measures standing in for a kernel ONNX Runtime builds out of several
+// (cost conventions of the graph module: FLOPs per output element, bytes of every input).
+LayerDescriptor StandIn(const std::string& op, const std::vector<int64_t>& in, std::vector<std::vector<int64_t>> weights,
+                        double flops_per_element) {
+  LayerDescriptor d;
+  d.op_type = op;
+  d.inputs = {in};
+  d.weights = std::move(weights);
+  d.outputs = {in};
+  d.axis = static_cast<int64_t>(in.size()) - 1;
+  double elements = 1;
+  for (int64_t x : in) elements *= static_cast<double>(x);
+  d.flops = flops_per_element * elements;
+  d.bytes_read = d.bytes_written = static_cast<int64_t>(4 * elements);
+  for (const auto& w : d.weights) {
+    int64_t e = 1;
+    for (int64_t x : w) e *= x;
+    d.params += e;
+    d.bytes_read += 4 * e;
+  }
+  return d;
+}
+
+// How ONNX Runtime (level all) runs the layers from `head` on, where its graph rewrites go
+// beyond the epilogue fusions of FusionUnits. false: as written (the head layer's kernel).
+struct OrtKernel {
+  int end = 0;       // first layer not covered
+  bool free = false;  // no kernel of its own
+  LayerDescriptor layer;
+};
+bool OrtRewrite(const Graph& g, int head, int unit_end, OrtKernel* out) {
+  const Layer& l = g.layers[static_cast<size_t>(head)];
+  const std::string& op = l.op_type;
+  OrtKernel& k = *out;
+  k.end = unit_end;
+  k.free = true;
+  // EliminateSlice: a Slice that keeps the whole tensor.
+  if (op == "Slice" && l.inputs.size() > 0 && l.outputs.size() == 1 && l.inputs[0] >= 0 && l.outputs[0] >= 0 &&
+      g.values[static_cast<size_t>(l.inputs[0])].type.dims == g.values[static_cast<size_t>(l.outputs[0])].type.dims)
+    return true;
+  // PadFusion: a constant Pad becomes the pads of the Conv or pool reading it.
+  if (op == "Pad") {
+    const int c = SoleConsumer(g, head);
+    if (c >= 0) {
+      const std::string& next = g.layers[static_cast<size_t>(c)].op_type;
+      if (next == "Conv" || next == "MaxPool" || next == "AveragePool") return true;
+    }
+  }
+  // x * HardSigmoid(x) on a convolution's output: the NCHWc convolution runs it in its
+  // epilogue (no HardSigmoid kernel is left in mobilenet_v3's profile).
+  if (op == "HardSigmoid" && unit_end == head + 2 && g.layers[static_cast<size_t>(head + 1)].op_type == "Mul") {
+    const std::vector<int> in = l.DataInputs(g);
+    const int p = in.size() == 1 ? g.values[static_cast<size_t>(in[0])].producer : -1;
+    if (p >= 0 && g.layers[static_cast<size_t>(p)].op_type == "Conv") return true;
+  }
+  k.free = false;
+  // SimplifiedLayerNormFusion: Pow, ReduceMean, Add, Sqrt, Div (and the scale Mul) are one
+  // kernel; the sweep's LayerNormalization of the same tensor stands in for it.
+  if (op == "Pow") {
+    int end = MatchChain(g, head, {"Pow", "ReduceMean", "Add", "Sqrt", "Div"});
+    if (end > 0) {
+      const LayerDescriptor x = DescribeLayer(g, head);
+      std::vector<std::vector<int64_t>> scale;
+      if (MatchChain(g, end - 1, {"Div", "Mul"}) > 0) {
+        const LayerDescriptor mul = DescribeLayer(g, end);
+        if (mul.inputs.size() == 1 && mul.weights.size() == 1) scale = mul.weights, ++end;
+      }
+      if (!x.inputs.empty()) {
+        k.end = end;
+        k.layer = StandIn("LayerNormalization", x.inputs[0], scale, 8);
+        return true;
+      }
+    }
+  }
+  // GeluFusion: x / sqrt(2), Erf, + 1, * x, * 0.5 are one elementwise kernel; an Erf of the
+  // same tensor stands in for it (the ONNX this tool builds with predates a Gelu op).
+  if (op == "Div") {
+    const int end = MatchChain(g, head, {"Div", "Erf", "Add", "Mul", "Mul"});
+    const LayerDescriptor x = DescribeLayer(g, head);
+    if (end > 0 && !x.inputs.empty()) {
+      k.end = end;
+      k.layer = StandIn("Erf", x.inputs[0], {}, 4);
+      return true;
+    }
+  }
+  return false;
+}
+
+}  // namespace
+
 ModelPrediction PredictModel(const Predictor& p, const Graph& graph, const ModelPredictionOptions& o) {
   ModelPrediction out;
   // Kernel-time predictions hold no call overhead: the model pays it once on top.
   const double overhead = o.overhead_correction || p.kernel_times ? p.run_overhead_ms : 0;
   const double per_unit = p.kernel_times ? 0 : overhead;
   const std::vector<int> units = FusionUnits(graph, o.fusion);
-  for (size_t u = 0; u + 1 < units.size(); ++u) {
+  for (size_t u = 0; u + 1 < units.size();) {
     const int head = units[u];
-    const std::string& op = graph.layers[static_cast<size_t>(head)].op_type;
-    ++out.units;
-    if (IsViewOp(op)) continue;
-    const LayerDescriptor d = DescribeLayer(graph, head);
-    const std::optional<double> ms = p.PredictLayer(d);
-    if (!ms) {
-      ++out.unmodelled;
-      ++out.unmodelled_ops[op];
+    PredictedKernel kernel;
+    kernel.begin = head;
+    kernel.end = units[u + 1];
+    kernel.op_type = graph.layers[static_cast<size_t>(head)].op_type;
+    OrtKernel rewrite;
+    // A rewrite covers whole units only.
+    const bool rewritten = o.fusion == FusionRules::kOnnxRuntime && OrtRewrite(graph, head, kernel.end, &rewrite) &&
+                           std::binary_search(units.begin(), units.end(), rewrite.end);
+    if (rewritten) kernel.end = rewrite.end;
+    while (u + 1 < units.size() && units[u] < kernel.end) ++u, ++out.units;
+    if (IsViewOp(kernel.op_type) || (rewritten && rewrite.free)) {
+      kernel.free = true;
+      out.kernels.push_back(std::move(kernel));
       continue;
     }
-    const double unit_ms = std::max(0.0, *ms - per_unit);
-    out.ms += unit_ms;
-    out.uncertainty_ms += unit_ms * p.RelativeError(OpFamily(op));
+    const LayerDescriptor d = rewritten ? rewrite.layer : DescribeLayer(graph, head);
+    kernel.predicted_as = d.op_type;
+    kernel.ms = p.PredictLayer(d);
+    if (!kernel.ms) {
+      ++out.unmodelled;
+      ++out.unmodelled_ops[kernel.op_type];
+    } else {
+      kernel.ms = std::max(0.0, *kernel.ms - per_unit);
+      out.ms += *kernel.ms;
+      out.uncertainty_ms += *kernel.ms * p.RelativeError(OpFamily(d.op_type));
+    }
+    out.kernels.push_back(std::move(kernel));
   }
   out.ms += overhead;
   return out;

@@ -197,7 +197,9 @@ void RegisterPredict(CLI::App* parent, Context& ctx) {
   CLI::App* cmd = parent->add_subcommand("predict", "per-layer predicted latency of a model and its total");
   cmd->add_option("--predictor", *pred, "predictor file")->required();
   cmd->add_option("model", *model, "ONNX model")->required();
-  cmd->callback([pred, model, &ctx] {
+  auto kernels = std::make_shared<bool>(false);
+  cmd->add_flag("--kernels", *kernels, "list the ONNX Runtime kernels the model is composed of, not its layers");
+  cmd->callback([pred, model, kernels, &ctx] {
     Predictor p;
     Status st = LoadPredictor(*pred, &p);
     if (!st.ok()) return void(ctx.exit_code = Fail(st));
@@ -208,20 +210,23 @@ void RegisterPredict(CLI::App* parent, Context& ctx) {
     if (!st.ok()) return void(ctx.exit_code = Fail(st));
     double total = 0, uncertainty = 0;
     int unmodelled = 0;
-    std::printf("%5s  %-20s %-10s %12s\n", "layer", "op", "family", "ms");
+    if (!*kernels) std::printf("%5s  %-20s %-10s %12s\n", "layer", "op", "family", "ms");
     for (const PredictedLayer& l : PredictGraphLayers(p, g)) {
-      if (l.ms) {
-        total += *l.ms;
-        uncertainty += *l.ms * p.RelativeError(l.family);
-        std::printf("%5d  %-20s %-10s %12.4f\n", l.layer, l.op_type.c_str(), l.family.c_str(), *l.ms);
-      } else {
-        ++unmodelled;
-        std::printf("%5d  %-20s %-10s %12s\n", l.layer, l.op_type.c_str(), "-", "n/a");
-      }
+      if (l.ms) total += *l.ms, uncertainty += *l.ms * p.RelativeError(l.family);
+      if (!l.ms) ++unmodelled;
+      if (!*kernels)
+        std::printf("%5d  %-20s %-10s %12s\n", l.layer, l.op_type.c_str(), l.ms ? l.family.c_str() : "-",
+                    l.ms ? fmt::format("{:.4f}", *l.ms).c_str() : "n/a");
+    }
+    const ModelPrediction m = PredictModel(p, g, ModelPredictionOptions{});
+    if (*kernels) {
+      std::printf("%11s  %-20s %-20s %12s\n", "layers", "op", "predicted as", "ms");
+      for (const PredictedKernel& k : m.kernels)
+        std::printf("%5d-%-5d  %-20s %-20s %12s\n", k.begin, k.end - 1, k.op_type.c_str(),
+                    k.free ? "(free)" : k.predicted_as.c_str(), k.ms ? fmt::format("{:.4f}", *k.ms).c_str() : "n/a");
     }
     std::printf("sum of layers %.3f ms (+/- %.3f ms from per-family test MAPE); %d of %zu layers not modelled\n",
                 total, uncertainty, unmodelled, g.layers.size());
-    const ModelPrediction m = PredictModel(p, g, ModelPredictionOptions{});
     std::printf("model %.3f ms (+/- %.3f ms): %d ONNX Runtime kernels, per-call overhead %.4f ms once, %d kernels "
                 "not modelled\n",
                 m.ms, m.uncertainty_ms, m.units, p.run_overhead_ms, m.unmodelled);
