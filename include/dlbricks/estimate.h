@@ -89,8 +89,8 @@ Status ConstructModel(const Graph* graph, const ModelDecomposition& decompositio
 
 // Where the whole model changes layout (ONNX Runtime's NchwcTransformer, applied over bricks):
 // a brick with blocked_out produces the blocked layout; a brick of layout-transparent ops
-// (Add, Sum, Mul, Concat, Relu, Sigmoid, Tanh, BatchNormalization, GlobalAveragePool,
-// GlobalMaxPool, Resize) whose inputs all arrive blocked stays blocked (Add/Mul/Concat only
+// (Add, Sum, Mul, Concat, Relu, Sigmoid, Tanh, HardSigmoid, BatchNormalization,
+// GlobalAveragePool, GlobalMaxPool, Resize) whose inputs all arrive blocked stays blocked (Add/Mul/Concat only
 // on equal shapes and without constant inputs); every other brick reads the plain layout.
 // A blocked_in brick fed a plain tensor pays its ReorderInput; a blocked tensor read by a
 // plain-layout brick or leaving the model pays one ReorderOutput: its producer's measured

@@ -12,12 +12,14 @@
 namespace dlbricks {
 namespace {
 
-// Ops the NchwcTransformer keeps in the blocked layout when every input already is.
+// Ops the NchwcTransformer keeps in the blocked layout when every input already is, and
+// HardSigmoid: x * HardSigmoid(x) after a convolution runs inside the blocked convolution
+// (mobilenet_v3's profile has no HardSigmoid, Mul or reorder after those convolutions).
 bool LayoutTransparent(const std::string& op) {
-  static const std::set<std::string> kOps = {"Add",     "Sum",  "Mul",
-                                             "Concat",  "Relu", "Sigmoid",
-                                             "Tanh",    "BatchNormalization",
-                                             "GlobalAveragePool", "GlobalMaxPool", "Resize", "Upsample"};
+  static const std::set<std::string> kOps = {"Add",     "Sum",  "Mul",         "Concat",
+                                             "Relu",    "Sigmoid", "Tanh",     "HardSigmoid",
+                                             "BatchNormalization", "GlobalAveragePool", "GlobalMaxPool",
+                                             "Resize",  "Upsample"};
   return kOps.count(op) > 0;
 }
 

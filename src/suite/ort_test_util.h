@@ -6,6 +6,7 @@
 #include <onnxruntime_cxx_api.h>
 
 #include <cmath>
+#include <cstdlib>
 #include <map>
 #include <random>
 #include <set>
@@ -23,7 +24,10 @@ struct FloatTensor {
 using TensorMap = std::map<std::string, FloatTensor>;
 
 inline Ort::Env& OrtEnv() {
-  static Ort::Env env(ORT_LOGGING_LEVEL_ERROR, "dlbricks-test");
+  static Ort::Env env = [] {
+    setenv("ORT_DISABLE_TELEMETRY", "1", 1);  // as the backend does (see onnxruntime_backend.cc)
+    return Ort::Env(ORT_LOGGING_LEVEL_ERROR, "dlbricks-test");
+  }();
   return env;
 }
 
