@@ -37,7 +37,7 @@ step "6/8 validate: constructed vs end-to-end for G=1..3 (DLBricks Fig. 10-12)"
 echo "-- the same models with stitched bricks over ONNX Runtime's fused kernels (docs/results.md, issue 5):"
 "$bin" validate "${models[@]}" -G 3 --mode dag --fusion onnxruntime --stitch --backend onnxruntime \
   --threads "$threads" --db "$db" --work "$out/work"
-echo "-- G=1 over fused kernels, constructed from profiled kernel times (layout reorders left out; issue 5):"
+echo "-- G=1 over fused kernels, constructed from profiled kernel times plus the layout reorders the whole model makes (issue 5):"
 "$bin" validate "${models[@]}" -G 1 --fusion onnxruntime --kernel-times --backend onnxruntime \
   --threads "$threads" --db "$db" --work "$out/work"
 
