@@ -22,7 +22,9 @@ struct BackendOptions {
   std::string execution_mode = "sequential";  // onnxruntime: sequential|parallel
   bool allow_spinning = true;             // onnxruntime thread-pool spinning (ORT default: on)
   // Backend-specific extras as key=value (--backend-option); recorded verbatim.
-  // fake: "latency_scale" (default 1) multiplies every simulated latency.
+  // onnxruntime: session config entries (onnxruntime_session_options_config_keys.h), e.g.
+  // session.set_denormal_as_zero=1. fake: "latency_scale" (default 1) multiplies every
+  // simulated latency.
   std::map<std::string, std::string> extra;
 };
 

@@ -131,6 +131,22 @@ TEST(BackendTest, ProfileSumsEachKernelsMedian) {
   EXPECT_NE(st.message().find(path), std::string::npos);
 }
 
+// --backend-option entries are ONNX Runtime session config entries, recorded in the fingerprint.
+TEST(BackendTest, OnnxRuntimeTakesSessionConfigEntries) {
+  TempDir dir;
+  const std::string path = WriteSmallConvNet(dir);
+  std::unique_ptr<Backend> ort;
+  ASSERT_TRUE(BackendRegistry::Create("onnxruntime", &ort).ok());
+  BackendOptions o;
+  o.extra["session.set_denormal_as_zero"] = "1";
+  std::unique_ptr<PreparedModel> m;
+  ASSERT_TRUE(ort->Prepare(path, o, &m).ok());
+  ASSERT_TRUE(m->Run().ok());
+  auto rec = ort->RecordOptions(o);
+  EXPECT_EQ(rec["config.session.set_denormal_as_zero"], "1");
+  EXPECT_EQ(ort->RecordOptions(BackendOptions{}).count("config.session.set_denormal_as_zero"), 0u);
+}
+
 TEST(BackendTest, OnnxRuntimeProfilesOpTypes) {
   TempDir dir;
   const std::string path = WriteSmallConvNet(dir);

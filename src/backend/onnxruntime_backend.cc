@@ -47,6 +47,7 @@ Ort::SessionOptions MakeSessionOptions(const BackendOptions& o) {
   so.SetExecutionMode(o.execution_mode == "parallel" ? ORT_PARALLEL : ORT_SEQUENTIAL);
   so.AddConfigEntry(kOrtSessionOptionsConfigAllowIntraOpSpinning, o.allow_spinning ? "1" : "0");
   so.AddConfigEntry(kOrtSessionOptionsConfigAllowInterOpSpinning, o.allow_spinning ? "1" : "0");
+  for (const auto& [key, value] : o.extra) so.AddConfigEntry(key.c_str(), value.c_str());
   return so;
 }
 
@@ -208,12 +209,14 @@ class OnnxRuntimeBackend : public Backend {
   std::string version() const override { return OrtGetApiBase()->GetVersionString(); }
 
   std::map<std::string, std::string> RecordOptions(const BackendOptions& o) const override {
-    return {{"intra_op_threads", std::to_string(o.intra_op_threads)},
-            {"inter_op_threads", std::to_string(o.inter_op_threads)},
-            {"opt_level", o.opt_level},
-            {"execution_mode", o.execution_mode},
-            {"allow_spinning", o.allow_spinning ? "1" : "0"},
-            {"execution_provider", "cpu"}};
+    std::map<std::string, std::string> r = {{"intra_op_threads", std::to_string(o.intra_op_threads)},
+                                            {"inter_op_threads", std::to_string(o.inter_op_threads)},
+                                            {"opt_level", o.opt_level},
+                                            {"execution_mode", o.execution_mode},
+                                            {"allow_spinning", o.allow_spinning ? "1" : "0"},
+                                            {"execution_provider", "cpu"}};
+    for (const auto& [key, value] : o.extra) r["config." + key] = value;  // session config entries
+    return r;
   }
 
   Status Prepare(const std::string& path, const BackendOptions& options,
