@@ -115,7 +115,7 @@ TEST(Sweep, EveryFamilyLoadsAsOneModelledLayer) {
 
 // Latency that depends on the features in a learnable way: ms = 1e-6*macs + 1e-7*bytes + c.
 std::vector<Sample> SyntheticSamples(int n, const std::vector<std::string>& families = {"conv", "gemm", "act", "add",
-                                                                                         "pool"}) {
+                                                                                         "pool", "bn"}) {
   std::vector<Sample> out;
   SweepOptions o;
   TempDir dir;
@@ -597,7 +597,7 @@ TEST(NewFamilies, SweepNetworksAreOneLayerOfTheirFamilyAndRunInOnnxRuntime) {
   TempDir dir;
   SweepOptions o;
   std::map<std::string, std::set<std::string>> ops;  // family -> op types drawn
-  for (int64_t i = 0; i < 120; ++i) {
+  for (int64_t i = 0; i < 240; ++i) {
     SweepNetwork net;
     ASSERT_TRUE(MakeSweepNetwork(3, i, kNewFamilies, o, &net).ok());
     const std::string path = dir.File("n.onnx");
@@ -639,7 +639,7 @@ TEST(NewFamilies, SweepNetworksAreOneLayerOfTheirFamilyAndRunInOnnxRuntime) {
   o.isolate = false;
   o.progress = false;
   o.work_dir = dir.path();
-  o.protocol.warmup_runs = 0;
+  o.protocol.warmup_runs = 1;
   o.protocol.min_runs = o.protocol.max_runs = 2;
   SweepSummary summary;
   const Status st = RunSweep(db, o, &summary);
@@ -648,8 +648,11 @@ TEST(NewFamilies, SweepNetworksAreOneLayerOfTheirFamilyAndRunInOnnxRuntime) {
   for (const std::string& f : kNewFamilies) EXPECT_GE(summary.per_family[f], 1) << f;
   std::vector<Sample> samples;
   std::string system_id;
-  ASSERT_TRUE(LoadDataset(db, DatasetQuery{}, &samples, &system_id).ok());
+  DatasetQuery q;
+  q.protocols = {summary.protocol};
+  ASSERT_TRUE(LoadDataset(db, q, &samples, &system_id).ok());
   EXPECT_EQ(static_cast<int>(samples.size()), summary.measured);
+  for (const Sample& s : samples) EXPECT_GT(s.ms, 0) << s.layer.op_type;
 }
 
 TEST(NewFamilies, DescriptorsAndDataMovementFeatures) {
@@ -803,8 +806,10 @@ TEST(NewFamilies, OrtRewritesFreePadsBeforePoolsAndHardSwishAfterConvs) {
   testing::ModelBuilder b;
   b.Input("x", {1, 8, 14, 14});
   b.Weight("w", {8, 8, 3, 3});
-  auto& conv = b.Node("Conv", {"x", "w"}, {"c"});
+  auto& conv = b.Node("Conv", {"x", "w"}, {"c0"});
   testing::AttrInts(conv, "pads", {1, 1, 1, 1});
+  b.Weight("s", {8}).Weight("o", {8}).Weight("m", {8}).WeightValues("v", {8}, std::vector<float>(8, 1.0f));
+  b.Node("BatchNormalization", {"c0", "s", "o", "m", "v"}, {"c"});
   b.Node("HardSigmoid", {"c"}, {"gate"});
   b.Node("Mul", {"c", "gate"}, {"hswish"});
   b.Int64s("pads", {0, 0, 1, 1, 0, 0, 1, 1});
@@ -816,14 +821,17 @@ TEST(NewFamilies, OrtRewritesFreePadsBeforePoolsAndHardSwishAfterConvs) {
   TempDir dir;
   Graph g;
   ASSERT_TRUE(LoadGraph(b.Write(dir.path(), "m.onnx"), IngestOptions{}, &g).ok());
-  const Predictor p = QuickXgboost(SyntheticSamples(300, {"conv", "act", "pool", "pad", "mul"}));
+  std::vector<Sample> samples = SyntheticSamples(150, {"act"});  // HardSigmoid is 1 in 12 of them
+  for (Sample& s : SyntheticSamples(150, {"conv", "pool", "pad", "mul"})) samples.push_back(std::move(s));
+  const Predictor p = QuickXgboost(samples);
   ASSERT_TRUE(p.ops.count("HardSigmoid") && p.ops.count("Pad"));
   const ModelPrediction m = PredictModel(p, g, ModelPredictionOptions{});
-  // Conv | HardSigmoid+Mul (free: in the conv) | Pad (free: into the pool) | AveragePool | HardSigmoid
+  // Conv+BN | HardSigmoid+Mul (free: in the conv) | Pad (free: into the pool) | AveragePool | HardSigmoid
   ASSERT_EQ(m.kernels.size(), 5u);
   EXPECT_FALSE(m.kernels[0].free);
   EXPECT_TRUE(m.kernels[1].free);
-  EXPECT_EQ(m.kernels[1].end, 3);
+  EXPECT_EQ(m.kernels[1].begin, 2);
+  EXPECT_EQ(m.kernels[1].end, 4);
   EXPECT_TRUE(m.kernels[2].free);
   EXPECT_EQ(m.kernels[3].predicted_as, "AveragePool");
   EXPECT_EQ(m.kernels[4].predicted_as, "HardSigmoid");  // a lone gate is a kernel

@@ -223,6 +223,19 @@ std::vector<int64_t> Square(std::vector<int64_t> d) {
   return d;
 }
 
+int64_t Heads(Rng& r) { return r.Pick<int64_t>({3, 4, 6, 8, 12, 12, 16, 24}); }
+int64_t HeadDim(Rng& r) { return r.Pick<int64_t>({32, 32, 64, 64, 128}); }
+// Windows (Swin) or batch: the leading dim of attention tensors.
+int64_t Windows(Rng& r) { return r.Pick<int64_t>({1, 1, 1, 4, 16, 64}); }
+// A channels-last activation: NHWC (Swin, ConvNeXt) or [N, seq, hidden] (ViT).
+std::vector<int64_t> ChannelsLast(Rng& r) {
+  if (r.Chance(0.6)) {
+    const int64_t hw = r.Chance(0.7) ? r.Pick<int64_t>({7, 14, 28, 56}) : Spatial(r);
+    return {Batch(r), hw, hw, r.Chance(0.7) ? r.Pick<int64_t>({96, 192, 384, 768}) : Channels(r)};
+  }
+  return {Batch(r), SeqLen(r), Hidden(r)};
+}
+
 double MakeBn(Rng& r, NetBuilder& b) {
   const int64_t c = Channels(r), hw = Spatial(r);
   const std::string x = b.Input({Batch(r), c, hw, hw});
@@ -303,27 +316,16 @@ double MakeSoftmax(Rng& r, NetBuilder& b) {
   return 0;
 }
 
+// Transformer [N, seq, hidden] or, since format 2, the NHWC maps of ConvNeXt and Swin.
 double MakeLayerNorm(Rng& r, NetBuilder& b) {
-  const int64_t h = Hidden(r);
-  auto& node = b.Node("LayerNormalization", {b.Input({Batch(r), SeqLen(r), h}), b.Weight({h}, 1.0f), b.Weight({h})});
+  const std::vector<int64_t> shape = ChannelsLast(r);
+  const int64_t h = shape.back();
+  auto& node = b.Node("LayerNormalization", {b.Input(shape), b.Weight({h}, 1.0f), b.Weight({h})});
   NetBuilder::Int(node, "axis", -1);
   return 0;
 }
 
 // ---- Data movement, reductions and the remaining elementwise ops (format 2) ------------
-
-int64_t Heads(Rng& r) { return r.Pick<int64_t>({3, 4, 6, 8, 12, 12, 16, 24}); }
-int64_t HeadDim(Rng& r) { return r.Pick<int64_t>({32, 32, 64, 64, 128}); }
-// Windows (Swin) or batch: the leading dim of attention tensors.
-int64_t Windows(Rng& r) { return r.Pick<int64_t>({1, 1, 1, 4, 16, 64}); }
-// A channels-last activation: NHWC (Swin, ConvNeXt) or [N, seq, hidden] (ViT).
-std::vector<int64_t> ChannelsLast(Rng& r) {
-  if (r.Chance(0.6)) {
-    const int64_t hw = r.Chance(0.7) ? r.Pick<int64_t>({7, 14, 28, 56}) : Spatial(r);
-    return {Batch(r), hw, hw, r.Chance(0.7) ? r.Pick<int64_t>({96, 192, 384, 768}) : Channels(r)};
-  }
-  return {Batch(r), SeqLen(r), Hidden(r)};
-}
 
 double MakeTranspose(Rng& r, NetBuilder& b) {
   std::vector<int64_t> shape, perm;
@@ -376,7 +378,7 @@ double MakeSlice(Rng& r, NetBuilder& b) {
     const int64_t hw = r.Pick<int64_t>({7, 14, 28, 56});
     shape = {Batch(r), hw, hw, r.Pick<int64_t>({96, 192, 384, 768})}, axis = r.Int(1, 2);
     start = r.Int(0, hw - 1), end = r.Int(start + 1, hw);
-    if (start == 0 && end == hw) end = hw - 1 > 0 ? hw - 1 : hw;
+    if (start == 0 && end == hw) end = hw - 1;
   } else if (u < 0.85) {  // ViT: q, k or v out of the fused projection, or the class token
     const int64_t seq = SeqLen(r), h = Hidden(r);
     if (r.Chance(0.7)) {

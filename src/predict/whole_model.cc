@@ -94,7 +94,7 @@ struct OrtKernel {
   bool free = false;  // no kernel of its own
   LayerDescriptor layer;
 };
-bool OrtRewrite(const Graph& g, int head, int unit_end, OrtKernel* out) {
+bool OrtRewrite(const Graph& g, const std::vector<int>& units, int head, int unit_end, OrtKernel* out) {
   const Layer& l = g.layers[static_cast<size_t>(head)];
   const std::string& op = l.op_type;
   OrtKernel& k = *out;
@@ -112,12 +112,14 @@ bool OrtRewrite(const Graph& g, int head, int unit_end, OrtKernel* out) {
       if (next == "Conv" || next == "MaxPool" || next == "AveragePool") return true;
     }
   }
-  // x * HardSigmoid(x) on a convolution's output: the NCHWc convolution runs it in its
-  // epilogue (no HardSigmoid kernel is left in mobilenet_v3's profile).
+  // x * HardSigmoid(x) on the output of a convolution's unit (Conv, BatchNormalization): the
+  // NCHWc convolution runs it in its epilogue (no HardSigmoid kernel is left in mobilenet_v3's
+  // profile but the one after a pool).
   if (op == "HardSigmoid" && unit_end == head + 2 && g.layers[static_cast<size_t>(head + 1)].op_type == "Mul") {
     const std::vector<int> in = l.DataInputs(g);
     const int p = in.size() == 1 ? g.values[static_cast<size_t>(in[0])].producer : -1;
-    if (p >= 0 && g.layers[static_cast<size_t>(p)].op_type == "Conv") return true;
+    const auto unit = std::upper_bound(units.begin(), units.end(), p);
+    if (p >= 0 && unit != units.begin() && g.layers[static_cast<size_t>(*(unit - 1))].op_type == "Conv") return true;
   }
   k.free = false;
   // SimplifiedLayerNormFusion: Pow, ReduceMean, Add, Sqrt, Div (and the scale Mul) are one
@@ -142,8 +144,8 @@ bool OrtRewrite(const Graph& g, int head, int unit_end, OrtKernel* out) {
   // same tensor stands in for it (the ONNX this tool builds with predates a Gelu op).
   if (op == "Div") {
     const int end = MatchChain(g, head, {"Div", "Erf", "Add", "Mul", "Mul"});
-    const LayerDescriptor x = DescribeLayer(g, head);
-    if (end > 0 && !x.inputs.empty()) {
+    const LayerDescriptor x = end > 0 ? DescribeLayer(g, head) : LayerDescriptor{};
+    if (!x.inputs.empty()) {
       k.end = end;
       k.layer = StandIn("Erf", x.inputs[0], {}, 4);
       return true;
@@ -168,7 +170,7 @@ ModelPrediction PredictModel(const Predictor& p, const Graph& graph, const Model
     kernel.op_type = graph.layers[static_cast<size_t>(head)].op_type;
     OrtKernel rewrite;
     // A rewrite covers whole units only.
-    const bool rewritten = o.fusion == FusionRules::kOnnxRuntime && OrtRewrite(graph, head, kernel.end, &rewrite) &&
+    const bool rewritten = o.fusion == FusionRules::kOnnxRuntime && OrtRewrite(graph, units, head, kernel.end, &rewrite) &&
                            std::binary_search(units.begin(), units.end(), rewrite.end);
     if (rewritten) kernel.end = rewrite.end;
     while (u + 1 < units.size() && units[u] < kernel.end) ++u, ++out.units;
