@@ -868,6 +868,13 @@ TEST(NewFamilies, FormatOnePredictorStillLoads) {
   const ModelPrediction m = PredictModel(p, block, ModelPredictionOptions{});
   EXPECT_EQ(m.unmodelled, 7);
   EXPECT_TRUE(m.kernels[4].ms.has_value());  // the LayerNorm kernel: a family it has
+  // The CLI lists the kernels: the stand-ins, the free no-op Slice, the unmodelled Transpose.
+  const testing::CommandResult res =
+      testing::RunCli({"predictor", "predict", "--kernels", "--predictor", path, dir.File("block.onnx")});
+  ASSERT_EQ(res.exit_code, 0) << res.err;
+  EXPECT_NE(res.out.find("LayerNormalization"), std::string::npos) << res.out;
+  EXPECT_NE(res.out.find("(free)"), std::string::npos);
+  EXPECT_NE(res.out.find("7 kernels not modelled"), std::string::npos) << res.out;
   // Saved by this build (format 2, its own feature list kept) it predicts the same.
   const std::string again = dir.File("again.dlbp");
   ASSERT_TRUE(SavePredictor(p, again).ok());
