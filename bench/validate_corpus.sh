@@ -28,7 +28,7 @@ flags_of() {
 variants_of() {
   if [[ -n "${VARIANTS:-}" ]]; then echo "$VARIANTS"; return; fi
   case $1 in
-    ort-all-*) echo "paper overhead fusion+overhead stitch" ;;
+    ort-all-*) echo "paper overhead fusion+overhead stitch kernel" ;;
     *) echo "paper overhead stitch" ;;
   esac
 }
@@ -38,6 +38,9 @@ variant_flags() {
     overhead) echo "--overhead-correction" ;;
     fusion) echo "--fusion onnxruntime" ;;
     fusion+overhead) echo "--fusion onnxruntime --overhead-correction" ;;
+    # ORT only: profiled kernel times plus the whole model's layout reorders (and without them).
+    kernel) echo "--fusion onnxruntime --kernel-times" ;;
+    kernel-noreorders) echo "--fusion onnxruntime --kernel-times --no-model-reorders" ;;
     # Stitched dag bricks over fused kernels where the backend fuses (ORT with optimisations).
     stitch) case $2 in
         ort-all-*) echo "--mode dag --fusion onnxruntime --stitch" ;;
