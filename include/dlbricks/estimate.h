@@ -90,11 +90,12 @@ Status ConstructModel(const Graph* graph, const ModelDecomposition& decompositio
 // Where the whole model changes layout (ONNX Runtime's NchwcTransformer, applied over bricks):
 // a brick with blocked_out produces the blocked layout; a brick of layout-transparent ops
 // (Add, Sum, Mul, Concat, Relu, Sigmoid, Tanh, HardSigmoid, BatchNormalization,
-// GlobalAveragePool, GlobalMaxPool, Resize) whose inputs all arrive blocked stays blocked (Add/Mul/Concat only
-// on equal shapes and without constant inputs); every other brick reads the plain layout.
-// A blocked_in brick fed a plain tensor pays its ReorderInput; a blocked tensor read by a
-// plain-layout brick or leaving the model pays one ReorderOutput: its producer's measured
-// one, or (producer transparent) the model's median reorder cost per byte times its size.
+// GlobalAveragePool, GlobalMaxPool, Resize) whose inputs all arrive blocked stays blocked
+// (Add/Sum/Mul only on equal shapes; Add/Sum/Mul/Concat without constant inputs); every other
+// brick reads the plain layout. A blocked_in brick fed a plain tensor pays its ReorderInput; a
+// blocked tensor read by a plain-layout brick or leaving the model pays one ReorderOutput: its
+// producer's measured one, or (producer transparent) the model's measured reorder cost per
+// byte (all its ReorderOutputs over all their bytes) times its size.
 // Returns the extra ms per cover brick (same order as `bricks`).
 // REQUIRES: bricks are a cover of graph's layers in layer order.
 std::vector<double> ModelReorders(const Graph& graph, const std::vector<BrickInstance>& bricks,

@@ -114,12 +114,12 @@ Status TimeModelFile(Backend& backend, const std::string& path, const BackendOpt
 // (key, name, status and error are left as they are).
 void SetMeasurementTiming(const ItemTiming& timing, Measurement* m);
 
-// Kernel time of one inference from its op profile (mean ms per op type): the sum over op
-// types except ONNX Runtime's layout reorders (Reorder*), which a lone brick pays around
-// every call and a whole model pays once.
 // The op-profile store rows of one profiled item (key: system, kind, item, batch).
 std::vector<OpProfileRow> OpProfileRows(const MeasurementKey& key, const std::string& name,
                                         const std::vector<OpTypeTime>& op_times);
+// Kernel time of one inference from its op profile (ms per op type): the sum over op types
+// except ONNX Runtime's layout reorders (Reorder*), which a lone brick pays around every call
+// and a whole model only where its layout changes.
 double KernelMs(const std::vector<OpTypeTime>& op_times);
 
 // ---- Isolation ------------------------------------------------------------------------

@@ -243,10 +243,8 @@ class OnnxRuntimeBackend : public Backend {
       // At least `runs` inferences spanning kMinProfileSeconds, so that the medians outlast a
       // host hiccup even for a brick of a few microseconds; at most kMaxProfileRuns.
       const auto start = std::chrono::steady_clock::now();
-      for (int r = 0; r < runs || (r < kMaxProfileRuns && std::chrono::duration<double>(
-                                                              std::chrono::steady_clock::now() - start)
-                                                                  .count() < kMinProfileSeconds);
-           ++r)
+      auto elapsed_s = [&] { return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count(); };
+      for (int r = 0; r < runs || (r < kMaxProfileRuns && elapsed_s() < kMinProfileSeconds); ++r)
         DLB_RETURN_IF_ERROR(m.Run());
       try {
         trace = m.EndProfiling();

@@ -137,10 +137,10 @@ Status ConstructModel(const Graph* graph, const ModelDecomposition& d, const Bri
                             (options.kernel_times ? " with --profile-ops" : "") + " or pass --allow-partial");
   }
 
+  std::vector<BrickInstance> cover_instances;  // the cover as instances (layout and edges need it)
+  for (const BrickEstimate& b : e.bricks) cover_instances.push_back(BrickInstance{b.begin, b.end, b.id});
   if (options.kernel_times && options.model_reorders && graph && !stitched) {
-    std::vector<BrickInstance> insts;
-    for (const BrickEstimate& b : e.bricks) insts.push_back(BrickInstance{b.begin, b.end, b.id});
-    const std::vector<double> extra = ModelReorders(*graph, insts, latencies);
+    const std::vector<double> extra = ModelReorders(*graph, cover_instances, latencies);
     for (size_t i = 0; i < e.bricks.size(); ++i) {
       if (e.bricks[i].source == BrickSource::kMissing) continue;
       e.bricks[i].ms += extra[i];
@@ -164,9 +164,7 @@ Status ConstructModel(const Graph* graph, const ModelDecomposition& d, const Bri
     if (own_cover && !d.edges.empty()) {
       edges = d.edges;
     } else if (graph) {
-      std::vector<BrickInstance> insts;
-      for (const BrickEstimate& b : e.bricks) insts.push_back(BrickInstance{b.begin, b.end, b.id});
-      edges = BrickEdges(*graph, insts);
+      edges = BrickEdges(*graph, cover_instances);
     } else if (e.bricks.size() > 1) {
       return Status::InvalidArgument(d.model + ": parallel construction needs the brick edges");
     }

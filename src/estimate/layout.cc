@@ -23,9 +23,20 @@ bool LayoutTransparent(const std::string& op) {
   return kOps.count(op) > 0;
 }
 
-// Binary ops and Concat convert only when every input is an activation of one shape (no
-// broadcast, no constant operand).
-bool NeedsEqualActivationInputs(const std::string& op) { return op == "Add" || op == "Sum" || op == "Mul"; }
+// Whether `layer` keeps a blocked input blocked: a transparent op, and for Add/Sum/Mul/Concat
+// only activation operands (no constant), for Add/Sum/Mul also of one shape (no broadcast).
+bool KeepsBlockedLayout(const Graph& g, const Layer& layer) {
+  const std::string& op = layer.op_type;
+  if (!LayoutTransparent(op)) return false;
+  const bool binary = op == "Add" || op == "Sum" || op == "Mul";
+  if (!binary && op != "Concat") return true;
+  const std::vector<int> act = layer.DataInputs(g);
+  if (act.size() != layer.inputs.size()) return false;
+  for (int v : act)
+    if (binary && g.values[static_cast<size_t>(v)].type.dims != g.values[static_cast<size_t>(act[0])].type.dims)
+      return false;
+  return true;
+}
 
 int Owner(const std::vector<int>& owner, const Graph& g, int v) {
   const int p = g.values[static_cast<size_t>(v)].producer;
@@ -45,6 +56,8 @@ std::vector<double> ModelReorders(const Graph& g, const std::vector<BrickInstanc
     auto it = latencies.find(bricks[b].id);
     return it == latencies.end() ? nullptr : &it->second;
   };
+  std::vector<BrickInterface> io(k);
+  for (size_t b = 0; b < k; ++b) io[b] = WindowInterface(g, bricks[b].begin, bricks[b].end);
 
   // The model's reorder cost per byte: its bricks' measured ReorderOutputs, ratio of sums (the
   // large tensors that matter set it; small ones are dominated by a per-call cost).
@@ -52,8 +65,7 @@ std::vector<double> ModelReorders(const Graph& g, const std::vector<BrickInstanc
   for (size_t b = 0; b < k; ++b) {
     const BrickLatency* l = info(b);
     if (!l || !l->blocked_out) continue;
-    BrickInterface io = WindowInterface(g, bricks[b].begin, bricks[b].end);
-    for (int v : io.outputs) reorder_bytes += static_cast<double>(g.values[static_cast<size_t>(v)].type.Bytes());
+    for (int v : io[b].outputs) reorder_bytes += static_cast<double>(g.values[static_cast<size_t>(v)].type.Bytes());
     reorder_ms += l->reorder_out_ms;
   }
   const double rate = reorder_bytes > 0 ? reorder_ms / reorder_bytes : 0;
@@ -74,9 +86,8 @@ std::vector<double> ModelReorders(const Graph& g, const std::vector<BrickInstanc
 
   for (size_t b = 0; b < k; ++b) {
     const BrickLatency* l = info(b);
-    BrickInterface io = WindowInterface(g, bricks[b].begin, bricks[b].end);
     std::vector<int> data_in;  // activations and graph inputs fed to the brick
-    for (int v : io.inputs) {
+    for (int v : io[b].inputs) {
       const ValueKind kind = g.values[static_cast<size_t>(v)].kind;
       if (kind == ValueKind::kActivation || kind == ValueKind::kGraphInput) data_in.push_back(v);
     }
@@ -84,18 +95,8 @@ std::vector<double> ModelReorders(const Graph& g, const std::vector<BrickInstanc
       return blocked[static_cast<size_t>(v)] != 0;
     });
     bool transparent = all_blocked;
-    for (int i = bricks[b].begin; i < bricks[b].end && transparent; ++i) {
-      const Layer& layer = g.layers[static_cast<size_t>(i)];
-      transparent = LayoutTransparent(layer.op_type);
-      if (transparent && (NeedsEqualActivationInputs(layer.op_type) || layer.op_type == "Concat")) {
-        std::vector<int> act = layer.DataInputs(g);
-        transparent = act.size() == layer.inputs.size();
-        if (NeedsEqualActivationInputs(layer.op_type))
-          for (int v : act)
-            transparent = transparent && g.values[static_cast<size_t>(v)].type.dims ==
-                                             g.values[static_cast<size_t>(act[0])].type.dims;
-      }
-    }
+    for (int i = bricks[b].begin; i < bricks[b].end && transparent; ++i)
+      transparent = KeepsBlockedLayout(g, g.layers[static_cast<size_t>(i)]);
 
     bool out_blocked = false;
     if (l && (l->blocked_in || l->blocked_out)) {
@@ -110,7 +111,7 @@ std::vector<double> ModelReorders(const Graph& g, const std::vector<BrickInstanc
       for (int v : data_in) reorder_output(v);
     }
     if (out_blocked)
-      for (int v : io.outputs) blocked[static_cast<size_t>(v)] = 1;
+      for (int v : io[b].outputs) blocked[static_cast<size_t>(v)] = 1;
   }
   for (int v : g.outputs) reorder_output(v);
   return extra;

@@ -79,7 +79,6 @@ double GeoMean(const std::vector<double>& xs) {
   return std::exp(s / static_cast<double>(xs.size()));
 }
 
-
 Status Validate(const std::vector<std::string>& model_paths, const IngestOptions& ingest,
                 const ValidateOptions& options, Store* store, ValidationReport* report) {
   if (model_paths.empty()) return Status::InvalidArgument("validate: no models given");
