@@ -54,6 +54,15 @@ struct OpTypeTime {
   double calls = 0;   // kernel invocations per inference
 };
 
+// One kernel of the graph an engine actually ran (after its rewrites: fusions, layout
+// changes), from a profiled run.
+struct NodeTime {
+  std::string name, op_type;
+  double ms = 0;      // median over the profiled inferences, times calls
+  double calls = 0;   // invocations per inference
+  std::vector<std::string> inputs, outputs;  // tensor names in the rewritten graph, initializers left out
+};
+
 class Backend {
  public:
   virtual ~Backend() = default;
@@ -66,12 +75,21 @@ class Backend {
   // with SaveCanonicalModel). Bad model → Status naming the file.
   virtual Status Prepare(const std::string& model_path, const BackendOptions& options,
                          std::unique_ptr<PreparedModel>* model) = 0;
-  // Per-operator profiling, a separate opt-in run: at least `runs` inferences after one
-  // warm-up (onnxruntime: and at least 30 ms of them, at most 2000), summed by operator type.
+  // Per-operator profiling, a separate opt-in run: at least `runs` inferences after the
+  // warm-up (onnxruntime: 10 inferences or 1 s, whichever ends first; then at least 30 ms of
+  // inferences, at most 2000), summed by operator type.
   // Default: Unsupported.
   virtual Status ProfileOps(const std::string& model_path, const BackendOptions& options, int runs,
                             std::vector<OpTypeTime>* times);
+  // The same profiling run, kernel by kernel, with each kernel's place in the rewritten graph
+  // (what packed profiling needs to tell which packed brick a fused or inserted kernel
+  // belongs to). Default: Unsupported.
+  virtual Status ProfileNodes(const std::string& model_path, const BackendOptions& options, int runs,
+                              std::vector<NodeTime>* nodes);
 };
+
+// Kernel times summed by operator type (what ProfileOps reports).
+std::vector<OpTypeTime> SumNodesByOpType(const std::vector<NodeTime>& nodes);
 
 // Backends by name: "onnxruntime", "opencv", "fake" (tests only; never a default).
 class BackendRegistry {

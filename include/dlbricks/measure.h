@@ -95,6 +95,7 @@ struct ItemTiming {
   double first_run_ms = 0;
   double wall_s = 0;            // everything, session creation included
   std::vector<OpTypeTime> op_times;  // only from a profiling run
+  std::vector<NodeTime> node_times;  // only from a per-kernel profiling run (kProfileNodes)
 };
 
 // Called at most every 250 ms while an item is being timed (isolation uses it to tell a
@@ -130,7 +131,7 @@ struct IsolatedResult {
   ItemTiming timing;
 };
 
-enum class IsolatedTask { kTime, kProfileOps };
+enum class IsolatedTask { kTime, kProfileOps, kProfileNodes };
 
 // Runs one item in a forked child (fresh backend session) so a segfault, abort or hang in
 // the engine cannot end the run: no progress for timeout_s (session creation, one inference,
@@ -191,6 +192,9 @@ struct RunOptions {
   // (unless force). Default: false.
   bool profile_ops = false;
   int profile_runs = 20;           // inferences in the profiling run
+  // > 0: profile bricks only, this many side by side per engine session (ProfileSuitePacked;
+  // `run --pack`, `validate --kernel-times --pack`). Default: 0 (off)
+  int pack = 0;
   std::string work_dir;            // measure: temp files (re-batched models). Default: system temp
   // measure: fixed graph-input shapes (--input-shape NAME=1x3x224x224, see ParseInputShape),
   // applied before re-batching; they change the model signature, so the store key. Default: none.
@@ -232,6 +236,24 @@ Status RunSuite(const std::string& suite_dir, const RunOptions& options, Store* 
 // `dlbricks measure`: whole models (item_id = ModelSignature), per batch size; rounds as RunSuite.
 Status MeasureModels(const std::vector<std::string>& model_paths, const RunOptions& options, Store* store,
                      RunSummary* summary);
+// `dlbricks run --pack`: a profile-only run for kernel-time construction. Every brick whose
+// op profile the store lacks for this system is profiled, without a latency run, in packs of
+// up to options.pack bricks that one engine session runs side by side (WriteBrickPack); each
+// kernel is attributed to its brick through the rewritten graph (AttributePackNodes) and each
+// brick's op profile is stored as a lone profile would be. A pack that fails is profiled brick
+// by brick. Items carry op_times and a share of their pack's wall clock (by kernel time).
+// Needs a backend with ProfileNodes (onnxruntime). No claims: a concurrent run may profile a
+// brick twice (the later profile replaces the earlier).
+Status ProfileSuitePacked(const std::string& suite_dir, const RunOptions& options, Store* store, RunSummary* summary);
+// Writes one ONNX model holding the bricks side by side, every name of brick k prefixed
+// "b<k>/"; weights stay where the bricks keep them, so `out_path` must be in the bricks' folder.
+// The bricks must import the same opsets. Bad brick → Status naming it.
+Status WriteBrickPack(const std::vector<std::string>& brick_paths, const std::string& out_path);
+// Splits a packed profile by brick: the kernels of each connected component of the rewritten
+// graph belong to the brick whose tensors (prefix "b<k>/") the component holds.
+Status AttributePackNodes(const std::vector<NodeTime>& nodes, size_t brick_count,
+                          std::vector<std::vector<NodeTime>>* per_brick);
+
 // The `--json` summary (schema_version 1; docs/store.md lists the keys).
 std::string RunSummaryJson(const RunSummary& summary);
 

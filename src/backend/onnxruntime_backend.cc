@@ -7,13 +7,17 @@
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
+#include <fmt/format.h>
 #include <fstream>
 #include <map>
+#include <set>
+#include <string_view>
 #include <nlohmann/json.hpp>
 #include <sstream>
 #include <unistd.h>
 
 #include "dlbricks/backend.h"
+#include "dlbricks/scoped_paths.h"
 #include "model_inputs.h"
 
 namespace dlbricks {
@@ -54,11 +58,20 @@ Ort::SessionOptions MakeSessionOptions(const BackendOptions& o) {
 class OrtPreparedModel : public PreparedModel {
  public:
   // profile_prefix != nullptr: the session records an ORT profile (never in latency runs).
-  Status Init(const std::string& path, const BackendOptions& options, const char* profile_prefix = nullptr) {
+  // optimized_out non-empty: the session also writes the graph it runs there (its weights to
+  // optimized_out + ".data").
+  Status Init(const std::string& path, const BackendOptions& options, const char* profile_prefix = nullptr,
+              const std::string& optimized_out = {}) {
     try {
       Ort::Env& env = OrtEnvironment();  // first: no ORT object before telemetry is off
       Ort::SessionOptions so = MakeSessionOptions(options);
       if (profile_prefix) so.EnableProfiling(profile_prefix);
+      if (!optimized_out.empty()) {
+        so.SetOptimizedModelFilePath(optimized_out.c_str());
+        const std::string data = std::filesystem::path(optimized_out).filename().string() + ".data";
+        so.AddConfigEntry(kOrtSessionOptionsOptimizedModelExternalInitializersFileName, data.c_str());
+        so.AddConfigEntry(kOrtSessionOptionsOptimizedModelExternalInitializersMinSizeInBytes, "64");
+      }
       session_ = std::make_unique<Ort::Session>(env, path.c_str(), so);
       Ort::AllocatorWithDefaultOptions alloc;
       Ort::MemoryInfo mem = Ort::MemoryInfo::CreateCpu(OrtArenaAllocator, OrtMemTypeDefault);
@@ -153,12 +166,12 @@ class OrtPreparedModel : public PreparedModel {
 
 namespace backend_internal {
 
-// Sums ORT profiler "Node" events ("<node>_kernel_time", args.op_name) by operator type,
-// skipping everything up to the end of the first "model_run" (the warm-up inference). Each
-// kernel counts with its median time over the inferences: a host preemption inflates the
-// few inferences it hits, not the kernel's time (a mean over 20 inferences of a 0.1 ms brick
-// moved by 20-30% between runs on a shared VM).
-Status SumProfileByOpType(const std::string& trace_path, std::vector<OpTypeTime>* times) {
+// Reads ORT profiler "Node" events ("<node>_kernel_time", args.op_name), skipping everything
+// up to the end of the first `warmup_runs` "model_run"s (the warm-up inferences). Each kernel counts with its
+// median time over the inferences: a host preemption inflates the few inferences it hits, not
+// the kernel's time (a mean over 20 inferences of a 0.1 ms brick moved by 20-30% between runs
+// on a shared VM).
+Status ProfileNodeMedians(const std::string& trace_path, int warmup_runs, std::vector<NodeTime>* nodes) {
   std::ifstream in(trace_path);
   if (!in) return Status::IOError(trace_path + ": cannot open onnxruntime profile");
   nlohmann::json trace = nlohmann::json::parse(in, nullptr, false);
@@ -167,32 +180,42 @@ Status SumProfileByOpType(const std::string& trace_path, std::vector<OpTypeTime>
   for (const auto& ev : trace)
     if (ev.value("name", "") == "model_run")
       model_runs.emplace_back(ev.value("ts", 0.0), ev.value("ts", 0.0) + ev.value("dur", 0.0));
-  if (model_runs.size() < 2) return Status::Internal(trace_path + ": profile holds fewer than 2 inferences");
+  const size_t warm = static_cast<size_t>(std::max(1, warmup_runs));
+  if (model_runs.size() <= warm)
+    return Status::Internal(fmt::format("{}: profile holds {} inferences, no more than its {} warm-ups", trace_path,
+                                        model_runs.size(), warm));
   std::sort(model_runs.begin(), model_runs.end());
-  const double warm_end = model_runs.front().second;
-  const double counted = static_cast<double>(model_runs.size() - 1);
+  const double warm_end = model_runs[warm - 1].second;
+  const double counted = static_cast<double>(model_runs.size() - warm);
+  constexpr std::string_view kSuffix = "_kernel_time";
   std::map<std::string, std::pair<std::string, std::vector<double>>> by_node;  // node -> (op, us)
   for (const auto& ev : trace) {
     if (ev.value("cat", "") != "Node" || ev.value("ts", 0.0) < warm_end) continue;
     const std::string name = ev.value("name", "");
-    if (name.size() < 12 || name.compare(name.size() - 12, 12, "_kernel_time") != 0) continue;
+    if (!name.ends_with(kSuffix)) continue;
     if (!ev.contains("args") || !ev["args"].contains("op_name")) continue;
-    auto& node = by_node[name];
+    auto& node = by_node[name.substr(0, name.size() - kSuffix.size())];
     node.first = ev["args"]["op_name"].get<std::string>();
     node.second.push_back(ev.value("dur", 0.0));
   }
-  std::map<std::string, OpTypeTime> by_type;
+  nodes->clear();
   for (auto& [name, node] : by_node) {
     std::vector<double>& us = node.second;
     std::nth_element(us.begin(), us.begin() + static_cast<std::ptrdiff_t>(us.size() / 2), us.end());
-    const double per_inference = static_cast<double>(us.size()) / counted;  // calls of this kernel
-    OpTypeTime& t = by_type[node.first];
+    NodeTime t;
+    t.name = name;
     t.op_type = node.first;
-    t.ms += us[us.size() / 2] / 1000.0 * per_inference;
-    t.calls += per_inference;
+    t.calls = static_cast<double>(us.size()) / counted;  // calls of this kernel per inference
+    t.ms = us[us.size() / 2] / 1000.0 * t.calls;
+    nodes->push_back(std::move(t));
   }
-  times->clear();
-  for (auto& [op, t] : by_type) times->push_back(t);
+  return Status::OK();
+}
+
+Status SumProfileByOpType(const std::string& trace_path, std::vector<OpTypeTime>* times) {
+  std::vector<NodeTime> nodes;
+  DLB_RETURN_IF_ERROR(ProfileNodeMedians(trace_path, 1, &nodes));
+  *times = dlbricks::SumNodesByOpType(nodes);
   return Status::OK();
 }
 
@@ -202,6 +225,12 @@ namespace {
 
 constexpr double kMinProfileSeconds = 0.03;
 constexpr int kMaxProfileRuns = 2000;
+// Warm-up before profiling: kProfileWarmupRuns inferences, or fewer once they took
+// kMaxProfileWarmupSeconds. A session's first inferences run slow for a while, not just once:
+// a pack of 32 small bricks took 8.6, 6.8, 5.0, 4.9, ... ms, and settled at 4.5 ms from its
+// 8th inference on.
+constexpr int kProfileWarmupRuns = 10;
+constexpr double kMaxProfileWarmupSeconds = 1.0;
 
 class OnnxRuntimeBackend : public Backend {
  public:
@@ -231,19 +260,45 @@ class OnnxRuntimeBackend : public Backend {
 
   Status ProfileOps(const std::string& path, const BackendOptions& options, int runs,
                     std::vector<OpTypeTime>* times) override {
+    std::vector<NodeTime> nodes;
+    DLB_RETURN_IF_ERROR(Profile(path, options, runs, /*with_graph=*/false, &nodes));
+    *times = SumNodesByOpType(nodes);
+    return Status::OK();
+  }
+
+  Status ProfileNodes(const std::string& path, const BackendOptions& options, int runs,
+                      std::vector<NodeTime>* nodes) override {
+    return Profile(path, options, runs, /*with_graph=*/true, nodes);
+  }
+
+ private:
+  // One profiling session: a warm-up, then at least `runs` inferences spanning
+  // kMinProfileSeconds (so the medians outlast a host hiccup even for a brick of a few
+  // microseconds), at most kMaxProfileRuns. with_graph: ORT also saves the graph it ran, and
+  // each kernel gets its tensors from it.
+  Status Profile(const std::string& path, const BackendOptions& options, int runs, bool with_graph,
+                 std::vector<NodeTime>* nodes) {
+    namespace fs = std::filesystem;
     DLB_RETURN_IF_ERROR(ValidateBackendOptions(options));
     if (runs < 1) return Status::InvalidArgument("profile runs must be >= 1");
-    const std::string prefix = (std::filesystem::temp_directory_path() /
-                                ("dlbricks_ortprof_" + std::to_string(getpid()))).string();
+    const std::string stem = (fs::temp_directory_path() / ("dlbricks_ortprof_" + std::to_string(getpid()))).string();
+    const std::string optimized = with_graph ? stem + "_graph.onnx" : "";
+    ScopedPaths cleanup;
+    if (with_graph) {
+      cleanup.Add(optimized);
+      cleanup.Add(optimized + ".data");
+    }
     std::string trace;
+    int warmups = 0;
     {
       OrtPreparedModel m;
-      DLB_RETURN_IF_ERROR(m.Init(path, options, prefix.c_str()));
-      DLB_RETURN_IF_ERROR(m.Run());  // the warm-up, skipped by SumProfileByOpType
-      // At least `runs` inferences spanning kMinProfileSeconds, so that the medians outlast a
-      // host hiccup even for a brick of a few microseconds; at most kMaxProfileRuns.
-      const auto start = std::chrono::steady_clock::now();
+      DLB_RETURN_IF_ERROR(m.Init(path, options, stem.c_str(), optimized));
+      auto start = std::chrono::steady_clock::now();
       auto elapsed_s = [&] { return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count(); };
+      do {
+        DLB_RETURN_IF_ERROR(m.Run());  // warm-ups, skipped by ProfileNodeMedians
+      } while (++warmups < kProfileWarmupRuns && elapsed_s() < kMaxProfileWarmupSeconds);
+      start = std::chrono::steady_clock::now();
       for (int r = 0; r < runs || (r < kMaxProfileRuns && elapsed_s() < kMinProfileSeconds); ++r)
         DLB_RETURN_IF_ERROR(m.Run());
       try {
@@ -252,12 +307,31 @@ class OnnxRuntimeBackend : public Backend {
         return Status::Internal(path + ": onnxruntime profiling: " + e.what());
       }
     }
-    Status st = backend_internal::SumProfileByOpType(trace, times);
-    std::error_code ec;
-    std::filesystem::remove(trace, ec);
-    return st;
+    cleanup.Add(trace);
+    DLB_RETURN_IF_ERROR(backend_internal::ProfileNodeMedians(trace, warmups, nodes));
+    if (!with_graph) return Status::OK();
+    onnx::ModelProto graph;
+    DLB_RETURN_IF_ERROR(backend_internal::ReadModelProto(optimized, &graph));
+    return PlaceNodes(optimized, graph.graph(), nodes);
   }
 
+  // Gives every profiled kernel its input and output tensors from the saved graph.
+  static Status PlaceNodes(const std::string& graph_path, const onnx::GraphProto& graph, std::vector<NodeTime>* nodes) {
+    std::set<std::string> weights;
+    for (const auto& t : graph.initializer()) weights.insert(t.name());
+    std::map<std::string, const onnx::NodeProto*> by_name;
+    for (const auto& n : graph.node()) by_name[n.name()] = &n;
+    for (NodeTime& t : *nodes) {
+      auto it = by_name.find(t.name);
+      if (it == by_name.end())
+        return Status::Internal(graph_path + ": profiled kernel '" + t.name + "' is not in the graph onnxruntime saved");
+      for (const std::string& in : it->second->input())
+        if (!in.empty() && !weights.count(in)) t.inputs.push_back(in);
+      for (const std::string& out : it->second->output())
+        if (!out.empty()) t.outputs.push_back(out);
+    }
+    return Status::OK();
+  }
 };
 
 }  // namespace

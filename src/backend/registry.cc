@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <fstream>
+#include <map>
 #include <sstream>
 
 #include "dlbricks/backend.h"
@@ -29,6 +30,23 @@ constexpr Entry kBackends[] = {
 
 Status Backend::ProfileOps(const std::string&, const BackendOptions&, int, std::vector<OpTypeTime>*) {
   return Status::Unsupported("backend " + name() + " has no per-operator profiler");
+}
+
+std::vector<OpTypeTime> SumNodesByOpType(const std::vector<NodeTime>& nodes) {
+  std::map<std::string, OpTypeTime> by_type;
+  for (const NodeTime& n : nodes) {
+    OpTypeTime& t = by_type[n.op_type];
+    t.op_type = n.op_type;
+    t.ms += n.ms;
+    t.calls += n.calls;
+  }
+  std::vector<OpTypeTime> times;
+  for (auto& [op, t] : by_type) times.push_back(t);
+  return times;
+}
+
+Status Backend::ProfileNodes(const std::string&, const BackendOptions&, int, std::vector<NodeTime>*) {
+  return Status::Unsupported("backend " + name() + " has no per-kernel profiler (packed profiling needs onnxruntime)");
 }
 
 Status BackendRegistry::Create(const std::string& name, std::unique_ptr<Backend>* backend) {

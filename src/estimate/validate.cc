@@ -181,7 +181,8 @@ Status Validate(const std::vector<std::string>& model_paths, const IngestOptions
       SuiteSummary ss;
       DLB_RETURN_IF_ERROR(GenerateSuite(views, sopt, &ss));
       RunSummary rs;
-      DLB_RETURN_IF_ERROR(RunSuite(sopt.out_dir, brick_run, store, &rs));
+      if (est.kernel_times && brick_run.pack > 0) DLB_RETURN_IF_ERROR(ProfileSuitePacked(sopt.out_dir, brick_run, store, &rs));
+      else DLB_RETURN_IF_ERROR(RunSuite(sopt.out_dir, brick_run, store, &rs));
       for (const RunItem& item : rs.items) profile_wall_s[item.m.key.item_id] += item.profile_wall_s;
       // Spread the remaining passes over the G values (the last G takes whatever is left).
       const int gs_left = static_cast<int>(options.granularities.size() - k);
@@ -216,6 +217,8 @@ Status Validate(const std::vector<std::string>& model_paths, const IngestOptions
       if (m && m->status == "ok") {
         sum.sum_brick_ms += m->value_ms;
         sum.brick_wall_s += m->wall_s;
+      } else if (auto l = latencies.find(b.id); est.kernel_times && l != latencies.end()) {
+        sum.sum_brick_ms += l->second.ms + l->second.reorder_in_ms + l->second.reorder_out_ms;  // profile-only run
       }
       if (auto w = profile_wall_s.find(b.id.Hex()); w != profile_wall_s.end()) sum.profile_wall_s += w->second;
     }

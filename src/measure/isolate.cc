@@ -25,7 +25,12 @@ using Clock = std::chrono::steady_clock;
 nlohmann::json ToJson(const ItemTiming& t) {
   nlohmann::json ops = nlohmann::json::array();
   for (const auto& o : t.op_times) ops.push_back({{"op_type", o.op_type}, {"ms", o.ms}, {"calls", o.calls}});
+  nlohmann::json nodes = nlohmann::json::array();
+  for (const auto& n : t.node_times)
+    nodes.push_back({{"name", n.name}, {"op_type", n.op_type}, {"ms", n.ms}, {"calls", n.calls},
+                     {"inputs", n.inputs}, {"outputs", n.outputs}});
   return {{"ok", true},
+          {"node_times", nodes},
           {"samples_ms", t.samples_ms},
           {"session_create_ms", t.session_create_ms},
           {"first_run_ms", t.first_run_ms},
@@ -41,6 +46,11 @@ bool FromJson(const nlohmann::json& j, const ProtocolOptions& protocol, ItemTimi
     t->wall_s = j.at("wall_s").get<double>();
     for (const auto& o : j.at("op_times"))
       t->op_times.push_back({o.at("op_type").get<std::string>(), o.at("ms").get<double>(), o.at("calls").get<double>()});
+    for (const auto& n : j.at("node_times"))
+      t->node_times.push_back({n.at("name").get<std::string>(), n.at("op_type").get<std::string>(),
+                               n.at("ms").get<double>(), n.at("calls").get<double>(),
+                               n.at("inputs").get<std::vector<std::string>>(),
+                               n.at("outputs").get<std::vector<std::string>>()});
   } catch (const nlohmann::json::exception&) {
     return false;
   }
@@ -73,7 +83,8 @@ std::string ChildWork(Backend& backend, const std::string& path, const BackendOp
     st = TimeModelFile(backend, path, options, protocol, &t, [fd] { WriteAll(fd, std::string(1, kBeat)); });
   } else {
     const auto start = Clock::now();
-    st = backend.ProfileOps(path, options, profile_runs, &t.op_times);
+    st = task == IsolatedTask::kProfileOps ? backend.ProfileOps(path, options, profile_runs, &t.op_times)
+                                           : backend.ProfileNodes(path, options, profile_runs, &t.node_times);
     t.wall_s = std::chrono::duration<double>(Clock::now() - start).count();
   }
   if (!st.ok()) return nlohmann::json{{"ok", false}, {"error", st.message()}}.dump();
@@ -131,7 +142,7 @@ class Worker {
   enum class Outcome { kResult, kTimeout, kDied };
   Outcome Request(const std::string& path, IsolatedTask task, int profile_runs, double timeout_s,
                   std::string* message, int* wstatus) {
-    const std::string line = fmt::format("{}\t{}\t{}\n", task == IsolatedTask::kTime ? 0 : 1, profile_runs, path);
+    const std::string line = fmt::format("{}\t{}\t{}\n", static_cast<int>(task), profile_runs, path);
     if (!WriteAll(to_child_, line)) {
       Stop(true, wstatus);
       return Outcome::kDied;
@@ -182,7 +193,7 @@ class Worker {
       const std::string line = pending.substr(0, nl);
       pending.erase(0, nl + 1);
       const size_t t1 = line.find('\t'), t2 = line.find('\t', t1 + 1);
-      const IsolatedTask task = line.substr(0, t1) == "0" ? IsolatedTask::kTime : IsolatedTask::kProfileOps;
+      const IsolatedTask task = static_cast<IsolatedTask>(std::atoi(line.substr(0, t1).c_str()));
       const int runs = std::atoi(line.substr(t1 + 1, t2 - t1 - 1).c_str());
       const std::string path = line.substr(t2 + 1);
       std::string result = created.ok() ? ChildWork(*backend, path, options, protocol, task, runs, out)

@@ -278,6 +278,27 @@ TEST(RunCliTest, ProfileOpsProfilesEveryBrickOnce) {
   EXPECT_FALSE(std::filesystem::exists(dir.File("none.db")));
 }
 
+TEST(RunCliTest, PackedProfilingRejectsBadCountsAndNeedsAKernelProfiler) {
+  TempDir dir;
+  WriteFakeSuite(dir.File("suite"), Payloads(2));
+  auto r = RunCli({"run", dir.File("suite"), "--pack", "0", "--db", dir.File("none.db")});
+  testing::ExpectOneLineError(r, "--pack must be >= 1 (got 0)");
+  EXPECT_FALSE(std::filesystem::exists(dir.File("none.db")));
+  r = RunCli({"validate", testing::SmallConvNet().Write(dir.path(), "net.onnx"), "--pack", "4", "--db",
+              dir.File("none.db")});
+  testing::ExpectOneLineError(r, "--pack needs --kernel-times");
+  EXPECT_FALSE(std::filesystem::exists(dir.File("none.db")));
+  // Bricks that cannot be packed (the fake backend's are no ONNX) fall back to lone profiles.
+  const std::string db = dir.File("f.db");
+  r = RunCli({"run", dir.File("suite"), "--backend", "fake", "--pack", "8", "--db", db, "--json"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  auto j = nlohmann::json::parse(r.out);
+  EXPECT_EQ(j["profiled"].get<int>(), 2);
+  EXPECT_NE(r.err.find("not an ONNX model; profiling its bricks one by one"), std::string::npos) << r.err;
+  EXPECT_EQ(Query(db, "SELECT count(DISTINCT item_id) FROM op_profiles"), "2");
+  EXPECT_EQ(Query(db, "SELECT count(*) FROM measurements"), "0");  // profile only: no latency rows
+}
+
 TEST(RunCliTest, MeasureRejectsABadInputShape) {
   TempDir dir;
   const std::string model = testing::SmallConvNet().Write(dir.path(), "net.onnx");

@@ -13,6 +13,7 @@
 
 #include "dlbricks/graph.h"
 #include "dlbricks/measure.h"
+#include "dlbricks/scoped_paths.h"
 
 namespace dlbricks {
 namespace {
@@ -347,13 +348,8 @@ Status MeasureModels(const std::vector<std::string>& model_paths, const RunOptio
   std::error_code ec;
   fs::create_directories(work, ec);
   if (ec) return Status::IOError(work.string() + ": cannot create temp folder: " + ec.message());
-  struct Cleanup {
-    fs::path dir;
-    ~Cleanup() {
-      std::error_code e;
-      fs::remove_all(dir, e);
-    }
-  } cleanup{work};
+  ScopedPaths cleanup;
+  cleanup.Add(work.string());
 
   std::vector<Job> jobs;
   IngestOptions shaped;

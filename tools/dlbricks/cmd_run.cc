@@ -1,7 +1,7 @@
 // dlbricks run SUITE --backend onnxruntime|opencv [--threads N] [--inter-op-threads N]
 //   [--opt-level disable|basic|extended|all] [--execution-mode sequential|parallel]
 //   [--protocol dlbricks|embench|auto] [--min-runs N ...] [--rounds R] [--timeout S] [--force] [--json] --db FILE
-//   [--profile-ops [--profile-runs N]]
+//   [--profile-ops [--profile-runs N]] [--pack N]
 #include <cstdio>
 #include <fmt/format.h>
 
@@ -90,14 +90,21 @@ void RegisterRun(CLI::App& app, Context& ctx) {
   cmd->add_option("suite", *suite, "suite folder (with manifest.json)")->required();
   AddMeasureFlags(cmd, flags.get());
   AddProfileFlags(cmd, flags.get());
+  cmd->add_option("--pack", flags->options.pack,
+                  "profile only (no latency runs; for kernel-time construction): N bricks side by side per "
+                  "onnxruntime session");
   cmd->callback([flags, suite, cmd, &ctx] {
     Status st = ResolveMeasureFlags(*cmd, flags.get());
+    if (st.ok() && cmd->count("--pack") && flags->options.pack < 1)
+      st = Status::InvalidArgument(fmt::format("--pack must be >= 1 (got {})", flags->options.pack));
     std::vector<SuiteBrick> bricks;
     if (st.ok()) st = ReadSuiteBricks(*suite, &bricks);  // before the store is created
     std::unique_ptr<Store> store;
     if (st.ok()) st = OpenRunStore(*flags, &store);
     RunSummary summary;
-    if (st.ok()) st = RunSuite(*suite, flags->options, store.get(), &summary);
+    if (st.ok())
+      st = flags->options.pack > 0 ? ProfileSuitePacked(*suite, flags->options, store.get(), &summary)
+                                   : RunSuite(*suite, flags->options, store.get(), &summary);
     if (!st.ok()) {
       ctx.exit_code = Fail(st);
       return;
@@ -110,7 +117,7 @@ void RegisterRun(CLI::App& app, Context& ctx) {
       std::printf("%s", fmt::format("bricks {}: measured {}, already in store {}, failed {}  ({:.1f} s)\n",
                                     summary.items.size(), summary.measured, summary.skipped, summary.failed,
                                     summary.wall_s).c_str());
-      if (flags->options.profile_ops)
+      if (flags->options.profile_ops || flags->options.pack > 0)
         std::printf("%s", fmt::format("op profiles: {} profiled now ({:.1f} s), the rest from the store\n",
                                       summary.profiled, summary.profile_wall_s).c_str());
       for (const RunItem& item : summary.items)

@@ -1,6 +1,6 @@
 // dlbricks validate MODEL... --db FILE [-G 1..10] [--mode chain|dag|overlap] [--stitch]
 //   [--construction sequential|parallel] [--fusion none|onnxruntime] [--overhead-correction] [--kernel-times]
-//   [--profile-runs N] [--read-only] [--work DIR]
+//   [--profile-runs N] [--pack N] [--read-only] [--work DIR]
 //   [backend and protocol flags as in `run`] [--json|--csv]
 #include <cstdio>
 #include <filesystem>
@@ -40,6 +40,8 @@ Status RunValidate(const CLI::App& cmd, ValidateFlags& f, std::string* output) {
   o.estimate.model_reorders = !f.no_model_reorders;
   o.reference_passes = f.reference_passes;
   o.measure_missing = !f.read_only;
+  if (cmd.count("--pack") && (o.run.pack < 1 || !f.kernel_times))
+    return Status::InvalidArgument("--pack needs --kernel-times and N >= 1");
   o.work_dir = f.work_dir.empty() ? f.measure.db + ".work" : f.work_dir;
   IngestOptions ingest;
   for (const std::string& s : f.input_shapes) DLB_RETURN_IF_ERROR(ParseInputShape(s, &ingest));
@@ -80,6 +82,8 @@ void RegisterValidate(CLI::App& app, Context& ctx) {
                 "--kernel-times: leave out the layout reorders the whole model performs (ablation)");
   cmd->add_option("--profile-runs", f->measure.options.profile_runs,
                   "--kernel-times: inferences in each brick's profiling run (default 20)");
+  cmd->add_option("--pack", f->measure.options.pack,
+                  "--kernel-times: profile bricks only (no latency runs), N side by side per onnxruntime session");
   cmd->add_flag("--read-only", f->read_only, "only read the store; measure nothing");
   cmd->add_option("--reference-passes", f->reference_passes,
                   "time new end-to-end references in N passes interleaved with the bricks; keep each model's "
