@@ -88,6 +88,9 @@ struct SweepOptions {
   ProtocolOptions protocol = SweepProtocol();
   double max_macs = 4e8;            // resample layers costlier than this (keeps a sample < ~0.3 s)
   double max_elements = 1.6e7;      // resample layers whose largest tensor is bigger
+  // Resample layers cheaper than this: a targeted sweep of the large layers real models have
+  // (VGG's 1.8-GMAC convolutions, ViT's 0.47-GMAC MatMuls) above the default cap. Default: 0.
+  double min_macs = 0;
   bool progress = true;             // one line per 100 samples on stderr
   std::string work_dir;             // temp ONNX files. Default: system temp
   // Time each network in a fresh child process (RunIsolated), as `dlbricks run` times bricks,
@@ -185,6 +188,15 @@ struct TrainOptions {
   // XGBoost learns ln(ms / work), work = MACs + bytes read + bytes written, so predictions
   // scale with work past the sweep's largest layers; false: ln(ms). Default: true.
   bool xgb_per_work = true;
+  // XGBoost's loss on the log target: "squared" (the conditional mean of ln ms), "huber"
+  // (pseudo-Huber: squared within xgb_huber_slope of the target, linear beyond, so the labels
+  // a shared host slowed down pull less) or "absolute" (the median). Default: huber (session 5,
+  // docs/results.md: per corpus kernel predicted/measured 1.11 -> 1.07).
+  std::string xgb_loss = "huber";
+  double xgb_huber_slope = 0.1;  // in ln units: ~10% relative error
+  // Weight each sample by ms^p: a model's latency is the sum of its layers, so its relative
+  // error is its layers' relative errors weighted by their share of the time. 0: unweighted.
+  double xgb_weight_power = 0;
   uint64_t seed = 1;
   double max_train_s = 0;    // stop NN training after this long; 0 = no limit
   bool verbose = false;
@@ -211,7 +223,7 @@ class Regressor {
 
 // The loaded predictor: normaliser + regressors (one "*" or one per family).
 struct Predictor {
-  int format_version = 2;
+  int format_version = 3;
   ModelKind kind = ModelKind::kXgboost;
   bool per_family = false;
   // The file's features, in its order: a subset of this build's FeatureNames() (a file from an

@@ -305,8 +305,9 @@ Status RecordPredictions(const Predictor& p, const std::vector<Sample>& samples,
 namespace {
 
 constexpr char kMagic[] = "DLBRICKS-PREDICTOR";
-// 2: `ops` (the op types trained on) and the data-movement features; 1 is still read.
-constexpr int kFormatVersion = 2;
+// 2: `ops` (the op types trained on) and the data-movement features; 3: the alignment
+// features and XGBoost's `training` record. 1 and 2 are still read.
+constexpr int kFormatVersion = 3;
 
 json MetricsJson(const ErrorMetrics& e) {
   return {{"n", e.n}, {"mape", e.mape}, {"rmse_ms", e.rmse_ms}, {"mae_ms", e.mae_ms}, {"r2", e.r2}};

@@ -2,6 +2,7 @@
 // regression of latency on MACs and bytes (weighted so it minimises relative error).
 #include <xgboost/c_api.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 
@@ -39,7 +40,8 @@ std::vector<float> Flatten(const Matrix& z) {
 
 class XgbRegressor : public Regressor {
  public:
-  explicit XgbRegressor(bool per_work) : per_work_(per_work) {}
+  // training: how it was trained (loss, sample weights), kept in the file for the record.
+  XgbRegressor(bool per_work, json training) : per_work_(per_work), training_(std::move(training)) {}
   ~XgbRegressor() override {
     if (booster_) XGBoosterFree(booster_);
   }
@@ -73,8 +75,9 @@ class XgbRegressor : public Regressor {
     bst_ulong len = 0;
     const char* buf = nullptr;
     DLB_XGB(XGBoosterSaveModelToBuffer(booster_, "{\"format\": \"json\"}", &len, &buf));
-    *params = json{{"format", "xgboost-json"}, {"blob", blobs->size()}, {"target", per_work_ ? "ln_ms_per_work" : "ln_ms"}}
-                  .dump();
+    json p = {{"format", "xgboost-json"}, {"blob", blobs->size()}, {"target", per_work_ ? "ln_ms_per_work" : "ln_ms"}};
+    if (!training_.is_null()) p["training"] = training_;
+    *params = p.dump();
     blobs->emplace_back(buf, len);
     return Status::OK();
   }
@@ -82,6 +85,7 @@ class XgbRegressor : public Regressor {
  private:
   BoosterHandle booster_ = nullptr;
   bool per_work_;  // label ln(ms / Work) instead of ln(ms)
+  json training_;
 };
 
 // ms = a + b * MACs + c * bytes.
@@ -111,18 +115,38 @@ class LinearRegressor : public Regressor {
 Status TrainXgboost(const Matrix& raw, const Matrix& z, const std::vector<double>& ms, const TrainOptions& o,
                     Trained* out) {
   if (z.empty() || z.size() != ms.size()) return Status::InvalidArgument("training: no samples");
+  std::string objective;
+  if (o.xgb_loss == "squared") objective = "reg:squarederror";
+  else if (o.xgb_loss == "huber") objective = "reg:pseudohubererror";
+  else if (o.xgb_loss == "absolute") objective = "reg:absoluteerror";
+  else return Status::InvalidArgument("xgboost loss must be squared, huber or absolute, not '" + o.xgb_loss + "'");
+  if (!(o.xgb_huber_slope > 0)) return Status::InvalidArgument("xgboost huber slope must be > 0");
   const std::vector<float> flat = Flatten(z);
-  std::vector<float> label(ms.size());
+  std::vector<float> label(ms.size()), weight;
   for (size_t i = 0; i < ms.size(); ++i)
     label[i] = static_cast<float>(std::log(std::max(ms[i], 1e-6) / (o.xgb_per_work ? Work(raw[i]) : 1.0)));
+  if (o.xgb_weight_power != 0) {
+    double sum = 0;
+    for (double t : ms) weight.push_back(static_cast<float>(std::pow(std::max(t, 1e-6), o.xgb_weight_power)));
+    for (float w : weight) sum += w;
+    for (float& w : weight) w = static_cast<float>(w * static_cast<double>(weight.size()) / sum);  // mean 1
+  }
+  // The trees start at the labels' median: a robust loss's steps are small far from it.
+  std::vector<float> sorted = label;
+  std::nth_element(sorted.begin(), sorted.begin() + static_cast<std::ptrdiff_t>(sorted.size() / 2), sorted.end());
   DMatrixHandle d = nullptr;
   DLB_XGB(XGDMatrixCreateFromMat(flat.data(), z.size(), z[0].size(), NAN, &d));
-  auto reg = std::make_shared<XgbRegressor>(o.xgb_per_work);
+  json training = {{"loss", o.xgb_loss}, {"weight_power", o.xgb_weight_power}, {"rounds", o.xgb_rounds}};
+  if (o.xgb_loss == "huber") training["huber_slope"] = o.xgb_huber_slope;
+  auto reg = std::make_shared<XgbRegressor>(o.xgb_per_work, training);
   Status st = reg->Create(d);
   if (st.ok() && XGDMatrixSetFloatInfo(d, "label", label.data(), label.size()) != 0)
     st = Status::Internal(std::string("xgboost: ") + XGBGetLastError());
+  if (st.ok() && !weight.empty() && XGDMatrixSetFloatInfo(d, "weight", weight.data(), weight.size()) != 0)
+    st = Status::Internal(std::string("xgboost: ") + XGBGetLastError());
   const std::pair<const char*, std::string> params[] = {
-      {"objective", "reg:squarederror"}, {"max_depth", "8"}, {"eta", "0.08"}, {"subsample", "0.9"},
+      {"objective", objective}, {"base_score", std::to_string(sorted[sorted.size() / 2])},
+      {"huber_slope", std::to_string(o.xgb_huber_slope)}, {"max_depth", "8"}, {"eta", "0.08"}, {"subsample", "0.9"},
       {"colsample_bytree", "0.9"}, {"min_child_weight", "2"}, {"nthread", "2"}, {"seed", std::to_string(o.seed)}};
   for (const auto& [k, v] : params)
     if (st.ok() && XGBoosterSetParam(reg->booster(), k, v.c_str()) != 0)
@@ -140,7 +164,7 @@ Status LoadXgboost(const json& params, const std::vector<std::string>& blobs, st
   if (blob >= blobs.size()) return Status::Corruption("xgboost: blob index out of range");
   const std::string target = params.value("target", std::string("ln_ms"));  // absent in files before 0.2
   if (target != "ln_ms" && target != "ln_ms_per_work") return Status::Unsupported("xgboost: unknown target '" + target + "'");
-  auto reg = std::make_shared<XgbRegressor>(target == "ln_ms_per_work");
+  auto reg = std::make_shared<XgbRegressor>(target == "ln_ms_per_work", params.value("training", json()));
   DLB_RETURN_IF_ERROR(reg->Create(nullptr));
   if (XGBoosterLoadModelFromBuffer(reg->booster(), blobs[blob].data(), blobs[blob].size()) != 0)
     return Status::Corruption(std::string("xgboost model: ") + XGBGetLastError());

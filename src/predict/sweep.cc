@@ -536,10 +536,11 @@ Status MakeSweepNetwork(uint64_t seed, int64_t index, const std::vector<std::str
   }
   Rng r(seed * 0x2545f4914f6cdd1dULL + static_cast<uint64_t>(index));
   net->family = slots[static_cast<size_t>(index) % slots.size()];
-  for (int attempt = 0; attempt < 1000; ++attempt) {
+  // A high min_macs rejects most draws of a family.
+  for (int attempt = 0; attempt < (options.min_macs > 0 ? 100000 : 1000); ++attempt) {
     NetBuilder b;
     const double macs = MakeFamily(net->family, r, b);
-    if (macs < 0 || macs > options.max_macs || b.elements() > options.max_elements) continue;
+    if (macs < 0 || macs < options.min_macs || macs > options.max_macs || b.elements() > options.max_elements) continue;
     net->model = std::move(b.model());
     return Status::OK();
   }

@@ -38,6 +38,8 @@ void RegisterSweep(CLI::App* parent, Context& ctx) {
   cmd->add_option("--runs", flags->options.protocol.min_runs, "timed runs per network (default 15)");
   cmd->add_option("--max-time", flags->options.protocol.max_time_s, "timed seconds per network at most (default 0.25)");
   cmd->add_option("--max-macs", flags->options.max_macs, "largest layer drawn, in MACs (default 4e8)");
+  cmd->add_option("--min-macs", flags->options.min_macs, "smallest layer drawn, in MACs (default 0; a targeted sweep of large layers)");
+  cmd->add_option("--max-elements", flags->options.max_elements, "largest tensor drawn, in elements (default 1.6e7)");
   cmd->add_flag("--kernel-times", flags->options.kernel_times,
                 "also profile every network (stored op profiles; `train --target kernel` learns kernel time)");
   cmd->add_option("--profile-runs", flags->options.profile_runs, "inferences per profiling run (default 20)");
@@ -108,6 +110,9 @@ void RegisterTrain(CLI::App* parent, Context& ctx) {
   cmd->add_option("--xgb-rounds", f->options.xgb_rounds, "xgboost boosting rounds (default 400)");
   cmd->add_flag("!--xgb-log-ms", f->options.xgb_per_work,
                 "xgboost learns ln(ms) instead of ln(ms / (MACs + bytes)) (which extrapolates past the sweep)");
+  cmd->add_option("--xgb-loss", f->options.xgb_loss, "xgboost loss on the log target: huber (default) | squared | absolute");
+  cmd->add_option("--xgb-huber-slope", f->options.xgb_huber_slope, "xgboost huber loss: where it turns linear, in ln units (default 0.1)");
+  cmd->add_option("--xgb-weight-power", f->options.xgb_weight_power, "xgboost: weight each sample by ms^P (default 0: unweighted)");
   cmd->add_option("--seed", f->options.seed, "training seed (default 1)");
   cmd->add_option("--target", f->statistic, "latency statistic to learn: value (protocol headline, default) | min | kernel (op-profiled "
                                          "kernel time: sweep --kernel-times)");
