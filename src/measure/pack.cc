@@ -319,6 +319,7 @@ Status ProfileSuitePacked(const std::string& suite_dir, const RunOptions& option
   ScopedPaths pack_files;
   std::vector<Status> pack_status(packs.size());
   std::vector<double> pack_wall_s(packs.size(), 0);
+  std::vector<bool> finished(packs.size(), false);
   std::vector<std::vector<std::vector<std::vector<OpTypeTime>>>> visits(packs.size());  // pack, brick, visit
   for (size_t p = 0; p < packs.size(); ++p) {
     const Pack& pack = packs[p];
@@ -329,27 +330,11 @@ Status ProfileSuitePacked(const std::string& suite_dir, const RunOptions& option
     pack_status[p] = pack.status.ok() ? WriteBrickPack(paths, pack_files.paths().back()) : pack.status;
     visits[p].resize(pack.members.size());
   }
-  for (int round = 1; round <= rounds; ++round) {
-    for (size_t p = 0; p < packs.size(); ++p) {
-      if (!pack_status[p].ok()) continue;
-      const auto t0 = Clock::now();
-      IsolatedResult r = RunIsolated(options.backend, pack_files.paths()[p], options.backend_options, options.protocol,
-                                     IsolatedTask::kProfileNodes, runs_per_visit, options.timeout_s);
-      pack_wall_s[p] += std::chrono::duration<double>(Clock::now() - t0).count();
-      std::vector<std::vector<NodeTime>> per_brick;
-      pack_status[p] = r.status != "ok" ? Status::Internal(r.status + ": " + r.error)
-                                        : AttributePackNodes(r.timing.node_times, packs[p].members.size(), &per_brick);
-      if (!pack_status[p].ok()) continue;
-      for (size_t j = 0; j < per_brick.size(); ++j) visits[p][j].push_back(SumNodesByOpType(per_brick[j]));
-      if (options.progress)
-        std::fprintf(stderr, "[pack %zu/%zu%s] %zu bricks profiled in %.2f s\n", p + 1, packs.size(),
-                     rounds > 1 ? fmt::format(" round {}/{}", round, rounds).c_str() : "", packs[p].members.size(),
-                     std::chrono::duration<double>(Clock::now() - t0).count());
-    }
-  }
-
-  for (size_t p = 0; p < packs.size(); ++p) {
+  // After a pack's last visit: its bricks' profiles into the store at once (a killed run keeps
+  // the packs it finished), or, if a visit failed, the bricks profiled one by one.
+  auto finish = [&](size_t p) -> Status {
     const Pack& pack = packs[p];
+    const double n = static_cast<double>(pack.members.size());
     std::vector<RunItem> items;
     for (size_t i : pack.members) items.push_back(item_for(bricks[i]));
     if (pack_status[p].ok()) {
@@ -361,15 +346,17 @@ Status ProfileSuitePacked(const std::string& suite_dir, const RunOptions& option
       for (size_t j = 0; j < items.size(); ++j) {  // the pack's wall clock, shared by kernel time
         double ms = 0;
         for (const OpTypeTime& t : items[j].op_times) ms += t.ms;
-        items[j].profile_wall_s = total_ms > 0 ? pack_wall_s[p] * ms / total_ms
-                                               : pack_wall_s[p] / static_cast<double>(items.size());
+        items[j].profile_wall_s = total_ms > 0 ? pack_wall_s[p] * ms / total_ms : pack_wall_s[p] / n;
         DLB_RETURN_IF_ERROR(store->PutOpProfile(OpProfileRows(items[j].m.key, items[j].m.name, items[j].op_times)));
       }
     } else {
       summary->warnings.push_back(fmt::format("pack {} ({} bricks): {}; profiling its bricks one by one", p + 1,
                                               items.size(), pack_status[p].message()));
       std::fprintf(stderr, "dlbricks: warning: %s\n", summary->warnings.back().c_str());
-      for (size_t j = 0; j < items.size(); ++j) DLB_RETURN_IF_ERROR(profile_alone(pack.members[j], &items[j]));
+      for (size_t j = 0; j < items.size(); ++j) {
+        DLB_RETURN_IF_ERROR(profile_alone(pack.members[j], &items[j]));
+        items[j].profile_wall_s += pack_wall_s[p] / n;  // the failed pack's time counts too
+      }
     }
     for (RunItem& item : items) {
       summary->profile_wall_s += item.profile_wall_s;
@@ -380,6 +367,33 @@ Status ProfileSuitePacked(const std::string& suite_dir, const RunOptions& option
         ++summary->failed;
       }
       summary->items.push_back(std::move(item));
+    }
+    return Status::OK();
+  };
+
+  for (int round = 1; round <= rounds; ++round) {
+    for (size_t p = 0; p < packs.size(); ++p) {
+      if (pack_status[p].ok()) {
+        const auto t0 = Clock::now();
+        IsolatedResult r = RunIsolated(options.backend, pack_files.paths()[p], options.backend_options,
+                                       options.protocol, IsolatedTask::kProfileNodes, runs_per_visit, options.timeout_s);
+        pack_wall_s[p] += std::chrono::duration<double>(Clock::now() - t0).count();
+        std::vector<std::vector<NodeTime>> per_brick;
+        pack_status[p] = r.status != "ok" ? Status::Internal(r.status + ": " + r.error)
+                                          : AttributePackNodes(r.timing.node_times, packs[p].members.size(), &per_brick);
+        if (pack_status[p].ok()) {
+          for (size_t j = 0; j < per_brick.size(); ++j) visits[p][j].push_back(SumNodesByOpType(per_brick[j]));
+          if (options.progress)
+            std::fprintf(stderr, "[pack %zu/%zu%s] %zu bricks profiled in %.2f s\n", p + 1, packs.size(),
+                         rounds > 1 ? fmt::format(" round {}/{}", round, rounds).c_str() : "",
+                         packs[p].members.size(), std::chrono::duration<double>(Clock::now() - t0).count());
+        }
+      }
+      // Finished after its last visit, or at once when it failed (no more visits then).
+      if (!finished[p] && (round == rounds || !pack_status[p].ok())) {
+        finished[p] = true;
+        DLB_RETURN_IF_ERROR(finish(p));
+      }
     }
   }
   summary->wall_s = std::chrono::duration<double>(Clock::now() - start).count();
