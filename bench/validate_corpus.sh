@@ -41,9 +41,9 @@ variant_flags() {
     # ORT only: profiled kernel times plus the whole model's layout reorders (and without them).
     kernel) echo "--fusion onnxruntime --kernel-times" ;;
     kernel-noreorders) echo "--fusion onnxruntime --kernel-times --no-model-reorders" ;;
-    # The same from packed profiling (32 bricks per session, no brick latency runs). Use it
+    # The same from packed profiling (8 bricks per session, no brick latency runs). Use it
     # instead of `kernel`, not after it: op profiles already in the store are not redone.
-    kernel-packed) echo "--fusion onnxruntime --kernel-times --pack 32" ;;
+    kernel-packed) echo "--fusion onnxruntime --kernel-times --pack 8" ;;
     # Stitched dag bricks over fused kernels where the backend fuses (ORT with optimisations).
     stitch) case $2 in
         ort-all-*) echo "--mode dag --fusion onnxruntime --stitch" ;;
