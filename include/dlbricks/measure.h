@@ -7,6 +7,7 @@
 #include <functional>
 #include <map>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "dlbricks/backend.h"
@@ -118,6 +119,9 @@ void SetMeasurementTiming(const ItemTiming& timing, Measurement* m);
 // The op-profile store rows of one profiled item (key: system, kind, item, batch).
 std::vector<OpProfileRow> OpProfileRows(const MeasurementKey& key, const std::string& name,
                                         const std::vector<OpTypeTime>& op_times);
+// Stored op-profile rows grouped by item: (kind, item_id, batch) -> its op times.
+using OpProfileKey = std::tuple<std::string, std::string, int64_t>;
+std::map<OpProfileKey, std::vector<OpTypeTime>> GroupOpProfiles(const std::vector<OpProfileRow>& rows);
 // Kernel time of one inference from its op profile (ms per op type): the sum over op types
 // except ONNX Runtime's layout reorders (Reorder*), which a lone brick pays around every call
 // and a whole model only where its layout changes.
@@ -238,17 +242,13 @@ Status MeasureModels(const std::vector<std::string>& model_paths, const RunOptio
                      RunSummary* summary);
 // `dlbricks run --pack`: a profile-only run for kernel-time construction. Every brick whose
 // op profile the store lacks for this system is profiled, without a latency run, in packs of
-// up to options.pack bricks that one engine session runs side by side (WriteBrickPack); each
+// up to options.pack bricks that one engine session runs side by side (names prefixed "b<k>/"); each
 // kernel is attributed to its brick through the rewritten graph (AttributePackNodes) and each
 // brick's op profile is stored as a lone profile would be. A pack that fails is profiled brick
 // by brick. Items carry op_times and a share of their pack's wall clock (by kernel time).
 // Needs a backend with ProfileNodes (onnxruntime). No claims: a concurrent run may profile a
 // brick twice (the later profile replaces the earlier).
 Status ProfileSuitePacked(const std::string& suite_dir, const RunOptions& options, Store* store, RunSummary* summary);
-// Writes one ONNX model holding the bricks side by side, every name of brick k prefixed
-// "b<k>/"; weights stay where the bricks keep them, so `out_path` must be in the bricks' folder.
-// The bricks must import the same opsets. Bad brick → Status naming it.
-Status WriteBrickPack(const std::vector<std::string>& brick_paths, const std::string& out_path);
 // Splits a packed profile by brick: the kernels of each connected component of the rewritten
 // graph belong to the brick whose tensors (prefix "b<k>/") the component holds.
 Status AttributePackNodes(const std::vector<NodeTime>& nodes, size_t brick_count,

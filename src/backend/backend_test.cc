@@ -116,17 +116,17 @@ TEST(BackendTest, ProfileSumsEachKernelsMedian) {
     node("reorder", "ReorderOutput", t0 + 2000, 8);
   }
   std::ofstream(path) << "[" << events << "]";
-  std::vector<OpTypeTime> times;
-  ASSERT_TRUE(backend_internal::SumProfileByOpType(path, &times).ok());
+  std::vector<NodeTime> nodes;
+  ASSERT_TRUE(backend_internal::ProfileNodeMedians(path, 1, &nodes).ok());
   std::map<std::string, OpTypeTime> by;
-  for (const OpTypeTime& t : times) by[t.op_type] = t;
+  for (const OpTypeTime& t : SumNodesByOpType(nodes)) by[t.op_type] = t;
   ASSERT_EQ(by.size(), 2u);
   EXPECT_NEAR(by["Conv"].ms, 0.040, 1e-12);
   EXPECT_NEAR(by["Conv"].calls, 1.0, 1e-12);
   EXPECT_NEAR(by["ReorderOutput"].ms, 0.008, 1e-12);
   // Not a trace: a one-line error naming the file.
   std::ofstream(path) << "{}";
-  Status st = backend_internal::SumProfileByOpType(path, &times);
+  Status st = backend_internal::ProfileNodeMedians(path, 1, &nodes);
   EXPECT_FALSE(st.ok());
   EXPECT_NE(st.message().find(path), std::string::npos);
 }

@@ -24,12 +24,9 @@ Status ReadFileBytes(const std::string& path, std::string* bytes);
 // Elements of a tensor with these dims (1 for a scalar).
 int64_t ElementCount(const std::vector<int64_t>& dims);
 
-// An ONNX Runtime profile (its JSON trace) summed by operator type: each kernel's median over
-// the inferences after the first (the warm-up). Bad or short trace → Status naming the file.
-Status SumProfileByOpType(const std::string& trace_path, std::vector<OpTypeTime>* times);
-// The same trace kernel by kernel (name, op type, median ms x calls, calls; no graph places),
-// over the inferences after the first `warmup_runs` (at least 1).
+// An ONNX Runtime profile (its JSON trace) kernel by kernel (name, op type, median ms x calls,
+// calls; no graph places), over the inferences after the first `warmup_runs` (at least 1).
+// Bad or short trace → Status naming the file.
 Status ProfileNodeMedians(const std::string& trace_path, int warmup_runs, std::vector<NodeTime>* nodes);
-
 
 }  // namespace dlbricks::backend_internal

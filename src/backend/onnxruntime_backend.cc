@@ -212,13 +212,6 @@ Status ProfileNodeMedians(const std::string& trace_path, int warmup_runs, std::v
   return Status::OK();
 }
 
-Status SumProfileByOpType(const std::string& trace_path, std::vector<OpTypeTime>* times) {
-  std::vector<NodeTime> nodes;
-  DLB_RETURN_IF_ERROR(ProfileNodeMedians(trace_path, 1, &nodes));
-  *times = dlbricks::SumNodesByOpType(nodes);
-  return Status::OK();
-}
-
 }  // namespace backend_internal
 
 namespace {

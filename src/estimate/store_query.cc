@@ -38,10 +38,9 @@ Status LoadBrickLatencies(Store* store, const StoreQuery& query, BrickLatencies*
 Status LoadBrickKernelTimes(Store* store, const StoreQuery& query, BrickLatencies* latencies) {
   std::vector<OpProfileRow> rows;
   DLB_RETURN_IF_ERROR(store->ListOpProfiles(query.system_id, &rows));
-  std::map<std::string, std::vector<OpTypeTime>> profiles;  // brick id -> op times
-  for (const OpProfileRow& r : rows)
-    if (r.kind == "brick" && r.batch == query.batch) profiles[r.item_id].push_back({r.op_type, r.ms, r.calls});
-  for (const auto& [item_id, ops] : profiles) {
+  for (const auto& [key, ops] : GroupOpProfiles(rows)) {
+    const auto& [kind, item_id, batch] = key;
+    if (kind != "brick" || batch != query.batch) continue;
     Hash128 id;
     if (!Hash128::FromHex(item_id, &id)) continue;
     BrickLatency& l = (*latencies)[id] = BrickLatency{KernelMs(ops), BrickSource::kMeasured, 0};

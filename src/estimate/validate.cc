@@ -181,8 +181,8 @@ Status Validate(const std::vector<std::string>& model_paths, const IngestOptions
       SuiteSummary ss;
       DLB_RETURN_IF_ERROR(GenerateSuite(views, sopt, &ss));
       RunSummary rs;
-      if (est.kernel_times && brick_run.pack > 0) DLB_RETURN_IF_ERROR(ProfileSuitePacked(sopt.out_dir, brick_run, store, &rs));
-      else DLB_RETURN_IF_ERROR(RunSuite(sopt.out_dir, brick_run, store, &rs));
+      DLB_RETURN_IF_ERROR(est.kernel_times && brick_run.pack > 0 ? ProfileSuitePacked(sopt.out_dir, brick_run, store, &rs)
+                                                                 : RunSuite(sopt.out_dir, brick_run, store, &rs));
       for (const RunItem& item : rs.items) profile_wall_s[item.m.key.item_id] += item.profile_wall_s;
       // Spread the remaining passes over the G values (the last G takes whatever is left).
       const int gs_left = static_cast<int>(options.granularities.size() - k);

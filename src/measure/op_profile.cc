@@ -4,6 +4,12 @@
 
 namespace dlbricks {
 
+std::map<OpProfileKey, std::vector<OpTypeTime>> GroupOpProfiles(const std::vector<OpProfileRow>& rows) {
+  std::map<OpProfileKey, std::vector<OpTypeTime>> grouped;
+  for (const OpProfileRow& r : rows) grouped[{r.kind, r.item_id, r.batch}].push_back({r.op_type, r.ms, r.calls});
+  return grouped;
+}
+
 double KernelMs(const std::vector<OpTypeTime>& op_times) {
   double ms = 0;
   for (const OpTypeTime& t : op_times)

@@ -160,31 +160,30 @@ std::vector<OpTypeTime> MedianOverVisits(const std::vector<std::vector<OpTypeTim
   return out;
 }
 
-}  // namespace
-
-Status WriteBrickPack(const std::vector<std::string>& brick_paths, const std::string& out_path) {
-  if (brick_paths.empty()) return Status::InvalidArgument(out_path + ": a pack needs at least one brick");
+// Writes one ONNX model holding the bricks side by side, every name of brick k prefixed
+// "b<k>/"; weights stay where the bricks keep them, so `out_path` must be in the bricks' folder.
+// The bricks must import the same opsets (`paths` name them in messages).
+Status WriteBrickPack(const std::vector<const onnx::ModelProto*>& bricks, const std::vector<std::string>& paths,
+                 const std::string& out_path) {
+  if (bricks.empty()) return Status::InvalidArgument(out_path + ": a pack needs at least one brick");
   onnx::ModelProto pack;
-  std::string opsets;
-  for (size_t k = 0; k < brick_paths.size(); ++k) {
-    onnx::ModelProto brick;
-    DLB_RETURN_IF_ERROR(ReadBrickProto(brick_paths[k], &brick));
-    if (k == 0) {
-      pack.set_ir_version(brick.ir_version());
-      *pack.mutable_opset_import() = brick.opset_import();
-      pack.set_producer_name("dlbricks pack");
-      pack.mutable_graph()->set_name("pack");
-      opsets = OpsetKey(brick);
-    } else if (OpsetKey(brick) != opsets) {
-      return Status::InvalidArgument(brick_paths[k] + ": imports other opsets than the pack's first brick");
-    }
-    AppendBrick(k, brick.graph(), pack.mutable_graph());
+  pack.set_ir_version(bricks[0]->ir_version());
+  *pack.mutable_opset_import() = bricks[0]->opset_import();
+  pack.set_producer_name("dlbricks pack");
+  pack.mutable_graph()->set_name("pack");
+  const std::string opsets = OpsetKey(*bricks[0]);
+  for (size_t k = 0; k < bricks.size(); ++k) {
+    if (OpsetKey(*bricks[k]) != opsets)
+      return Status::InvalidArgument(paths[k] + ": imports other opsets than the pack's first brick");
+    AppendBrick(k, bricks[k]->graph(), pack.mutable_graph());
   }
   std::ofstream out(out_path, std::ios::binary | std::ios::trunc);
   if (!out || !pack.SerializeToOstream(&out) || !out.flush())
     return Status::IOError(out_path + ": cannot write brick pack");
   return Status::OK();
 }
+
+}  // namespace
 
 Status AttributePackNodes(const std::vector<NodeTime>& nodes, size_t brick_count,
                           std::vector<std::vector<NodeTime>>* per_brick) {
@@ -242,12 +241,11 @@ Status ProfileSuitePacked(const std::string& suite_dir, const RunOptions& option
   summary->warnings = SystemNoiseWarnings();
   const auto start = Clock::now();
 
-  std::map<std::string, std::vector<OpTypeTime>> stored;  // brick id -> stored profile
+  std::map<OpProfileKey, std::vector<OpTypeTime>> stored;  // profiles already in the store
   if (!options.force) {
     std::vector<OpProfileRow> rows;
     DLB_RETURN_IF_ERROR(store->ListOpProfiles(system.id, &rows));
-    for (const OpProfileRow& r : rows)
-      if (r.kind == "brick" && r.batch == 1) stored[r.item_id].push_back({r.op_type, r.ms, r.calls});
+    stored = GroupOpProfiles(rows);
   }
   auto item_for = [&](const SuiteBrick& b) {
     RunItem item;
@@ -265,10 +263,11 @@ Status ProfileSuitePacked(const std::string& suite_dir, const RunOptions& option
     int64_t weight_bytes = 0;
     Status status;  // not OK: a brick that cannot be packed
   };
+  std::vector<onnx::ModelProto> protos(bricks.size());  // parsed once, for planning and writing
   std::vector<Pack> packs;
   std::map<std::string, size_t> open_pack;  // opset key -> pack being filled
   for (size_t i = 0; i < bricks.size(); ++i) {
-    if (auto have = stored.find(bricks[i].id); have != stored.end()) {
+    if (auto have = stored.find({"brick", bricks[i].id, 1}); have != stored.end()) {
       RunItem item = item_for(bricks[i]);
       item.skipped = true;
       item.op_times = have->second;
@@ -276,8 +275,8 @@ Status ProfileSuitePacked(const std::string& suite_dir, const RunOptions& option
       ++summary->skipped;
       continue;
     }
-    onnx::ModelProto proto;
-    if (Status read = ReadBrickProto(bricks[i].path, &proto); !read.ok()) {  // profiled alone, to fail alone
+    const onnx::ModelProto& proto = protos[i];
+    if (Status read = ReadBrickProto(bricks[i].path, &protos[i]); !read.ok()) {  // profiled alone, to fail alone
       packs.push_back({{i}, 0, read});
       continue;
     }
@@ -326,8 +325,12 @@ Status ProfileSuitePacked(const std::string& suite_dir, const RunOptions& option
     const fs::path dir = fs::path(bricks[pack.members.front()].path).parent_path();  // beside the weight pool
     pack_files.Add((dir / fmt::format(".pack-{}-{}.onnx", getpid(), p)).string());
     std::vector<std::string> paths;
-    for (size_t i : pack.members) paths.push_back(bricks[i].path);
-    pack_status[p] = pack.status.ok() ? WriteBrickPack(paths, pack_files.paths().back()) : pack.status;
+    std::vector<const onnx::ModelProto*> members;
+    for (size_t i : pack.members) {
+      paths.push_back(bricks[i].path);
+      members.push_back(&protos[i]);
+    }
+    pack_status[p] = pack.status.ok() ? WriteBrickPack(members, paths, pack_files.paths().back()) : pack.status;
     visits[p].resize(pack.members.size());
   }
   // After a pack's last visit: its bricks' profiles into the store at once (a killed run keeps

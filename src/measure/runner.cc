@@ -103,8 +103,7 @@ class Runner {
     if (options_.profile_ops && !options_.force) {  // profiles already stored are not redone
       std::vector<OpProfileRow> rows;
       DLB_RETURN_IF_ERROR(store_->ListOpProfiles(system_.id, &rows));
-      for (const OpProfileRow& r : rows)
-        profiled_[{r.kind, r.item_id, r.batch}].push_back({r.op_type, r.ms, r.calls});
+      profiled_ = GroupOpProfiles(rows);
     }
     summary_->warnings = SystemNoiseWarnings();
     start_ = Clock::now();
@@ -304,7 +303,7 @@ class Runner {
   SystemRecord system_;
   ProtocolOptions visit_protocol_;  // the budget of one round (RoundProtocol)
   // Op profiles in the store at Start, by (kind, item, batch); empty with --force.
-  std::map<std::tuple<std::string, std::string, int64_t>, std::vector<OpTypeTime>> profiled_;
+  std::map<OpProfileKey, std::vector<OpTypeTime>> profiled_;
   Clock::time_point start_;
 };
 

@@ -368,6 +368,9 @@ TEST(Sweep, MeasuresProfilesAndResumes) {
   testing::ExpectOneLineError(
       testing::RunCli({"predictor", "sweep", "--db", db, "-n", "1", "--kernel-times", "--profile-runs", "0"}),
       "--profile-runs must be >= 1");
+  testing::ExpectOneLineError(
+      testing::RunCli({"predictor", "sweep", "--db", db, "-n", "1", "--min-macs", "5e8", "--max-macs", "4e8"}),
+      "--min-macs (5e+08) must be <= --max-macs (4e+08)");
   latency.clear();
   ASSERT_TRUE(LoadDataset(db, DatasetQuery{}, &latency, &system_id).ok());
   EXPECT_EQ(static_cast<int>(latency.size()), first.measured);

@@ -7,6 +7,7 @@
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
+#include <fmt/format.h>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <set>
@@ -582,6 +583,9 @@ Status RunSweep(const std::string& db_path, const SweepOptions& options, SweepSu
   const auto start = std::chrono::steady_clock::now();
   if (options.samples < 0) return Status::InvalidArgument("sweep: -n must be >= 0");
   if (options.kernel_times && options.profile_runs < 1) return Status::InvalidArgument("sweep: --profile-runs must be >= 1");
+  if (options.min_macs > options.max_macs)
+    return Status::InvalidArgument(fmt::format("sweep: --min-macs ({:g}) must be <= --max-macs ({:g})", options.min_macs,
+                                               options.max_macs));
   DLB_RETURN_IF_ERROR(ValidateProtocol(options.protocol));
   DLB_RETURN_IF_ERROR(ValidateBackendOptions(options.backend_options));
   std::unique_ptr<Backend> backend;
