@@ -62,7 +62,9 @@ enum class FusionRules {
   kOnnxRuntime,  // ONNX Runtime CPU, optimisation level basic and above: Conv absorbs a
                  // following BatchNormalization, constant Add/Mul and one activation;
                  // Gemm, and MatMul + constant Add, absorb one activation; x * Sigmoid(x)
-                 // and x * HardSigmoid(x) are one unit (SiLU runs as one QuickGelu kernel)
+                 // and x * HardSigmoid(x) are one unit (SiLU runs as one QuickGelu kernel);
+                 // HardSwish (x * HardSigmoid(x), alpha 1/6) on a Conv's output joins the
+                 // Conv's unit (the NCHWc convolution's activation)
 };
 std::string FusionRulesName(FusionRules rules);
 // "none" | "onnxruntime"; InvalidArgument otherwise.

@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <memory>
 #include <string>
 #include <tuple>
 #include <vector>
@@ -205,6 +206,9 @@ struct RunOptions {
   std::map<std::string, std::vector<int64_t>> input_shapes;
   // Called after every timed visit, in visit order (tests observe round interleaving). Default: none
   std::function<void(const RunVisit&)> on_visit;
+  // Called after each round of visits (RunSuite, MeasureModels, ProfileSuitePacked) with its
+  // number; an error stops the run. validate runs a round of references here. Default: none
+  std::function<Status(int round)> after_round;
 };
 
 // One item of a run, as reported (skipped items come from the store).
@@ -240,6 +244,24 @@ Status RunSuite(const std::string& suite_dir, const RunOptions& options, Store* 
 // `dlbricks measure`: whole models (item_id = ModelSignature), per batch size; rounds as RunSuite.
 Status MeasureModels(const std::vector<std::string>& model_paths, const RunOptions& options, Store* store,
                      RunSummary* summary);
+// MeasureModels a round at a time, so a caller can run other work between the rounds
+// (validate times a round of references after each round of bricks, so both see the same
+// stretch of the host's drift). MeasureModels is Start, Round(1..rounds()) each followed by
+// options.after_round, Finish. A row is stored when its model's last round ends.
+class ModelRounds {
+ public:
+  static Status Start(const std::vector<std::string>& model_paths, const RunOptions& options, Store* store,
+                      RunSummary* summary, std::unique_ptr<ModelRounds>* out);
+  ~ModelRounds();
+  int rounds() const;       // options.protocol.rounds
+  Status Round(int round);  // one visit of every unfinished model; rounds 1..rounds() in order
+  void Finish();            // completes the summary, after the last round
+
+ private:
+  ModelRounds();
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
 // `dlbricks run --pack`: a profile-only run for kernel-time construction. Every brick whose
 // op profile the store lacks for this system is profiled, without a latency run, in packs of
 // up to options.pack bricks that one engine session runs side by side (names prefixed "b<k>/"); each

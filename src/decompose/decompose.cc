@@ -3,6 +3,7 @@
 #include "dlbricks/decompose.h"
 
 #include <algorithm>
+#include <cmath>
 #include <map>
 #include <numeric>
 #include <set>
@@ -191,6 +192,30 @@ bool IsGatedActivation(const Graph& g, int i) {
   return (data[0] == gate.outputs[0] && data[1] == gate_in[0]) || (data[1] == gate.outputs[0] && data[0] == gate_in[0]);
 }
 
+float FloatAttr(const Layer& l, const std::string& name, float fallback) {
+  for (const auto& a : l.node.attribute()) {
+    if (a.name() == name) return a.f();
+  }
+  return fallback;
+}
+
+// x * HardSigmoid(x) with HardSwish's constants (alpha 1/6, beta 1/2) on the output of a
+// convolution's unit: ONNX Runtime fuses the pair into HardSwish and runs it as the NCHWc
+// convolution's activation (mobilenet_v3's optimised graph: Conv activation="HardSwish"), so
+// the three are one kernel although x has two readers. Layer i is the HardSigmoid.
+bool IsConvHardSwish(const Graph& g, int i, const std::string& head, const std::vector<std::string>& absorbed) {
+  if (i < 1 || i + 1 >= static_cast<int>(g.layers.size())) return false;
+  const Layer& gate = g.layers[static_cast<size_t>(i)];
+  if (gate.op_type != "HardSigmoid" || !OrtAbsorbs(head, absorbed, gate.op_type) || head != "Conv") return false;
+  if (std::fabs(FloatAttr(gate, "alpha", 0.2f) - 1.0f / 6) > 1e-4f || std::fabs(FloatAttr(gate, "beta", 0.5f) - 0.5f) > 1e-4f)
+    return false;
+  if (!IsGatedActivation(g, i + 1)) return false;
+  const std::vector<int> in = gate.DataInputs(g);
+  if (in.size() != 1 || ProducerOf(g, in[0]) != i - 1) return false;
+  const Value& x = g.values[static_cast<size_t>(in[0])];
+  return x.consumers.size() == 2 && !x.is_graph_output;
+}
+
 }  // namespace
 
 std::vector<int> FusionUnits(const Graph& g, FusionRules rules) {
@@ -207,7 +232,7 @@ std::vector<int> FusionUnits(const Graph& g, FusionRules rules) {
       glue = data.size() == 1 && ProducerOf(g, data[0]) == i - 1 && prev.outputs.size() == 1 &&
              g.values[static_cast<size_t>(data[0])].consumers.size() == 1 &&
              !g.values[static_cast<size_t>(data[0])].is_graph_output && OrtAbsorbs(head, absorbed, layer.op_type);
-      glue = glue || IsGatedActivation(g, i);
+      glue = glue || IsGatedActivation(g, i) || IsConvHardSwish(g, i, head, absorbed);
     }
     if (glue) {
       absorbed.push_back(layer.op_type);

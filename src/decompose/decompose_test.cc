@@ -38,6 +38,13 @@ class Sketch {
     g_.layers.push_back(layer);
     return out;
   }
+  // A float attribute on the last layer added.
+  void Attr(const std::string& name, float value) {
+    auto* a = g_.layers.back().node.add_attribute();
+    a->set_name(name);
+    a->set_type(onnx::AttributeProto::FLOAT);
+    a->set_f(value);
+  }
   const Graph& Done(int output) {
     g_.values[static_cast<size_t>(output)].is_graph_output = true;
     g_.outputs.push_back(output);
@@ -375,6 +382,35 @@ TEST(FusionUnits, SiluIsOneUnit) {
   // Conv | Sigmoid Mul | Conv Sigmoid (the activation fuses into the conv) | Mul
   EXPECT_EQ(FusionUnits(g, FusionRules::kOnnxRuntime), (std::vector<int>{0, 1, 3, 5, 6}));
   EXPECT_EQ(FusionUnits(g, FusionRules::kNone), (std::vector<int>{0, 1, 2, 3, 4, 5, 6}));
+}
+
+TEST(FusionUnits, ConvHardSwishIsOneUnit) {
+  // x -> Conv -> BN -> {HardSigmoid(1/6), Mul} -> Conv -> {HardSigmoid(0.2), Mul}: the first
+  // HardSwish joins its convolution's unit; a HardSigmoid with other constants does not.
+  Sketch s;
+  int x = s.Input("x");
+  int bn = s.Layer("BatchNormalization", {s.Layer("Conv", {x})});
+  int hs = s.Layer("HardSigmoid", {bn});
+  s.Attr("alpha", 1.0f / 6);
+  int y = s.Layer("Mul", {bn, hs});
+  int c2 = s.Layer("Conv", {y});
+  int hs2 = s.Layer("HardSigmoid", {c2});
+  s.Attr("alpha", 0.2f);
+  const Graph& g = s.Done(s.Layer("Mul", {c2, hs2}));
+  // Conv BN HardSigmoid Mul | Conv | HardSigmoid Mul
+  EXPECT_EQ(FusionUnits(g, FusionRules::kOnnxRuntime), (std::vector<int>{0, 4, 5, 7}));
+}
+
+TEST(FusionUnits, HardSwishWithAThirdReaderStaysApart) {
+  // The convolution's output is also read by an Add: the Conv keeps a plain output.
+  Sketch s;
+  int x = s.Input("x");
+  int c = s.Layer("Conv", {x});
+  int hs = s.Layer("HardSigmoid", {c});
+  s.Attr("alpha", 1.0f / 6);
+  int y = s.Layer("Mul", {c, hs});
+  const Graph& g = s.Done(s.Layer("Add", {y, c}));
+  EXPECT_EQ(FusionUnits(g, FusionRules::kOnnxRuntime), (std::vector<int>{0, 1, 3, 4}));
 }
 
 }  // namespace

@@ -1,4 +1,5 @@
 // Validation of constructed latencies against end-to-end runs (DLBricks section 4).
+#include <limits>
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
@@ -112,11 +113,26 @@ Status Validate(const std::vector<std::string>& model_paths, const IngestOptions
   rep.model_reorders = options.estimate.kernel_times && options.estimate.model_reorders;
   StoreQuery query{system.id, rep.protocol, 1};
 
-  // Models whose reference this call measures get reference_passes passes (the first now).
+  // Models whose reference this call measures get reference_passes passes (the first now, or,
+  // interleaved, round by round between the first G's brick rounds).
   std::vector<size_t> fresh_models;  // indices into graphs / model_paths
   int passes_left = 0;
   RunOptions reference_run = options.run;
   reference_run.batches = {1};
+  const bool interleave = options.interleave_references && options.run.protocol.rounds > 1;
+  std::unique_ptr<ModelRounds> references;  // the first pass, until its last round
+  RunSummary reference_summary;
+  int reference_rounds_done = 0;
+  auto run_reference_rounds = [&](int up_to) -> Status {
+    for (; references && reference_rounds_done < std::min(up_to, references->rounds()); ++reference_rounds_done) {
+      DLB_RETURN_IF_ERROR(references->Round(reference_rounds_done + 1));
+    }
+    if (references && reference_rounds_done == references->rounds()) {
+      references->Finish();
+      references.reset();
+    }
+    return Status::OK();
+  };
   if (options.measure_missing) {
     if (options.work_dir.empty()) return Status::InvalidArgument("validate: a work folder is required to measure");
     if (options.reference_passes < 1) return Status::InvalidArgument("validate: reference passes must be >= 1");
@@ -128,8 +144,8 @@ Status Validate(const std::vector<std::string>& model_paths, const IngestOptions
       DLB_RETURN_IF_ERROR(LookupModelLatency(store, query, *graphs[i], &have));
       if (!have || have->status != "ok" || options.run.force) fresh_models.push_back(i);
     }
-    RunSummary summary;
-    DLB_RETURN_IF_ERROR(MeasureModels(model_paths, reference_run, store, &summary));
+    DLB_RETURN_IF_ERROR(ModelRounds::Start(model_paths, reference_run, store, &reference_summary, &references));
+    if (!interleave) DLB_RETURN_IF_ERROR(run_reference_rounds(references->rounds()));
     passes_left = fresh_models.empty() ? 0 : options.reference_passes - 1;
   }
   // One more pass over the fresh models, keeping each model's fastest pass.
@@ -181,8 +197,11 @@ Status Validate(const std::vector<std::string>& model_paths, const IngestOptions
       SuiteSummary ss;
       DLB_RETURN_IF_ERROR(GenerateSuite(views, sopt, &ss));
       RunSummary rs;
-      DLB_RETURN_IF_ERROR(est.kernel_times && brick_run.pack > 0 ? ProfileSuitePacked(sopt.out_dir, brick_run, store, &rs)
-                                                                 : RunSuite(sopt.out_dir, brick_run, store, &rs));
+      RunOptions this_run = brick_run;
+      if (references) this_run.after_round = run_reference_rounds;  // brick round r, then reference round r
+      DLB_RETURN_IF_ERROR(est.kernel_times && brick_run.pack > 0 ? ProfileSuitePacked(sopt.out_dir, this_run, store, &rs)
+                                                                 : RunSuite(sopt.out_dir, this_run, store, &rs));
+      DLB_RETURN_IF_ERROR(run_reference_rounds(std::numeric_limits<int>::max()));  // rounds the bricks did not need
       for (const RunItem& item : rs.items) profile_wall_s[item.m.key.item_id] += item.profile_wall_s;
       // Spread the remaining passes over the G values (the last G takes whatever is left).
       const int gs_left = static_cast<int>(options.granularities.size() - k);

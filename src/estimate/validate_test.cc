@@ -61,6 +61,41 @@ TEST(Validate, FakeBackendEndToEnd) {
   EXPECT_NE(ValidationCsv(rep).find("a,1,"), std::string::npos);
 }
 
+// The visit order of a validate run with --rounds 2: "kind round" per visit, consecutive
+// visits of the same kind and round collapsed.
+std::vector<std::string> VisitOrder(bool interleave, int reference_passes) {
+  testing::TempDir dir;
+  std::string a = testing::SmallConvNet(1).Write(dir.path(), "a.onnx");
+  std::unique_ptr<Store> store;
+  EXPECT_TRUE(OpenStore(dir.File("r.db"), {}, &store).ok());
+  ValidateOptions o = FakeOptions(dir.File("work"));
+  o.granularities = {1};
+  o.run.protocol.rounds = 2;
+  o.run.protocol.min_runs = o.run.protocol.max_runs = 4;
+  o.interleave_references = interleave;
+  o.reference_passes = reference_passes;
+  std::vector<std::string> order;
+  o.run.on_visit = [&](const RunVisit& v) {
+    const std::string step = v.kind + " " + std::to_string(v.round);
+    if (order.empty() || order.back() != step) order.push_back(step);
+  };
+  ValidationReport rep;
+  Status st = Validate({a}, {}, o, store.get(), &rep);
+  EXPECT_TRUE(st.ok()) << st.message();
+  EXPECT_EQ(rep.summaries.at(0).models, 1);
+  return order;
+}
+
+TEST(Validate, RoundsAlternateReferencesWithBricks) {
+  // Bricks round 1, the model's round 1, bricks round 2, the model's round 2.
+  EXPECT_EQ(VisitOrder(true, 1), (std::vector<std::string>{"brick 1", "model 1", "brick 2", "model 2"}));
+  // A second pass comes after the bricks, as without rounds.
+  EXPECT_EQ(VisitOrder(true, 2), (std::vector<std::string>{"brick 1", "model 1", "brick 2", "model 2", "model 1",
+                                                           "model 2"}));
+  // --no-interleave: the references' rounds first.
+  EXPECT_EQ(VisitOrder(false, 1), (std::vector<std::string>{"model 1", "model 2", "brick 1", "brick 2"}));
+}
+
 TEST(LoadBrickKernelTimes, SumsEachBrickProfileWithoutReorders) {
   testing::TempDir dir;
   std::unique_ptr<Store> store;

@@ -398,6 +398,7 @@ Status ProfileSuitePacked(const std::string& suite_dir, const RunOptions& option
         DLB_RETURN_IF_ERROR(finish(p));
       }
     }
+    if (options.after_round) DLB_RETURN_IF_ERROR(options.after_round(round));
   }
   summary->wall_s = std::chrono::duration<double>(Clock::now() - start).count();
   return Status::OK();

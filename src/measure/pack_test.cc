@@ -98,9 +98,15 @@ TEST(ProfileSuitePackedTest, EveryBrickGetsTheKernelsOfItsLoneProfile) {
   RunOptions packed = OrtOptions();
   packed.pack = 3;  // several packs, the last one short
   packed.protocol.rounds = 3;
+  std::vector<int> rounds_ended;  // validate runs a round of references here
+  packed.after_round = [&](int round) {
+    rounds_ended.push_back(round);
+    return Status::OK();
+  };
   RunSummary packed_summary;
   Status st = ProfileSuitePacked(suite, packed, packed_store.get(), &packed_summary);
   ASSERT_TRUE(st.ok()) << st.message();
+  EXPECT_EQ(rounds_ended, (std::vector<int>{1, 2, 3}));
 
   EXPECT_EQ(packed_summary.profiled, static_cast<int>(bricks.size()));
   EXPECT_EQ(packed_summary.failed, 0);

@@ -113,33 +113,50 @@ class Runner {
   const std::string& backend_name() const { return options_.backend; }
 
   // Visits every pending job once per round, in order (round 1 over all jobs, then round 2, ...),
-  // so every item's pooled samples span the same stretch of the run and its drift.
-  Status RunAll(const std::vector<Job>& jobs) {
-    const int rounds = options_.protocol.rounds;
-    const size_t visits = jobs.size() * static_cast<size_t>(rounds);
-    Progress progress(visits, options_.progress);
-    for (const std::string& w : summary_->warnings) progress.Warn(w);
-    std::vector<Pending> pending(jobs.size());
-    for (int round = 1; round <= rounds; ++round) {
-      for (size_t i = 0; i < jobs.size(); ++i) {
-        Pending& p = pending[i];
-        if (p.done) continue;
-        const auto t0 = Clock::now();
-        double round_ms = 0;
-        DLB_RETURN_IF_ERROR(Visit(jobs[i], round, &p, &round_ms));
-        const size_t counted = p.done ? static_cast<size_t>(rounds - round + 1) : 1;
-        progress.Visit(p.item, round, rounds, p.done, round_ms, counted,
-                       std::chrono::duration<double>(Clock::now() - t0).count());
-      }
+  // so every item's pooled samples span the same stretch of the run and its drift; after each
+  // round, options.after_round.
+  Status RunAll(std::vector<Job> jobs) {
+    BeginRounds(std::move(jobs));
+    for (int round = 1; round <= options_.protocol.rounds; ++round) {
+      DLB_RETURN_IF_ERROR(RunRound(round));
+      if (options_.after_round) DLB_RETURN_IF_ERROR(options_.after_round(round));
     }
-    for (const Pending& p : pending) {
+    EndRounds();
+    return Status::OK();
+  }
+
+  // The same, a round at a time (ModelRounds): BeginRounds, RunRound(1..rounds), EndRounds.
+  void BeginRounds(std::vector<Job> jobs) {
+    jobs_ = std::move(jobs);
+    progress_ = std::make_unique<Progress>(jobs_.size() * static_cast<size_t>(options_.protocol.rounds),
+                                           options_.progress);
+    for (const std::string& w : summary_->warnings) progress_->Warn(w);
+    pending_.assign(jobs_.size(), Pending{});
+  }
+
+  Status RunRound(int round) {
+    const int rounds = options_.protocol.rounds;
+    for (size_t i = 0; i < jobs_.size(); ++i) {
+      Pending& p = pending_[i];
+      if (p.done) continue;
+      const auto t0 = Clock::now();
+      double round_ms = 0;
+      DLB_RETURN_IF_ERROR(Visit(jobs_[i], round, &p, &round_ms));
+      const size_t counted = p.done ? static_cast<size_t>(rounds - round + 1) : 1;
+      progress_->Visit(p.item, round, rounds, p.done, round_ms, counted,
+                       std::chrono::duration<double>(Clock::now() - t0).count());
+    }
+    return Status::OK();
+  }
+
+  void EndRounds() {
+    for (const Pending& p : pending_) {
       summary_->items.push_back(p.item);
       if (p.item.skipped) ++summary_->skipped;
       else if (p.item.m.status == "ok") ++summary_->measured;
       else ++summary_->failed;
     }
     summary_->wall_s = std::chrono::duration<double>(Clock::now() - start_).count();
-    return Status::OK();
   }
 
  private:
@@ -305,6 +322,9 @@ class Runner {
   // Op profiles in the store at Start, by (kind, item, batch); empty with --force.
   std::map<OpProfileKey, std::vector<OpTypeTime>> profiled_;
   Clock::time_point start_;
+  std::vector<Job> jobs_;  // BeginRounds .. EndRounds
+  std::vector<Pending> pending_;
+  std::unique_ptr<Progress> progress_;
 };
 
 nlohmann::json ItemJson(const RunItem& item) {
@@ -333,13 +353,25 @@ Status RunSuite(const std::string& suite_dir, const RunOptions& options, Store* 
   return runner.RunAll(jobs);
 }
 
-Status MeasureModels(const std::vector<std::string>& model_paths, const RunOptions& options, Store* store,
-                     RunSummary* summary) {
+struct ModelRounds::Impl {
+  explicit Impl(const RunOptions& o, Store* store, RunSummary* summary) : options(o), runner(options, store, summary) {}
+  RunOptions options;  // runner keeps a reference
+  Runner runner;
+  ScopedPaths cleanup;  // re-batched / canonical copies
+};
+
+ModelRounds::ModelRounds() = default;
+ModelRounds::~ModelRounds() = default;
+
+Status ModelRounds::Start(const std::vector<std::string>& model_paths, const RunOptions& options, Store* store,
+                          RunSummary* summary, std::unique_ptr<ModelRounds>* out) {
   namespace fs = std::filesystem;
   if (options.batches.empty()) return Status::InvalidArgument("--batch needs at least one size");
   for (int64_t b : options.batches)
     if (b < 1) return Status::InvalidArgument("--batch sizes must be >= 1");
-  Runner runner(options, store, summary);
+  std::unique_ptr<ModelRounds> rounds(new ModelRounds());
+  rounds->impl_ = std::make_unique<Impl>(options, store, summary);
+  Runner& runner = rounds->impl_->runner;
   DLB_RETURN_IF_ERROR(runner.Start());
   // Re-batched / canonical copies go to a private temp folder removed at the end.
   const fs::path base = options.work_dir.empty() ? fs::temp_directory_path() : fs::path(options.work_dir);
@@ -347,8 +379,7 @@ Status MeasureModels(const std::vector<std::string>& model_paths, const RunOptio
   std::error_code ec;
   fs::create_directories(work, ec);
   if (ec) return Status::IOError(work.string() + ": cannot create temp folder: " + ec.message());
-  ScopedPaths cleanup;
-  cleanup.Add(work.string());
+  rounds->impl_->cleanup.Add(work.string());
 
   std::vector<Job> jobs;
   IngestOptions shaped;
@@ -381,7 +412,27 @@ Status MeasureModels(const std::vector<std::string>& model_paths, const RunOptio
       jobs.push_back(job);
     }
   }
-  return runner.RunAll(jobs);
+  runner.BeginRounds(std::move(jobs));
+  *out = std::move(rounds);
+  return Status::OK();
+}
+
+int ModelRounds::rounds() const { return impl_->options.protocol.rounds; }
+
+Status ModelRounds::Round(int round) { return impl_->runner.RunRound(round); }
+
+void ModelRounds::Finish() { impl_->runner.EndRounds(); }
+
+Status MeasureModels(const std::vector<std::string>& model_paths, const RunOptions& options, Store* store,
+                     RunSummary* summary) {
+  std::unique_ptr<ModelRounds> models;
+  DLB_RETURN_IF_ERROR(ModelRounds::Start(model_paths, options, store, summary, &models));
+  for (int round = 1; round <= models->rounds(); ++round) {
+    DLB_RETURN_IF_ERROR(models->Round(round));
+    if (options.after_round) DLB_RETURN_IF_ERROR(options.after_round(round));
+  }
+  models->Finish();
+  return Status::OK();
 }
 
 std::string RunSummaryJson(const RunSummary& s) {

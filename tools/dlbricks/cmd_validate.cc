@@ -25,7 +25,7 @@ struct ValidateFlags {
   std::vector<std::string> input_shapes;
   int reference_passes = 2;
   bool overhead_correction = false, kernel_times = false, read_only = false, csv = false;
-  bool no_model_reorders = false;
+  bool no_model_reorders = false, no_interleave = false;
 };
 
 Status RunValidate(const CLI::App& cmd, ValidateFlags& f, std::string* output) {
@@ -39,6 +39,7 @@ Status RunValidate(const CLI::App& cmd, ValidateFlags& f, std::string* output) {
   o.estimate.kernel_times = f.kernel_times;
   o.estimate.model_reorders = !f.no_model_reorders;
   o.reference_passes = f.reference_passes;
+  o.interleave_references = !f.no_interleave;
   o.measure_missing = !f.read_only;
   if (cmd.count("--pack") && (o.run.pack < 1 || !f.kernel_times))
     return Status::InvalidArgument("--pack needs --kernel-times and N >= 1");
@@ -88,6 +89,8 @@ void RegisterValidate(CLI::App& app, Context& ctx) {
   cmd->add_option("--reference-passes", f->reference_passes,
                   "time new end-to-end references in N passes interleaved with the bricks; keep each model's "
                   "fastest (default 2)");
+  cmd->add_flag("--no-interleave", f->no_interleave,
+                "with --rounds R: time the references' rounds before the bricks instead of alternating with them");
   cmd->add_option("--work", f->work_dir, "folder for generated suites (default: <db>.work)");
   cmd->add_option("--input-shape", f->input_shapes, "NAME=1x3x224x224 for models with dynamic inputs");
   cmd->add_flag("--csv", f->csv, "CSV output");
