@@ -152,9 +152,11 @@ struct ValidateOptions {
   // pass with the lowest headline value, since a transient load only slows a pass down and
   // one disturbed pass would otherwise skew every G of that model. Default: 2.
   int reference_passes = 2;
-  // With run.protocol.rounds R > 1, the first reference pass alternates with the first G's
-  // brick runs round by round (bricks round 1, references round 1, bricks round 2, ...), so
-  // the references and the bricks sample the same stretch of the host's drift. Default: true
+  // With run.protocol.rounds R > 1, the first reference pass is spread over the first G's
+  // brick run: reference round r runs once r/R of the brick visits are done (with as many
+  // brick rounds: bricks round 1, references round 1, bricks round 2, ...; with
+  // run.pack_rounds 1: after each third of the packs), so the references and the bricks
+  // sample the same stretch of the host's drift. Default: true
   bool interleave_references = true;
   std::string work_dir;                  // suites are generated here (required when measuring)
   // Measure the empty-network overhead and apply it (EstimateOptions::run_overhead_ms).

@@ -200,15 +200,20 @@ struct RunOptions {
   // > 0: profile bricks only, this many side by side per engine session (ProfileSuitePacked;
   // `run --pack`, `validate --kernel-times --pack`). Default: 0 (off)
   int pack = 0;
+  // With pack: visits per pack (each brick keeps its per-op median over them); 0: the
+  // protocol's rounds. Op profiles have no protocol key, so this leaves the references' key
+  // alone. Default: 0
+  int pack_rounds = 0;
   std::string work_dir;            // measure: temp files (re-batched models). Default: system temp
   // measure: fixed graph-input shapes (--input-shape NAME=1x3x224x224, see ParseInputShape),
   // applied before re-batching; they change the model signature, so the store key. Default: none.
   std::map<std::string, std::vector<int64_t>> input_shapes;
   // Called after every timed visit, in visit order (tests observe round interleaving). Default: none
   std::function<void(const RunVisit&)> on_visit;
-  // Called after each round of visits (RunSuite, MeasureModels, ProfileSuitePacked) with its
-  // number; an error stops the run. validate runs a round of references here. Default: none
-  std::function<Status(int round)> after_round;
+  // Called after every visit of a brick run (RunSuite, ProfileSuitePacked) with the share of
+  // its visits done (1 after the last); an error stops the run. validate times its reference
+  // rounds here, spread over the bricks. Default: none
+  std::function<Status(double done)> after_visit;
 };
 
 // One item of a run, as reported (skipped items come from the store).
@@ -245,9 +250,9 @@ Status RunSuite(const std::string& suite_dir, const RunOptions& options, Store* 
 Status MeasureModels(const std::vector<std::string>& model_paths, const RunOptions& options, Store* store,
                      RunSummary* summary);
 // MeasureModels a round at a time, so a caller can run other work between the rounds
-// (validate times a round of references after each round of bricks, so both see the same
-// stretch of the host's drift). MeasureModels is Start, Round(1..rounds()) each followed by
-// options.after_round, Finish. A row is stored when its model's last round ends.
+// (validate spreads the references' rounds over the brick run, so both see the same stretch
+// of the host's drift). MeasureModels is Start, Round(1..rounds()), Finish. A row is stored
+// when its model's last round ends.
 class ModelRounds {
  public:
   static Status Start(const std::vector<std::string>& model_paths, const RunOptions& options, Store* store,

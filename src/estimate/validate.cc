@@ -119,7 +119,7 @@ Status Validate(const std::vector<std::string>& model_paths, const IngestOptions
   int passes_left = 0;
   RunOptions reference_run = options.run;
   reference_run.batches = {1};
-  const bool interleave = options.interleave_references && options.run.protocol.rounds > 1;
+  const bool interleave = options.interleave_references && options.run.protocol.rounds > 1;  // R reference rounds
   std::unique_ptr<ModelRounds> references;  // the first pass, until its last round
   RunSummary reference_summary;
   int reference_rounds_done = 0;
@@ -198,7 +198,12 @@ Status Validate(const std::vector<std::string>& model_paths, const IngestOptions
       DLB_RETURN_IF_ERROR(GenerateSuite(views, sopt, &ss));
       RunSummary rs;
       RunOptions this_run = brick_run;
-      if (references) this_run.after_round = run_reference_rounds;  // brick round r, then reference round r
+      if (references) {  // reference round r once r/R of the brick visits are done
+        const int r = references->rounds();
+        this_run.after_visit = [&, r](double done) {
+          return run_reference_rounds(static_cast<int>(std::floor(done * r + 1e-9)));
+        };
+      }
       DLB_RETURN_IF_ERROR(est.kernel_times && brick_run.pack > 0 ? ProfileSuitePacked(sopt.out_dir, this_run, store, &rs)
                                                                  : RunSuite(sopt.out_dir, this_run, store, &rs));
       DLB_RETURN_IF_ERROR(run_reference_rounds(std::numeric_limits<int>::max()));  // rounds the bricks did not need

@@ -310,10 +310,10 @@ Status ProfileSuitePacked(const std::string& suite_dir, const RunOptions& option
     return store->PutOpProfile(OpProfileRows(item->m.key, item->m.name, item->op_times));
   };
 
-  // protocol.rounds R: every pack is visited R times in turn, each visit profiling
+  // R = pack_rounds (else protocol.rounds): every pack is visited R times in turn, each visit profiling
   // ceil(profile_runs / R) inferences, and each brick keeps, per op type, its median over the
   // visits: a burst of host load spoils one visit of the packs it overlaps, not the brick.
-  const int rounds = options.protocol.rounds;
+  const int rounds = options.pack_rounds > 0 ? options.pack_rounds : options.protocol.rounds;
   const int runs_per_visit = (options.profile_runs + rounds - 1) / rounds;
   ScopedPaths pack_files;
   std::vector<Status> pack_status(packs.size());
@@ -397,8 +397,10 @@ Status ProfileSuitePacked(const std::string& suite_dir, const RunOptions& option
         finished[p] = true;
         DLB_RETURN_IF_ERROR(finish(p));
       }
+      if (options.after_visit)
+        DLB_RETURN_IF_ERROR(options.after_visit(static_cast<double>((round - 1) * packs.size() + p + 1) /
+                                                static_cast<double>(rounds * packs.size())));
     }
-    if (options.after_round) DLB_RETURN_IF_ERROR(options.after_round(round));
   }
   summary->wall_s = std::chrono::duration<double>(Clock::now() - start).count();
   return Status::OK();

@@ -1,5 +1,6 @@
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <map>
 #include <utility>
@@ -98,15 +99,19 @@ TEST(ProfileSuitePackedTest, EveryBrickGetsTheKernelsOfItsLoneProfile) {
   RunOptions packed = OrtOptions();
   packed.pack = 3;  // several packs, the last one short
   packed.protocol.rounds = 3;
-  std::vector<int> rounds_ended;  // validate runs a round of references here
-  packed.after_round = [&](int round) {
-    rounds_ended.push_back(round);
+  std::vector<double> done;  // validate times its reference rounds here
+  packed.after_visit = [&](double d) {
+    done.push_back(d);
     return Status::OK();
   };
   RunSummary packed_summary;
   Status st = ProfileSuitePacked(suite, packed, packed_store.get(), &packed_summary);
   ASSERT_TRUE(st.ok()) << st.message();
-  EXPECT_EQ(rounds_ended, (std::vector<int>{1, 2, 3}));
+  const size_t packs = (bricks.size() + 2) / 3;
+  ASSERT_EQ(done.size(), 3 * packs);  // every pack visited in each of the 3 rounds
+  EXPECT_TRUE(std::is_sorted(done.begin(), done.end()));
+  EXPECT_NEAR(done[packs - 1], 1.0 / 3, 1e-12);  // the first round ends a third of the way
+  EXPECT_DOUBLE_EQ(done.back(), 1.0);
 
   EXPECT_EQ(packed_summary.profiled, static_cast<int>(bricks.size()));
   EXPECT_EQ(packed_summary.failed, 0);
@@ -126,7 +131,18 @@ TEST(ProfileSuitePackedTest, EveryBrickGetsTheKernelsOfItsLoneProfile) {
   ASSERT_TRUE(packed_store->ListOpProfiles(packed_summary.system_id, &rows).ok());
   EXPECT_FALSE(rows.empty());
   RunSummary again;
+  done.clear();
   ASSERT_TRUE(ProfileSuitePacked(suite, packed, packed_store.get(), &again).ok());
+  EXPECT_TRUE(done.empty());
+
+  // pack_rounds overrides the protocol's rounds for the packs: one visit each.
+  std::unique_ptr<Store> once_store;
+  ASSERT_TRUE(OpenStore(dir.File("once.db"), {}, &once_store).ok());
+  packed.pack_rounds = 1;
+  RunSummary once;
+  ASSERT_TRUE(ProfileSuitePacked(suite, packed, once_store.get(), &once).ok());
+  EXPECT_EQ(done.size(), packs);
+  EXPECT_EQ(once.profiled, static_cast<int>(bricks.size()));
   EXPECT_EQ(again.profiled, 0);
   EXPECT_EQ(again.skipped, static_cast<int>(bricks.size()));
 }

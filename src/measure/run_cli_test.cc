@@ -288,6 +288,12 @@ TEST(RunCliTest, PackedProfilingRejectsBadCountsAndNeedsAKernelProfiler) {
               dir.File("none.db")});
   testing::ExpectOneLineError(r, "--pack needs --kernel-times");
   EXPECT_FALSE(std::filesystem::exists(dir.File("none.db")));
+  r = RunCli({"run", dir.File("suite"), "--pack-rounds", "2", "--db", dir.File("none.db")});
+  testing::ExpectOneLineError(r, "--pack-rounds needs --pack and N >= 1");
+  r = RunCli({"validate", testing::SmallConvNet().Write(dir.path(), "net.onnx"), "--kernel-times", "--pack", "4",
+              "--pack-rounds", "0", "--db", dir.File("none.db")});
+  testing::ExpectOneLineError(r, "--pack-rounds needs --pack and N >= 1");
+  EXPECT_FALSE(std::filesystem::exists(dir.File("none.db")));
   // Bricks that cannot be packed (the fake backend's are no ONNX) fall back to lone profiles.
   const std::string db = dir.File("f.db");
   r = RunCli({"run", dir.File("suite"), "--backend", "fake", "--pack", "8", "--db", db, "--json"});

@@ -113,14 +113,10 @@ class Runner {
   const std::string& backend_name() const { return options_.backend; }
 
   // Visits every pending job once per round, in order (round 1 over all jobs, then round 2, ...),
-  // so every item's pooled samples span the same stretch of the run and its drift; after each
-  // round, options.after_round.
+  // so every item's pooled samples span the same stretch of the run and its drift.
   Status RunAll(std::vector<Job> jobs) {
     BeginRounds(std::move(jobs));
-    for (int round = 1; round <= options_.protocol.rounds; ++round) {
-      DLB_RETURN_IF_ERROR(RunRound(round));
-      if (options_.after_round) DLB_RETURN_IF_ERROR(options_.after_round(round));
-    }
+    for (int round = 1; round <= options_.protocol.rounds; ++round) DLB_RETURN_IF_ERROR(RunRound(round));
     EndRounds();
     return Status::OK();
   }
@@ -132,6 +128,7 @@ class Runner {
                                            options_.progress);
     for (const std::string& w : summary_->warnings) progress_->Warn(w);
     pending_.assign(jobs_.size(), Pending{});
+    visits_done_ = 0;
   }
 
   Status RunRound(int round) {
@@ -145,6 +142,10 @@ class Runner {
       const size_t counted = p.done ? static_cast<size_t>(rounds - round + 1) : 1;
       progress_->Visit(p.item, round, rounds, p.done, round_ms, counted,
                        std::chrono::duration<double>(Clock::now() - t0).count());
+      visits_done_ += counted;
+      if (options_.after_visit)
+        DLB_RETURN_IF_ERROR(options_.after_visit(static_cast<double>(visits_done_) /
+                                                 static_cast<double>(jobs_.size() * static_cast<size_t>(rounds))));
     }
     return Status::OK();
   }
@@ -325,6 +326,7 @@ class Runner {
   std::vector<Job> jobs_;  // BeginRounds .. EndRounds
   std::vector<Pending> pending_;
   std::unique_ptr<Progress> progress_;
+  size_t visits_done_ = 0;  // counting the rounds a finished item no longer needs
 };
 
 nlohmann::json ItemJson(const RunItem& item) {
@@ -427,10 +429,7 @@ Status MeasureModels(const std::vector<std::string>& model_paths, const RunOptio
                      RunSummary* summary) {
   std::unique_ptr<ModelRounds> models;
   DLB_RETURN_IF_ERROR(ModelRounds::Start(model_paths, options, store, summary, &models));
-  for (int round = 1; round <= models->rounds(); ++round) {
-    DLB_RETURN_IF_ERROR(models->Round(round));
-    if (options.after_round) DLB_RETURN_IF_ERROR(options.after_round(round));
-  }
+  for (int round = 1; round <= models->rounds(); ++round) DLB_RETURN_IF_ERROR(models->Round(round));
   models->Finish();
   return Status::OK();
 }

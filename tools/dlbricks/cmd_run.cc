@@ -1,7 +1,7 @@
 // dlbricks run SUITE --backend onnxruntime|opencv [--threads N] [--inter-op-threads N]
 //   [--opt-level disable|basic|extended|all] [--execution-mode sequential|parallel]
 //   [--protocol dlbricks|embench|auto] [--min-runs N ...] [--rounds R] [--timeout S] [--force] [--json] --db FILE
-//   [--profile-ops [--profile-runs N]] [--pack N]
+//   [--profile-ops [--profile-runs N]] [--pack N [--pack-rounds R]]
 #include <cstdio>
 #include <fmt/format.h>
 
@@ -93,10 +93,13 @@ void RegisterRun(CLI::App& app, Context& ctx) {
   cmd->add_option("--pack", flags->options.pack,
                   "profile only (no latency runs; for kernel-time construction): N bricks side by side per "
                   "onnxruntime session");
+  cmd->add_option("--pack-rounds", flags->options.pack_rounds, "--pack: visits per pack (default: --rounds)");
   cmd->callback([flags, suite, cmd, &ctx] {
     Status st = ResolveMeasureFlags(*cmd, flags.get());
     if (st.ok() && cmd->count("--pack") && flags->options.pack < 1)
       st = Status::InvalidArgument(fmt::format("--pack must be >= 1 (got {})", flags->options.pack));
+    if (st.ok() && cmd->count("--pack-rounds") && (flags->options.pack_rounds < 1 || flags->options.pack < 1))
+      st = Status::InvalidArgument("--pack-rounds needs --pack and N >= 1");
     std::vector<SuiteBrick> bricks;
     if (st.ok()) st = ReadSuiteBricks(*suite, &bricks);  // before the store is created
     std::unique_ptr<Store> store;

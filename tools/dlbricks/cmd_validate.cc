@@ -43,6 +43,8 @@ Status RunValidate(const CLI::App& cmd, ValidateFlags& f, std::string* output) {
   o.measure_missing = !f.read_only;
   if (cmd.count("--pack") && (o.run.pack < 1 || !f.kernel_times))
     return Status::InvalidArgument("--pack needs --kernel-times and N >= 1");
+  if (cmd.count("--pack-rounds") && (o.run.pack_rounds < 1 || o.run.pack < 1))
+    return Status::InvalidArgument("--pack-rounds needs --pack and N >= 1");
   o.work_dir = f.work_dir.empty() ? f.measure.db + ".work" : f.work_dir;
   IngestOptions ingest;
   for (const std::string& s : f.input_shapes) DLB_RETURN_IF_ERROR(ParseInputShape(s, &ingest));
@@ -89,6 +91,8 @@ void RegisterValidate(CLI::App& app, Context& ctx) {
   cmd->add_option("--reference-passes", f->reference_passes,
                   "time new end-to-end references in N passes interleaved with the bricks; keep each model's "
                   "fastest (default 2)");
+  cmd->add_option("--pack-rounds", f->measure.options.pack_rounds,
+                  "--pack: visits per pack (default: --rounds); the references keep --rounds, spread over the packs");
   cmd->add_flag("--no-interleave", f->no_interleave,
                 "with --rounds R: time the references' rounds before the bricks instead of alternating with them");
   cmd->add_option("--work", f->work_dir, "folder for generated suites (default: <db>.work)");
