@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -77,15 +78,16 @@ class Backend {
                          std::unique_ptr<PreparedModel>* model) = 0;
   // Per-operator profiling, a separate opt-in run: at least `runs` inferences after the
   // warm-up (onnxruntime: 10 inferences or 1 s, whichever ends first; then at least 30 ms of
-  // inferences, at most 2000), summed by operator type.
+  // inferences, at most 2000), summed by operator type. `on_run` (may be empty) is called
+  // after every inference, so a watchdog sees a long profile progress.
   // Default: Unsupported.
   virtual Status ProfileOps(const std::string& model_path, const BackendOptions& options, int runs,
-                            std::vector<OpTypeTime>* times);
+                            const std::function<void()>& on_run, std::vector<OpTypeTime>* times);
   // The same profiling run, kernel by kernel, with each kernel's place in the rewritten graph
   // (what packed profiling needs to tell which packed brick a fused or inserted kernel
   // belongs to). Default: Unsupported.
   virtual Status ProfileNodes(const std::string& model_path, const BackendOptions& options, int runs,
-                              std::vector<NodeTime>* nodes);
+                              const std::function<void()>& on_run, std::vector<NodeTime>* nodes);
 };
 
 // Kernel times summed by operator type (what ProfileOps reports).

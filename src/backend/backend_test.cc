@@ -155,7 +155,8 @@ TEST(BackendTest, OnnxRuntimeProfilesOpTypes) {
   BackendOptions o;
   o.opt_level = "disable";  // keep Conv/BN/Relu separate so each type shows up
   std::vector<OpTypeTime> times;
-  Status st = b->ProfileOps(path, o, 5, &times);
+  int inferences = 0;
+  Status st = b->ProfileOps(path, o, 5, [&] { ++inferences; }, &times);
   ASSERT_TRUE(st.ok()) << st.message();
   std::map<std::string, OpTypeTime> by;
   for (const auto& t : times) by[t.op_type] = t;
@@ -163,6 +164,7 @@ TEST(BackendTest, OnnxRuntimeProfilesOpTypes) {
   EXPECT_NEAR(by["Conv"].calls, 2.0, 1e-9);  // two Conv nodes per inference
   EXPECT_GT(by["Conv"].ms, 0.0);
   EXPECT_TRUE(by.count("Gemm"));
+  EXPECT_GE(inferences, 6);  // a heartbeat per inference: at least one warm-up and the 5 profiled
 }
 
 // ORT's telemetry recursed over /proc/self/cmdline and overflowed the stack on long command

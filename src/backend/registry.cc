@@ -28,7 +28,8 @@ constexpr Entry kBackends[] = {
 };
 }  // namespace
 
-Status Backend::ProfileOps(const std::string&, const BackendOptions&, int, std::vector<OpTypeTime>*) {
+Status Backend::ProfileOps(const std::string&, const BackendOptions&, int, const std::function<void()>&,
+                           std::vector<OpTypeTime>*) {
   return Status::Unsupported("backend " + name() + " has no per-operator profiler");
 }
 
@@ -45,7 +46,8 @@ std::vector<OpTypeTime> SumNodesByOpType(const std::vector<NodeTime>& nodes) {
   return times;
 }
 
-Status Backend::ProfileNodes(const std::string&, const BackendOptions&, int, std::vector<NodeTime>*) {
+Status Backend::ProfileNodes(const std::string&, const BackendOptions&, int, const std::function<void()>&,
+                             std::vector<NodeTime>*) {
   return Status::Unsupported("backend " + name() + " has no per-kernel profiler (packed profiling needs onnxruntime)");
 }
 

@@ -79,12 +79,13 @@ std::string ChildWork(Backend& backend, const std::string& path, const BackendOp
                       const ProtocolOptions& protocol, IsolatedTask task, int profile_runs, int fd) {
   ItemTiming t;
   Status st;
+  auto beat = [fd] { WriteAll(fd, std::string(1, kBeat)); };
   if (task == IsolatedTask::kTime) {
-    st = TimeModelFile(backend, path, options, protocol, &t, [fd] { WriteAll(fd, std::string(1, kBeat)); });
+    st = TimeModelFile(backend, path, options, protocol, &t, beat);
   } else {
     const auto start = Clock::now();
-    st = task == IsolatedTask::kProfileOps ? backend.ProfileOps(path, options, profile_runs, &t.op_times)
-                                           : backend.ProfileNodes(path, options, profile_runs, &t.node_times);
+    st = task == IsolatedTask::kProfileOps ? backend.ProfileOps(path, options, profile_runs, beat, &t.op_times)
+                                           : backend.ProfileNodes(path, options, profile_runs, beat, &t.node_times);
     t.wall_s = std::chrono::duration<double>(Clock::now() - start).count();
   }
   if (!st.ok()) return nlohmann::json{{"ok", false}, {"error", st.message()}}.dump();

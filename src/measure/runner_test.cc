@@ -1,5 +1,6 @@
 #include <gtest/gtest.h>
 
+#include <chrono>
 #include <filesystem>
 #include <map>
 #include <optional>
@@ -144,6 +145,23 @@ TEST(RunnerTest, SlowItemWithProgressIsNotKilled) {
   EXPECT_EQ(s.items[0].m.status, "ok") << s.items[0].m.error;
   EXPECT_GT(s.items[0].m.wall_s, 2.0);
   EXPECT_GE(s.items[0].m.min_ms, 300.0);
+}
+
+TEST(RunnerTest, LongProfileWithProgressIsNotKilled) {
+  // One 3x3 convolution over 32x224x224 (0.46 GMAC, milliseconds per inference): 10 warm-ups
+  // and 150 profiled inferences outlast the timeout, but each inference is a heartbeat.
+  TempDir dir;
+  testing::ModelBuilder b;
+  b.Input("x", {1, 32, 224, 224}).Weight("w", {32, 32, 3, 3});
+  testing::AttrInts(b.Node("Conv", {"x", "w"}, {"y"}), "pads", {1, 1, 1, 1});
+  b.Output("y");
+  const std::string path = b.Write(dir.path(), "conv.onnx");
+  const auto t0 = std::chrono::steady_clock::now();
+  IsolatedResult r = RunIsolated("onnxruntime", path, {}, ProtocolOptions{}, IsolatedTask::kProfileOps, 150, 0.5);
+  const double wall_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  ASSERT_EQ(r.status, "ok") << r.error;
+  EXPECT_FALSE(r.timing.op_times.empty());
+  EXPECT_GT(wall_s, 0.5);  // the profile did outlast the timeout
 }
 
 TEST(RunnerTest, ResumeSkipsMeasuredAndForceRedoes) {
