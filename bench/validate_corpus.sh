@@ -44,9 +44,9 @@ variant_flags() {
     # The same from packed profiling (8 bricks per session, no brick latency runs). Use it
     # instead of `kernel`, not after it: op profiles already in the store are not redone.
     kernel-packed) echo "--fusion onnxruntime --kernel-times --pack 8" ;;
-    # Packs visited in 3 rounds, each followed by a round of the references (their own
-    # protocol key, so they are timed afresh, interleaved with the bricks).
-    kernel-packed-interleaved) echo "--fusion onnxruntime --kernel-times --pack 8 --rounds 3 --reference-passes 1" ;;
+    # One visit per pack, the references in 3 rounds spread over the packs (their own
+    # protocol key, so they are timed afresh, interleaved with the bricks); session 6's recipe.
+    kernel-packed-interleaved) echo "--fusion onnxruntime --kernel-times --no-model-reorders --pack 8 --pack-rounds 1 --rounds 3 --reference-passes 1" ;;
     # Stitched dag bricks over fused kernels where the backend fuses (ORT with optimisations).
     stitch) case $2 in
         ort-all-*) echo "--mode dag --fusion onnxruntime --stitch" ;;
