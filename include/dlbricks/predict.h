@@ -41,6 +41,10 @@ struct LayerDescriptor {
   int64_t trans_b = 0;      // Gemm
   std::vector<int64_t> perm;  // Transpose (the default reversal made explicit)
   std::vector<int64_t> axes;  // Reduce*: reduced axes, normalised to >= 0 and sorted
+  // MatMul by a weight followed by the Add of a bias vector: ONNX Runtime runs the pair as one
+  // Gemm (MatMulAddFusion; N-D inputs through Reshapes). Not a property of the layer alone: set
+  // by the sweep and PredictModel when the unit has that Add.
+  bool fused_bias = false;
   double macs = 0, flops = 0;
   int64_t params = 0, bytes_read = 0, bytes_written = 0;
 };
@@ -52,6 +56,10 @@ std::string OpFamily(const std::string& op_type);
 const std::vector<std::string>& PredictorFamilies();
 // REQUIRES: 0 <= layer < graph.layers.size().
 LayerDescriptor DescribeLayer(const Graph& graph, int layer);
+// The descriptor of the fused unit of layers [begin, end): its first layer's, with fused_bias
+// set when the unit is a MatMul by a 2-D weight whose only reader, the next layer, adds a
+// bias of one value per output column. REQUIRES: 0 <= begin < end <= graph.layers.size().
+LayerDescriptor DescribeUnit(const Graph& graph, int begin, int end);
 std::string DescriptorToJson(const LayerDescriptor& d);
 Status DescriptorFromJson(const std::string& json, LayerDescriptor* d);
 
@@ -223,7 +231,7 @@ class Regressor {
 
 // The loaded predictor: normaliser + regressors (one "*" or one per family).
 struct Predictor {
-  int format_version = 3;
+  int format_version = 4;
   ModelKind kind = ModelKind::kXgboost;
   bool per_family = false;
   // The file's features, in its order: a subset of this build's FeatureNames() (a file from an

@@ -86,7 +86,8 @@ TEST(Sweep, SameSeedSameNetworks) {
     ASSERT_TRUE(MakeSweepNetwork(43, i, {}, o, &c).ok());
     EXPECT_EQ(a.model.SerializeAsString(), b.model.SerializeAsString()) << i;
     EXPECT_EQ(a.family, b.family);
-    EXPECT_EQ(a.model.graph().node_size(), 1);
+    // One layer; a weight MatMul may carry its bias Add (one Gemm in ONNX Runtime).
+    EXPECT_EQ(a.model.graph().node_size(), a.family == "matmul" && a.model.graph().node_size() == 2 ? 2 : 1);
     if (a.family == "conv" || a.family == "gemm") {
       EXPECT_NE(a.model.SerializeAsString(), c.model.SerializeAsString()) << i;
     }
@@ -108,7 +109,8 @@ TEST(Sweep, EveryFamilyLoadsAsOneModelledLayer) {
     Graph g;
     const Status st = LoadGraph(path, IngestOptions{}, &g);
     ASSERT_TRUE(st.ok()) << net.family << ": " << st.message();
-    ASSERT_EQ(g.layers.size(), 1u);
+    const int layers = static_cast<int>(g.layers.size());
+    ASSERT_TRUE(layers == 1 || (layers == 2 && DescribeUnit(g, 0, 2).fused_bias)) << net.family;
     EXPECT_EQ(OpFamily(g.layers[0].op_type), net.family);
   }
 }
@@ -127,8 +129,8 @@ std::vector<Sample> SyntheticSamples(int n, const std::vector<std::string>& fami
     Graph g;
     EXPECT_TRUE(LoadGraph(path, IngestOptions{}, &g).ok());
     Sample s;
-    s.item_id = BrickSignature(g, 0, 1).Hex();
-    s.layer = DescribeLayer(g, 0);
+    s.item_id = BrickSignature(g, 0, static_cast<int>(g.layers.size())).Hex();
+    s.layer = DescribeUnit(g, 0, static_cast<int>(g.layers.size()));
     s.family = OpFamily(s.layer.op_type);
     s.features = LayerFeatures(s.layer);
     s.ms = 1e-6 * s.layer.macs + 2e-8 * (s.layer.bytes_read + s.layer.bytes_written) + 0.005;
@@ -878,12 +880,12 @@ TEST(NewFamilies, FormatOnePredictorStillLoads) {
   EXPECT_NE(res.out.find("LayerNormalization"), std::string::npos) << res.out;
   EXPECT_NE(res.out.find("(free)"), std::string::npos);
   EXPECT_NE(res.out.find("7 kernels not modelled"), std::string::npos) << res.out;
-  // Saved by this build (format 3, its own feature list kept) it predicts the same.
+  // Saved by this build (format 4, its own feature list kept) it predicts the same.
   const std::string again = dir.File("again.dlbp");
   ASSERT_TRUE(SavePredictor(p, again).ok());
   Predictor back;
   ASSERT_TRUE(LoadPredictor(again, &back).ok());
-  EXPECT_EQ(back.format_version, 3);
+  EXPECT_EQ(back.format_version, 4);
   EXPECT_EQ(back.ops, p.ops);
   EXPECT_EQ(back.feature_names, p.feature_names);
   EXPECT_DOUBLE_EQ(*back.PredictLayer(DescribeLayer(small, 0)), *conv);
@@ -995,7 +997,7 @@ TEST(Train, TrainingRecordRoundTrips) {
   const size_t len_at = text.find('\n') + 1;
   const size_t header_len = std::stoull(text.substr(len_at));
   const nlohmann::json header = nlohmann::json::parse(text.substr(text.find('\n', len_at) + 1, header_len));
-  EXPECT_EQ(header["format_version"], 3);
+  EXPECT_EQ(header["format_version"], 4);
   const nlohmann::json training = header["models"]["*"]["params"]["training"];
   EXPECT_EQ(training["loss"], "huber");
   EXPECT_DOUBLE_EQ(training["weight_power"].get<double>(), 0.5);
@@ -1042,13 +1044,143 @@ TEST(Format, FormatTwoPredictorStillLoads) {
   EXPECT_TRUE(p.kernel_times);
   EXPECT_TRUE(p.ops.count("Conv") && p.ops.count("Transpose"));
   EXPECT_EQ(std::count(p.feature_names.begin(), p.feature_names.end(), "in_channels_x16"), 0);
-  EXPECT_EQ(p.feature_names.size() + 6, FeatureNames().size());
+  EXPECT_EQ(p.feature_names.size() + 7, FeatureNames().size());  // alignment (3), fused_bias (4)
   const std::optional<double> ms = p.PredictLayer(DepthwiseConv(768));
   ASSERT_TRUE(ms.has_value());
   EXPECT_GT(*ms, 0);
   EXPECT_TRUE(std::isfinite(*ms));
   // Its rows are built from its own features only.
   EXPECT_EQ(p.FileFeatures(LayerFeatures(DepthwiseConv(768))).size(), p.feature_names.size());
+}
+
+// ---- Session 6: weight MatMuls as the corpus has them, format 4 --------------------------
+
+// A MatMul by a [k, n] weight on `in`, optionally followed by an Add of `bias` (dims).
+Graph MatMulBlock(const TempDir& dir, std::vector<int64_t> in, int64_t k, int64_t n, std::vector<int64_t> bias) {
+  testing::ModelBuilder b;
+  b.Input("x", in).Weight("w", {k, n});
+  if (bias.empty()) {
+    b.Node("MatMul", {"x", "w"}, {"y"});
+  } else {
+    b.Weight("bias", bias);
+    b.Node("MatMul", {"x", "w"}, {"t"});
+    b.Node("Add", {"t", "bias"}, {"y"});
+  }
+  b.Output("y");
+  Graph g;
+  EXPECT_TRUE(LoadGraph(b.Write(dir.path(), "mm.onnx"), IngestOptions{}, &g).ok());
+  return g;
+}
+
+// ONNX Runtime fuses a weight MatMul and its bias Add into one Gemm (the corpus's ConvNeXt,
+// Swin and ViT MatMuls run as Gemm + Reshape); only a bias row qualifies.
+TEST(WholeModel, MatMulWithBiasRowIsOneFusedGemm) {
+  TempDir dir;
+  const int f = FeatureIndex("fused_bias");
+  Graph g = MatMulBlock(dir, {1, 14, 14, 384}, 384, 1536, {1536});
+  ASSERT_EQ(g.layers.size(), 2u);
+  LayerDescriptor d = DescribeUnit(g, 0, 2);
+  EXPECT_TRUE(d.fused_bias);
+  EXPECT_EQ(d.op_type, "MatMul");
+  EXPECT_EQ(LayerFeatures(d)[static_cast<size_t>(f)], 1.0);
+  EXPECT_FALSE(DescribeUnit(g, 0, 1).fused_bias);  // the MatMul alone
+  EXPECT_FALSE(DescribeLayer(g, 0).fused_bias);
+  EXPECT_EQ(LayerFeatures(DescribeLayer(g, 0))[static_cast<size_t>(f)], 0.0);
+  // The flag survives the sidecar; lines written before format 4 read as unfused.
+  LayerDescriptor back;
+  ASSERT_TRUE(DescriptorFromJson(DescriptorToJson(d), &back).ok());
+  EXPECT_TRUE(back.fused_bias);
+  nlohmann::json old = nlohmann::json::parse(DescriptorToJson(d));
+  old.erase("fused_bias");
+  ASSERT_TRUE(DescriptorFromJson(old.dump(), &back).ok());
+  EXPECT_FALSE(back.fused_bias);
+  // [1, 1536] is a row too; a per-position bias is not.
+  EXPECT_TRUE(DescribeUnit(MatMulBlock(dir, {1, 197, 768}, 768, 1536, {1, 1536}), 0, 2).fused_bias);
+  EXPECT_FALSE(DescribeUnit(MatMulBlock(dir, {1, 197, 768}, 768, 1536, {197, 1536}), 0, 2).fused_bias);
+  // PredictModel predicts the unit as the fused MatMul.
+  std::vector<Sample> samples = SyntheticSamples(40, {"matmul", "gemm"});
+  const Predictor p = QuickXgboost(samples);
+  const ModelPrediction m = PredictModel(p, g, ModelPredictionOptions{});
+  ASSERT_EQ(m.kernels.size(), 1u);
+  EXPECT_EQ(m.kernels[0].end, 2);
+  EXPECT_EQ(m.kernels[0].predicted_as, "MatMul+bias");
+}
+
+// The sweep draws the weight MatMuls of the corpus: channels-last [N, H, W, C] maps as well as
+// [N, seq, K], and mostly with the bias Add, which it measures as one unit.
+TEST(Sweep, WeightMatMulsAreDrawnAsTheCorpusHasThem) {
+  TempDir dir;
+  SweepOptions o;
+  int channels_last = 0, with_bias = 0, without_bias = 0, seq = 0;
+  for (int64_t i = 0; i < 120; ++i) {
+    SweepNetwork net;
+    ASSERT_TRUE(MakeSweepNetwork(7, i, {"matmul"}, o, &net).ok());
+    const std::string path = dir.File("n.onnx");
+    std::ofstream(path, std::ios::binary) << net.model.SerializeAsString();
+    Graph g;
+    ASSERT_TRUE(LoadGraph(path, IngestOptions{}, &g).ok());
+    const int layers = static_cast<int>(g.layers.size());
+    const LayerDescriptor d = DescribeUnit(g, 0, layers);
+    ASSERT_EQ(d.op_type, "MatMul");
+    EXPECT_LE(d.macs, o.max_macs);
+    if (d.weights.empty()) {  // attention: two activations, never a bias
+      EXPECT_EQ(layers, 1);
+      continue;
+    }
+    ASSERT_EQ(d.weights[0].size(), 2u);
+    EXPECT_EQ(d.weights[0][0], d.inputs[0].back());
+    EXPECT_EQ(d.fused_bias, layers == 2);
+    if (layers == 2) {
+      EXPECT_EQ(DescribeLayer(g, 1).weights, (std::vector<std::vector<int64_t>>{{d.weights[0][1]}}));
+      ++with_bias;
+    } else {
+      ++without_bias;
+    }
+    if (d.inputs[0].size() == 4) ++channels_last;
+    if (d.inputs[0].size() == 3) ++seq;
+  }
+  EXPECT_GT(channels_last, 5);
+  EXPECT_GT(seq, 5);
+  EXPECT_GT(with_bias, 2 * without_bias);
+  EXPECT_GT(without_bias, 0);
+}
+
+// Gemm draws with weights up to the AlexNet/VGG classifiers' 1.03e8 elements when the element
+// cap allows them.
+TEST(Sweep, GemmDrawsClassifierSizedWeightsUnderARaisedCap) {
+  SweepOptions o;
+  o.max_elements = 1.1e8;
+  o.min_macs = 2e7;
+  double largest = 0;
+  for (int64_t i = 0; i < 40; ++i) {
+    SweepNetwork net;
+    ASSERT_TRUE(MakeSweepNetwork(102, i, {"gemm"}, o, &net).ok());
+    for (const auto& t : net.model.graph().initializer())
+      if (t.dims_size() == 2) largest = std::max(largest, static_cast<double>(t.dims(0)) * static_cast<double>(t.dims(1)));
+  }
+  EXPECT_GT(largest, 1.6e7);  // above the default cap
+  EXPECT_LE(largest, 1.1e8);
+}
+
+// A predictor file written by the format-3 build (XGBoost, 4 rounds, kernel target, trained on
+// 120 sweep networks) loads: it lacks fused_bias, which it is predicted without.
+TEST(Format, FormatThreePredictorStillLoads) {
+  const std::string path = std::string(DLBRICKS_PREDICT_TESTDATA) + "/format3_xgboost.dlbp";
+  Predictor p;
+  const Status st = LoadPredictor(path, &p);
+  ASSERT_TRUE(st.ok()) << st.message();
+  EXPECT_EQ(p.format_version, 3);
+  EXPECT_TRUE(p.kernel_times);
+  EXPECT_EQ(std::count(p.feature_names.begin(), p.feature_names.end(), "in_channels_x16"), 1);
+  EXPECT_EQ(std::count(p.feature_names.begin(), p.feature_names.end(), "fused_bias"), 0);
+  EXPECT_EQ(p.feature_names.size() + 1, FeatureNames().size());
+  TempDir dir;
+  const Graph g = MatMulBlock(dir, {1, 14, 14, 384}, 384, 1536, {1536});
+  const std::optional<double> fused = p.PredictLayer(DescribeUnit(g, 0, 2));
+  const std::optional<double> alone = p.PredictLayer(DescribeLayer(g, 0));
+  ASSERT_TRUE(fused.has_value() && alone.has_value());
+  EXPECT_GT(*fused, 0);
+  EXPECT_DOUBLE_EQ(*fused, *alone);  // the flag is not one of its features
 }
 
 }  // namespace

@@ -306,8 +306,8 @@ namespace {
 
 constexpr char kMagic[] = "DLBRICKS-PREDICTOR";
 // 2: `ops` (the op types trained on) and the data-movement features; 3: the alignment
-// features and XGBoost's `training` record. 1 and 2 are still read.
-constexpr int kFormatVersion = 3;
+// features and XGBoost's `training` record; 4: `fused_bias`. 1 to 3 are still read.
+constexpr int kFormatVersion = 4;
 
 json MetricsJson(const ErrorMetrics& e) {
   return {{"n", e.n}, {"mape", e.mape}, {"rmse_ms", e.rmse_ms}, {"mae_ms", e.mae_ms}, {"r2", e.r2}};

@@ -103,7 +103,7 @@ class NetBuilder {
   onnx::NodeProto& Node(const std::string& op, const std::vector<std::string>& inputs) {
     auto* n = model_.mutable_graph()->add_node();
     n->set_op_type(op);
-    n->set_name("n0");
+    n->set_name("n" + std::to_string(model_.graph().node_size() - 1));
     for (const auto& i : inputs) n->add_input(i);
     n->add_output("output_0");
     auto* vi = model_.mutable_graph()->add_output();
@@ -132,6 +132,14 @@ class NetBuilder {
     for (int64_t d : dims) t->add_dims(d);
     for (int64_t v : values) t->add_int64_data(v);
     return name;
+  }
+  // Adds a bias of `n` values to the last node's output, which becomes an intermediate.
+  void BiasAdd(int64_t n) {
+    auto* g = model_.mutable_graph();
+    g->mutable_node(g->node_size() - 1)->set_output(0, "unbiased");
+    g->mutable_output()->RemoveLast();
+    const std::string bias = Weight({n});
+    Node("Add", {"unbiased", bias});
   }
   void NoteElements(double e) { elements_ = std::max(elements_, e); }
   double elements() const { return elements_; }
@@ -288,13 +296,38 @@ double MakeConcat(Rng& r, NetBuilder& b) {
   return 0;
 }
 
+// A MatMul by a weight as the corpus has it: [N, seq, K] (ViT; Swin's windows [windows, 49, C])
+// or a channels-last map [N, H, W, K] (ConvNeXt, Swin), mostly followed by the Add of its bias,
+// which ONNX Runtime fuses with the MatMul into one Gemm (through Reshapes for N-D inputs).
+double MakeWeightMatMul(Rng& r, NetBuilder& b) {
+  std::vector<int64_t> in;
+  int64_t k = 0, m = 0;
+  if (r.Chance(0.4)) {
+    const int64_t hw = r.Chance(0.8) ? r.Pick<int64_t>({7, 14, 28, 56}) : Spatial(r);
+    const int64_t c = r.Chance(0.8) ? r.Pick<int64_t>({96, 128, 192, 256, 384, 512, 768, 1024}) : Channels(r);
+    // MLP expansion and contraction (x4), qkv (x3), patch merging (4C -> 2C), same width.
+    const double v = r.Uniform();
+    if (v < 0.35) k = c, m = 4 * c;
+    else if (v < 0.7) k = 4 * c, m = c;
+    else if (v < 0.8) k = c, m = 3 * c;
+    else if (v < 0.9) k = 2 * c, m = c;
+    else k = m = c;
+    in = {Batch(r), hw, hw, k};
+  } else {
+    k = Hidden(r);
+    m = r.Chance(0.25) ? 3 * k : Hidden(r);
+    in = {r.Chance(0.25) ? Windows(r) : Batch(r), SeqLen(r), k};
+  }
+  b.Node("MatMul", {b.Input(in), b.Weight({k, m})});
+  const double out = Elements(in) / static_cast<double>(k) * static_cast<double>(m);
+  b.NoteElements(out);
+  if (r.Chance(0.75)) b.BiasAdd(m);
+  return out * static_cast<double>(k);
+}
+
 double MakeMatMul(Rng& r, NetBuilder& b) {
   const int64_t n = Batch(r), seq = SeqLen(r);
-  if (r.Chance(0.5)) {
-    const int64_t k = Hidden(r), m = Hidden(r);
-    b.Node("MatMul", {b.Input({n, seq, k}), b.Weight({k, m})});
-    return static_cast<double>(n * seq * k * m);
-  }
+  if (r.Chance(0.5)) return MakeWeightMatMul(r, b);
   const int64_t heads = r.Pick<int64_t>({4, 8, 12, 16}), d = r.Pick<int64_t>({32, 64, 64, 128});
   if (r.Chance(0.5)) {
     b.Node("MatMul", {b.Input({n, heads, seq, d}), b.Input({n, heads, d, seq})});
@@ -642,15 +675,17 @@ Status RunSweep(const std::string& db_path, const SweepOptions& options, SweepSu
     IngestOptions ingest;
     ingest.check = false;  // built by us; shape inference still runs
     result = LoadGraph(path, ingest, &graph);
-    if (!result.ok() || graph.layers.size() != 1) {
+    const int layers = static_cast<int>(graph.layers.size());
+    // One layer, or a MatMul with the bias Add ONNX Runtime runs inside its Gemm.
+    const LayerDescriptor desc = result.ok() && layers > 0 ? DescribeUnit(graph, 0, layers) : LayerDescriptor{};
+    if (!result.ok() || !(layers == 1 || (layers == 2 && desc.fused_bias))) {
       result = result.ok() ? Status::Internal("sweep network " + std::to_string(i) + " has " +
                                               std::to_string(graph.layers.size()) + " layers after ingest")
                            : result;
       break;
     }
-    const LayerDescriptor desc = DescribeLayer(graph, 0);
     Measurement m;
-    m.key = {system.id, "brick", BrickSignature(graph, 0, 1).Hex(), 1, summary->protocol};
+    m.key = {system.id, "brick", BrickSignature(graph, 0, layers).Hex(), 1, summary->protocol};
     m.name = "sweep:" + std::to_string(options.seed) + ":" + std::to_string(i) + ":" + desc.op_type;
     std::optional<Measurement> existing;
     result = store->Lookup(m.key, &existing);

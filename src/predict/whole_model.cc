@@ -64,6 +64,27 @@ int MatchChain(const Graph& g, int h, const std::vector<std::string>& ops) {
   return h + static_cast<int>(ops.size());
 }
 
+}  // namespace
+
+LayerDescriptor DescribeUnit(const Graph& g, int begin, int end) {
+  LayerDescriptor d = DescribeLayer(g, begin);
+  if (d.op_type != "MatMul" || end < begin + 2 || d.inputs.size() != 1 || d.weights.size() != 1 ||
+      d.weights[0].size() != 2 || d.outputs.empty() || d.outputs[0].empty())
+    return d;
+  const int add = begin + 1;
+  if (g.layers[static_cast<size_t>(add)].op_type != "Add" || SoleConsumer(g, begin) != add) return d;
+  const LayerDescriptor a = DescribeLayer(g, add);
+  if (a.inputs.size() != 1 || a.weights.size() != 1 || a.weights[0].empty()) return d;
+  // [N] or [1, .., 1, N]: a Gemm's bias row.
+  const std::vector<int64_t>& bias = a.weights[0];
+  const bool row = bias.back() == d.outputs[0].back() &&
+                   std::all_of(bias.begin(), bias.end() - 1, [](int64_t x) { return x == 1; });
+  d.fused_bias = row;
+  return d;
+}
+
+namespace {
+
 // A layer the sweep measures standing in for a kernel ONNX Runtime builds out of several
 // (cost conventions of the graph module: FLOPs per output element, bytes of every input).
 LayerDescriptor StandIn(const std::string& op, const std::vector<int64_t>& in, std::vector<std::vector<int64_t>> weights,
@@ -179,8 +200,8 @@ ModelPrediction PredictModel(const Predictor& p, const Graph& graph, const Model
       out.kernels.push_back(std::move(kernel));
       continue;
     }
-    const LayerDescriptor d = rewritten ? rewrite.layer : DescribeLayer(graph, head);
-    kernel.predicted_as = d.op_type;
+    const LayerDescriptor d = rewritten ? rewrite.layer : DescribeUnit(graph, head, kernel.end);
+    kernel.predicted_as = d.fused_bias ? d.op_type + "+bias" : d.op_type;
     kernel.ms = p.PredictLayer(d);
     if (!kernel.ms) {
       ++out.unmodelled;
