@@ -251,16 +251,17 @@ Status MeasureModels(const std::vector<std::string>& model_paths, const RunOptio
                      RunSummary* summary);
 // MeasureModels a round at a time, so a caller can run other work between the rounds
 // (validate spreads the references' rounds over the brick run, so both see the same stretch
-// of the host's drift). MeasureModels is Start, Round(1..rounds()), Finish. A row is stored
-// when its model's last round ends.
+// of the host's drift). MeasureModels is Start, then RunUntil(rounds()). A row is stored when
+// its model's last round ends; the summary is complete once every round ran.
 class ModelRounds {
  public:
   static Status Start(const std::vector<std::string>& model_paths, const RunOptions& options, Store* store,
                       RunSummary* summary, std::unique_ptr<ModelRounds>* out);
   ~ModelRounds();
-  int rounds() const;       // options.protocol.rounds
-  Status Round(int round);  // one visit of every unfinished model; rounds 1..rounds() in order
-  void Finish();            // completes the summary, after the last round
+  int rounds() const;  // options.protocol.rounds
+  // Runs the rounds not yet run, up to round `last` (capped at rounds(); no-op below the
+  // rounds already run), each a visit of every unfinished model.
+  Status RunUntil(int last);
 
  private:
   ModelRounds();

@@ -1,5 +1,4 @@
 // Validation of constructed latencies against end-to-end runs (DLBricks section 4).
-#include <limits>
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
@@ -119,20 +118,8 @@ Status Validate(const std::vector<std::string>& model_paths, const IngestOptions
   int passes_left = 0;
   RunOptions reference_run = options.run;
   reference_run.batches = {1};
-  const bool interleave = options.interleave_references && options.run.protocol.rounds > 1;  // R reference rounds
-  std::unique_ptr<ModelRounds> references;  // the first pass, until its last round
+  std::unique_ptr<ModelRounds> references;  // the first pass
   RunSummary reference_summary;
-  int reference_rounds_done = 0;
-  auto run_reference_rounds = [&](int up_to) -> Status {
-    for (; references && reference_rounds_done < std::min(up_to, references->rounds()); ++reference_rounds_done) {
-      DLB_RETURN_IF_ERROR(references->Round(reference_rounds_done + 1));
-    }
-    if (references && reference_rounds_done == references->rounds()) {
-      references->Finish();
-      references.reset();
-    }
-    return Status::OK();
-  };
   if (options.measure_missing) {
     if (options.work_dir.empty()) return Status::InvalidArgument("validate: a work folder is required to measure");
     if (options.reference_passes < 1) return Status::InvalidArgument("validate: reference passes must be >= 1");
@@ -145,7 +132,8 @@ Status Validate(const std::vector<std::string>& model_paths, const IngestOptions
       if (!have || have->status != "ok" || options.run.force) fresh_models.push_back(i);
     }
     DLB_RETURN_IF_ERROR(ModelRounds::Start(model_paths, reference_run, store, &reference_summary, &references));
-    if (!interleave) DLB_RETURN_IF_ERROR(run_reference_rounds(references->rounds()));
+    if (!options.interleave_references || references->rounds() == 1)  // all now, before the bricks
+      DLB_RETURN_IF_ERROR(references->RunUntil(references->rounds()));
     passes_left = fresh_models.empty() ? 0 : options.reference_passes - 1;
   }
   // One more pass over the fresh models, keeping each model's fastest pass.
@@ -185,6 +173,10 @@ Status Validate(const std::vector<std::string>& model_paths, const IngestOptions
   brick_run.profile_ops = options.run.profile_ops || options.estimate.kernel_times;
   std::map<std::string, double> profile_wall_s;  // brick id -> wall of its profiling run here
   if (options.measure_missing) {
+    // Reference round r once r/R of the brick visits are done (a no-op once all have run).
+    brick_run.after_visit = [&, r = references->rounds()](double done) {
+      return references->RunUntil(static_cast<int>(std::floor(done * r + 1e-9)));
+    };
     for (size_t k = 0; k < options.granularities.size(); ++k) {
       const int g = options.granularities[k];
       DecomposeOptions dopt = options.decompose;
@@ -197,16 +189,9 @@ Status Validate(const std::vector<std::string>& model_paths, const IngestOptions
       SuiteSummary ss;
       DLB_RETURN_IF_ERROR(GenerateSuite(views, sopt, &ss));
       RunSummary rs;
-      RunOptions this_run = brick_run;
-      if (references) {  // reference round r once r/R of the brick visits are done
-        const int r = references->rounds();
-        this_run.after_visit = [&, r](double done) {
-          return run_reference_rounds(static_cast<int>(std::floor(done * r + 1e-9)));
-        };
-      }
-      DLB_RETURN_IF_ERROR(est.kernel_times && brick_run.pack > 0 ? ProfileSuitePacked(sopt.out_dir, this_run, store, &rs)
-                                                                 : RunSuite(sopt.out_dir, this_run, store, &rs));
-      DLB_RETURN_IF_ERROR(run_reference_rounds(std::numeric_limits<int>::max()));  // rounds the bricks did not need
+      DLB_RETURN_IF_ERROR(est.kernel_times && brick_run.pack > 0 ? ProfileSuitePacked(sopt.out_dir, brick_run, store, &rs)
+                                                                 : RunSuite(sopt.out_dir, brick_run, store, &rs));
+      DLB_RETURN_IF_ERROR(references->RunUntil(references->rounds()));  // the rounds the visits did not reach
       for (const RunItem& item : rs.items) profile_wall_s[item.m.key.item_id] += item.profile_wall_s;
       // Spread the remaining passes over the G values (the last G takes whatever is left).
       const int gs_left = static_cast<int>(options.granularities.size() - k);

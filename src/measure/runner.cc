@@ -360,6 +360,7 @@ struct ModelRounds::Impl {
   RunOptions options;  // runner keeps a reference
   Runner runner;
   ScopedPaths cleanup;  // re-batched / canonical copies
+  int rounds_run = 0;
 };
 
 ModelRounds::ModelRounds() = default;
@@ -421,17 +422,19 @@ Status ModelRounds::Start(const std::vector<std::string>& model_paths, const Run
 
 int ModelRounds::rounds() const { return impl_->options.protocol.rounds; }
 
-Status ModelRounds::Round(int round) { return impl_->runner.RunRound(round); }
-
-void ModelRounds::Finish() { impl_->runner.EndRounds(); }
+Status ModelRounds::RunUntil(int last) {
+  for (const int n = std::min(last, rounds()); impl_->rounds_run < n;) {
+    DLB_RETURN_IF_ERROR(impl_->runner.RunRound(++impl_->rounds_run));
+    if (impl_->rounds_run == rounds()) impl_->runner.EndRounds();
+  }
+  return Status::OK();
+}
 
 Status MeasureModels(const std::vector<std::string>& model_paths, const RunOptions& options, Store* store,
                      RunSummary* summary) {
   std::unique_ptr<ModelRounds> models;
   DLB_RETURN_IF_ERROR(ModelRounds::Start(model_paths, options, store, summary, &models));
-  for (int round = 1; round <= models->rounds(); ++round) DLB_RETURN_IF_ERROR(models->Round(round));
-  models->Finish();
-  return Status::OK();
+  return models->RunUntil(models->rounds());
 }
 
 std::string RunSummaryJson(const RunSummary& s) {

@@ -848,15 +848,25 @@ TEST(NewFamilies, OrtRewritesFreePadsBeforePoolsAndHardSwishAfterConvs) {
 #define DLBRICKS_PREDICT_TESTDATA "src/predict/testdata"
 #endif
 
+// A predictor file an older build wrote (src/predict/testdata/format<N>_xgboost.dlbp), loaded
+// with the current reader; its format and target checked.
+std::string OldPredictorPath(int format) {
+  return std::string(DLBRICKS_PREDICT_TESTDATA) + "/format" + std::to_string(format) + "_xgboost.dlbp";
+}
+Predictor LoadOldPredictor(int format) {
+  Predictor p;
+  const Status st = LoadPredictor(OldPredictorPath(format), &p);
+  EXPECT_TRUE(st.ok()) << st.message();
+  EXPECT_EQ(p.format_version, format);
+  EXPECT_TRUE(p.kernel_times);
+  return p;
+}
+
 // A predictor file written by the format-1 build (before the new families; XGBoost, 4 rounds,
 // kernel-time target) still loads and predicts what it was trained on.
 TEST(NewFamilies, FormatOnePredictorStillLoads) {
-  const std::string path = std::string(DLBRICKS_PREDICT_TESTDATA) + "/format1_xgboost.dlbp";
-  Predictor p;
-  const Status st = LoadPredictor(path, &p);
-  ASSERT_TRUE(st.ok()) << st.message();
-  EXPECT_EQ(p.format_version, 1);
-  EXPECT_TRUE(p.kernel_times);
+  const Predictor p = LoadOldPredictor(1);
+  ASSERT_FALSE(::testing::Test::HasFailure());
   EXPECT_EQ(p.ops.size(), 16u);  // its op_* features
   EXPECT_TRUE(p.ops.count("Conv") && p.ops.count("LayerNormalization"));
   EXPECT_FALSE(p.ops.count("Transpose"));
@@ -875,7 +885,7 @@ TEST(NewFamilies, FormatOnePredictorStillLoads) {
   EXPECT_TRUE(m.kernels[4].ms.has_value());  // the LayerNorm kernel: a family it has
   // The CLI lists the kernels: the stand-ins, the free no-op Slice, the unmodelled Transpose.
   const testing::CommandResult res =
-      testing::RunCli({"predictor", "predict", "--kernels", "--predictor", path, dir.File("block.onnx")});
+      testing::RunCli({"predictor", "predict", "--kernels", "--predictor", OldPredictorPath(1), dir.File("block.onnx")});
   ASSERT_EQ(res.exit_code, 0) << res.err;
   EXPECT_NE(res.out.find("LayerNormalization"), std::string::npos) << res.out;
   EXPECT_NE(res.out.find("(free)"), std::string::npos);
@@ -890,7 +900,7 @@ TEST(NewFamilies, FormatOnePredictorStillLoads) {
   EXPECT_EQ(back.feature_names, p.feature_names);
   EXPECT_DOUBLE_EQ(*back.PredictLayer(DescribeLayer(small, 0)), *conv);
   // A feature this build does not compute: retrain, one clear error.
-  std::string text = testing::ReadFile(path);
+  std::string text = testing::ReadFile(OldPredictorPath(1));
   const size_t at = text.find("\"macs\"");
   ASSERT_NE(at, std::string::npos);
   text.replace(at, 6, "\"mac5\"");
@@ -1036,12 +1046,8 @@ TEST(Sweep, MinMacsDrawsOnlyLargeLayers) {
 // A predictor file written by the format-2 build (XGBoost, 4 rounds, kernel target, trained on
 // 150 sweep networks) loads: it lacks the alignment features, which it is predicted without.
 TEST(Format, FormatTwoPredictorStillLoads) {
-  const std::string path = std::string(DLBRICKS_PREDICT_TESTDATA) + "/format2_xgboost.dlbp";
-  Predictor p;
-  const Status st = LoadPredictor(path, &p);
-  ASSERT_TRUE(st.ok()) << st.message();
-  EXPECT_EQ(p.format_version, 2);
-  EXPECT_TRUE(p.kernel_times);
+  const Predictor p = LoadOldPredictor(2);
+  ASSERT_FALSE(::testing::Test::HasFailure());
   EXPECT_TRUE(p.ops.count("Conv") && p.ops.count("Transpose"));
   EXPECT_EQ(std::count(p.feature_names.begin(), p.feature_names.end(), "in_channels_x16"), 0);
   EXPECT_EQ(p.feature_names.size() + 7, FeatureNames().size());  // alignment (3), fused_bias (4)
@@ -1165,12 +1171,8 @@ TEST(Sweep, GemmDrawsClassifierSizedWeightsUnderARaisedCap) {
 // A predictor file written by the format-3 build (XGBoost, 4 rounds, kernel target, trained on
 // 120 sweep networks) loads: it lacks fused_bias, which it is predicted without.
 TEST(Format, FormatThreePredictorStillLoads) {
-  const std::string path = std::string(DLBRICKS_PREDICT_TESTDATA) + "/format3_xgboost.dlbp";
-  Predictor p;
-  const Status st = LoadPredictor(path, &p);
-  ASSERT_TRUE(st.ok()) << st.message();
-  EXPECT_EQ(p.format_version, 3);
-  EXPECT_TRUE(p.kernel_times);
+  const Predictor p = LoadOldPredictor(3);
+  ASSERT_FALSE(::testing::Test::HasFailure());
   EXPECT_EQ(std::count(p.feature_names.begin(), p.feature_names.end(), "in_channels_x16"), 1);
   EXPECT_EQ(std::count(p.feature_names.begin(), p.feature_names.end(), "fused_bias"), 0);
   EXPECT_EQ(p.feature_names.size() + 1, FeatureNames().size());
