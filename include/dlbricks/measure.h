@@ -68,6 +68,12 @@ struct ProtocolOptions {
   // samples, so every item averages over the same drift of the host; each visit gets
   // RoundProtocol's share of the run budget. In the protocol key only when != 1. Default: 1
   int rounds = 1;
+  // With rounds > 1: the headline is the fastest round's (each round's own statistic), not the
+  // pooled samples'. This host slows by 1.2-1.8x in regimes of 1-4 s that can cover a whole
+  // round (docs/results.md, session 7); the fastest round is the uncontended latency, the reason
+  // Python's timeit reports the best of its repeats. Pack visits follow it (the fastest visit per
+  // brick instead of the median). Default: false (pooled)
+  bool fastest_round = false;
 };
 
 // Presets: "dlbricks" (5 warm-ups, 100 runs, 20% trimmed mean; DLBricks section 4),
@@ -281,6 +287,10 @@ Status ProfileSuitePacked(const std::string& suite_dir, const RunOptions& option
 // graph belong to the brick whose tensors (prefix "b<k>/") the component holds.
 Status AttributePackNodes(const std::vector<NodeTime>& nodes, size_t brick_count,
                           std::vector<std::vector<NodeTime>>* per_brick);
+// A brick's op-type times over its pack visits: per op type the median (an op type a visit
+// lacks counts as 0 there), or with `fastest` the visit whose kernels took least in total.
+// REQUIRES: !visits.empty()
+std::vector<OpTypeTime> CombineVisits(const std::vector<std::vector<OpTypeTime>>& visits, bool fastest);
 
 // The `--json` summary (schema_version 1; docs/store.md lists the keys).
 std::string RunSummaryJson(const RunSummary& summary);

@@ -146,20 +146,6 @@ size_t Find(std::vector<size_t>& parent, size_t x) {
   return x;
 }
 
-// Per op type, the median over a brick's visits (an op type a visit lacks counts as 0 there).
-std::vector<OpTypeTime> MedianOverVisits(const std::vector<std::vector<OpTypeTime>>& visits) {
-  std::map<std::string, std::vector<OpTypeTime>> by_type;
-  for (const auto& visit : visits)
-    for (const OpTypeTime& t : visit) by_type[t.op_type].push_back(t);
-  std::vector<OpTypeTime> out;
-  for (auto& [op, ts] : by_type) {
-    ts.resize(visits.size(), OpTypeTime{op, 0, 0});
-    std::sort(ts.begin(), ts.end(), [](const OpTypeTime& a, const OpTypeTime& b) { return a.ms < b.ms; });
-    out.push_back(ts[ts.size() / 2]);
-  }
-  return out;
-}
-
 // Writes one ONNX model holding the bricks side by side, every name of brick k prefixed
 // "b<k>/"; weights stay where the bricks keep them, so `out_path` must be in the bricks' folder.
 // The bricks must import the same opsets (`paths` name them in messages).
@@ -184,6 +170,28 @@ Status WriteBrickPack(const std::vector<const onnx::ModelProto*>& bricks, const 
 }
 
 }  // namespace
+
+std::vector<OpTypeTime> CombineVisits(const std::vector<std::vector<OpTypeTime>>& visits, bool fastest) {
+  if (fastest) {
+    auto total = [](const std::vector<OpTypeTime>& v) {
+      double ms = 0;
+      for (const OpTypeTime& t : v) ms += t.ms;
+      return ms;
+    };
+    return *std::min_element(visits.begin(), visits.end(),
+                             [&](const auto& a, const auto& b) { return total(a) < total(b); });
+  }
+  std::map<std::string, std::vector<OpTypeTime>> by_type;
+  for (const auto& visit : visits)
+    for (const OpTypeTime& t : visit) by_type[t.op_type].push_back(t);
+  std::vector<OpTypeTime> out;
+  for (auto& [op, ts] : by_type) {
+    ts.resize(visits.size(), OpTypeTime{op, 0, 0});
+    std::sort(ts.begin(), ts.end(), [](const OpTypeTime& a, const OpTypeTime& b) { return a.ms < b.ms; });
+    out.push_back(ts[ts.size() / 2]);
+  }
+  return out;
+}
 
 Status AttributePackNodes(const std::vector<NodeTime>& nodes, size_t brick_count,
                           std::vector<std::vector<NodeTime>>* per_brick) {
@@ -312,7 +320,8 @@ Status ProfileSuitePacked(const std::string& suite_dir, const RunOptions& option
 
   // R = pack_rounds (else protocol.rounds): every pack is visited R times in turn, each visit profiling
   // ceil(profile_runs / R) inferences, and each brick keeps, per op type, its median over the
-  // visits: a burst of host load spoils one visit of the packs it overlaps, not the brick.
+  // visits (its fastest visit with protocol.fastest_round): a burst of host load spoils one visit
+  // of the packs it overlaps, not the brick.
   const int rounds = options.pack_rounds > 0 ? options.pack_rounds : options.protocol.rounds;
   const int runs_per_visit = (options.profile_runs + rounds - 1) / rounds;
   ScopedPaths pack_files;
@@ -330,7 +339,8 @@ Status ProfileSuitePacked(const std::string& suite_dir, const RunOptions& option
       paths.push_back(bricks[i].path);
       members.push_back(&protos[i]);
     }
-    pack_status[p] = pack.status.ok() ? WriteBrickPack(members, paths, pack_files.paths().back()) : pack.status;
+    pack_status[p] = pack.status.ok() && members.size() > 1 ? WriteBrickPack(members, paths, pack_files.paths().back())
+                                                             : pack.status;
     visits[p].resize(pack.members.size());
   }
   // After a pack's last visit: its bricks' profiles into the store at once (a killed run keeps
@@ -343,7 +353,7 @@ Status ProfileSuitePacked(const std::string& suite_dir, const RunOptions& option
     if (pack_status[p].ok()) {
       double total_ms = 0;
       for (size_t j = 0; j < items.size(); ++j) {
-        items[j].op_times = MedianOverVisits(visits[p][j]);
+        items[j].op_times = CombineVisits(visits[p][j], options.protocol.fastest_round);
         for (const OpTypeTime& t : items[j].op_times) total_ms += t.ms;
       }
       for (size_t j = 0; j < items.size(); ++j) {  // the pack's wall clock, shared by kernel time
@@ -377,14 +387,22 @@ Status ProfileSuitePacked(const std::string& suite_dir, const RunOptions& option
   for (int round = 1; round <= rounds; ++round) {
     for (size_t p = 0; p < packs.size(); ++p) {
       if (pack_status[p].ok()) {
+        // A pack of one is its brick, profiled by op type as it is: no glue, and no saved graph
+        // to attribute kernels (serialising it costs more than a small brick's profile).
+        const bool lone = packs[p].members.size() == 1;
         const auto t0 = Clock::now();
-        IsolatedResult r = RunIsolated(options.backend, pack_files.paths()[p], options.backend_options,
-                                       options.protocol, IsolatedTask::kProfileNodes, runs_per_visit, options.timeout_s);
+        IsolatedResult r = RunIsolated(options.backend, lone ? bricks[packs[p].members[0]].path : pack_files.paths()[p],
+                                       options.backend_options,
+                                       options.protocol, lone ? IsolatedTask::kProfileOps : IsolatedTask::kProfileNodes,
+                                       runs_per_visit, options.timeout_s);
         pack_wall_s[p] += std::chrono::duration<double>(Clock::now() - t0).count();
         std::vector<std::vector<NodeTime>> per_brick;
-        pack_status[p] = r.status != "ok" ? Status::Internal(r.status + ": " + r.error)
-                                          : AttributePackNodes(r.timing.node_times, packs[p].members.size(), &per_brick);
+        if (r.status != "ok")
+          pack_status[p] = Status::Internal(r.status + ": " + r.error);
+        else if (!lone)
+          pack_status[p] = AttributePackNodes(r.timing.node_times, packs[p].members.size(), &per_brick);
         if (pack_status[p].ok()) {
+          if (lone) visits[p][0].push_back(r.timing.op_times);
           for (size_t j = 0; j < per_brick.size(); ++j) visits[p][j].push_back(SumNodesByOpType(per_brick[j]));
           if (options.progress)
             std::fprintf(stderr, "[pack %zu/%zu%s] %zu bricks profiled in %.2f s\n", p + 1, packs.size(),

@@ -52,6 +52,22 @@ TEST(AttributePackNodesTest, AKernelOfNoBrickOrOfTwoBricksIsAnError) {
   EXPECT_FALSE(outside.ok());
 }
 
+TEST(CombineVisitsTest, MedianPerOpTypeOrTheFastestVisitWhole) {
+  const std::vector<std::vector<OpTypeTime>> visits = {
+      {{"Conv", 1.0, 1}, {"Relu", 1.0, 1}},  // fastest in total (2 ms)
+      {{"Conv", 2.0, 1}, {"Relu", 3.0, 1}},
+      {{"Conv", 3.0, 1}},  // no Relu: counts as 0 for the median
+  };
+  auto ms = [](const std::vector<OpTypeTime>& v) {
+    std::map<std::string, double> m;
+    for (const OpTypeTime& t : v) m[t.op_type] = t.ms;
+    return m;
+  };
+  EXPECT_EQ(ms(CombineVisits(visits, false)), (std::map<std::string, double>{{"Conv", 2.0}, {"Relu", 1.0}}));
+  EXPECT_EQ(ms(CombineVisits(visits, true)), (std::map<std::string, double>{{"Conv", 1.0}, {"Relu", 1.0}}));
+  EXPECT_EQ(ms(CombineVisits({visits[2]}, false)), ms(visits[2]));
+}
+
 // A G=1 suite of the small conv net with ONNX Runtime's fusion units.
 std::string WriteConvNetSuite(const TempDir& dir) {
   const std::string model = testing::SmallConvNet().Write(dir.path(), "net.onnx");
@@ -143,6 +159,15 @@ TEST(ProfileSuitePackedTest, EveryBrickGetsTheKernelsOfItsLoneProfile) {
   ASSERT_TRUE(ProfileSuitePacked(suite, packed, once_store.get(), &once).ok());
   EXPECT_EQ(done.size(), packs);
   EXPECT_EQ(once.profiled, static_cast<int>(bricks.size()));
+  // Packs of one are profiled by op type without the saved graph: the same kernels per brick.
+  std::unique_ptr<Store> lone_pack_store;
+  ASSERT_TRUE(OpenStore(dir.File("lone_pack.db"), {}, &lone_pack_store).ok());
+  packed.pack = 1;
+  packed.protocol.fastest_round = true;
+  RunSummary lone_packs;
+  ASSERT_TRUE(ProfileSuitePacked(suite, packed, lone_pack_store.get(), &lone_packs).ok());
+  EXPECT_EQ(lone_packs.profiled, static_cast<int>(bricks.size()));
+  EXPECT_EQ(CallsByBrick(lone_packs), CallsByBrick(lone_summary));
   EXPECT_EQ(again.profiled, 0);
   EXPECT_EQ(again.skipped, static_cast<int>(bricks.size()));
 }

@@ -35,7 +35,7 @@ std::string CanonicalText(const ProtocolOptions& o) {
                      o.warmup_runs, o.warmup_s, o.min_runs, o.min_time_s, o.ci_target, o.max_runs, o.max_time_s,
                      o.cool_off_s, HeadlineName(o.headline), o.trim) +
          (o.cache_flush_bytes > 0 ? fmt::format(";cache_flush_bytes={}", o.cache_flush_bytes) : "") +
-         (o.rounds != 1 ? fmt::format(";rounds={}", o.rounds) : "");
+         (o.rounds != 1 ? fmt::format(";rounds={}", o.rounds) : "") + (o.fastest_round ? ";fastest_round" : "");
 }
 
 // Rewrites one byte per cache line of a buffer larger than the last-level cache.
@@ -99,6 +99,7 @@ Status ValidateProtocol(const ProtocolOptions& o) {
   if (o.cache_flush_bytes < 0 || o.cache_flush_bytes > (int64_t{1} << 33))
     return Status::InvalidArgument("--cache-flush must be between 0 and 8192 MiB");
   if (o.rounds < 1) return Status::InvalidArgument(fmt::format("--rounds must be >= 1 (got {})", o.rounds));
+  if (o.fastest_round && o.rounds < 2) return Status::InvalidArgument("--fastest-round needs --rounds >= 2");
   return Status::OK();
 }
 
@@ -111,6 +112,7 @@ ProtocolOptions RoundProtocol(const ProtocolOptions& o) {
   r.min_time_s = o.min_time_s / n;
   r.max_time_s = o.max_time_s / n;
   r.rounds = 1;
+  r.fastest_round = false;
   return r;
 }
 

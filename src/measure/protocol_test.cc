@@ -116,6 +116,15 @@ TEST(ProtocolTest, RoundsSplitTheBudgetAndEnterTheKeyOnlyWhenNotOne) {
   EXPECT_EQ(r.warmup_runs, o.warmup_runs);
   EXPECT_EQ(r.rounds, 1);
   EXPECT_EQ(ProtocolKey(RoundProtocol(Preset("embench"))), "embench");  // rounds = 1: unchanged
+  o.fastest_round = true;  // enters the key; each round is timed plainly
+  EXPECT_NE(ProtocolKey(o), ProtocolKey(RoundProtocol(o)));
+  EXPECT_NE(ProtocolKey(o), key3);
+  EXPECT_FALSE(RoundProtocol(o).fastest_round);
+  o.rounds = 1;
+  const Status one = ValidateProtocol(o);
+  EXPECT_EQ(one.ExitCode(), 2);
+  EXPECT_NE(one.message().find("--fastest-round needs --rounds >= 2"), std::string::npos) << one.message();
+  o.fastest_round = false;
   o.rounds = 0;
   const Status st = ValidateProtocol(o);
   EXPECT_EQ(st.ExitCode(), 2);

@@ -248,6 +248,32 @@ TEST(RunnerTest, RoundsInterleaveAndPoolTheirSamples) {
   EXPECT_EQ(rows.size(), 3u);
 }
 
+TEST(RunnerTest, FastestRoundReportsTheBestRoundsHeadline) {
+  TempDir dir;
+  const auto ids = WriteFakeSuite(dir.File("suite"), {"fast a", "fast b"});
+  auto store = OpenDb(dir.File("r.db"));
+  RunOptions o = FakeOptions();
+  o.protocol.rounds = 3;  // 7 runs per round
+  o.protocol.fastest_round = true;
+  RunSummary s;
+  ASSERT_TRUE(RunSuite(dir.File("suite"), o, store.get(), &s).ok());
+  ASSERT_EQ(s.measured, 2);
+  const ProtocolOptions round = RoundProtocol(o.protocol);
+  for (const RunItem& item : s.items) {
+    const Measurement& m = item.m;
+    ASSERT_EQ(m.samples_ms.size(), 21u);
+    double fastest = 0;
+    for (size_t r = 0; r < 3; ++r) {
+      const std::vector<double> part(m.samples_ms.begin() + 7 * r, m.samples_ms.begin() + 7 * (r + 1));
+      const double v = HeadlineValue(round, ComputeStats(part, round.trim));
+      if (r == 0 || v < fastest) fastest = v;
+    }
+    EXPECT_DOUBLE_EQ(m.value_ms, fastest);
+    EXPECT_LE(m.value_ms, HeadlineValue(o.protocol, ComputeStats(m.samples_ms, o.protocol.trim)));
+    EXPECT_DOUBLE_EQ(m.median_ms, ComputeStats(m.samples_ms, o.protocol.trim).median);  // stats stay pooled
+  }
+}
+
 TEST(RunnerTest, RoundsVisitOnlyWhatTheStoreLacks) {
   TempDir dir;
   const auto ids = WriteFakeSuite(dir.File("suite"), {"p", "q", "r"});

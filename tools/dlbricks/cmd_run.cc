@@ -30,6 +30,8 @@ void AddMeasureFlags(CLI::App* cmd, MeasureFlags* f) {
   cmd->add_option("--cool-off", f->cool_off_s, "idle seconds before each item");
   cmd->add_option("--cache-flush", f->cache_flush_mib, "MiB rewritten before every timed run (cold caches; 0 = off)");
   cmd->add_option("--rounds", f->rounds, "visit every item R times, pooling samples; 1/R of the runs each (default 1)");
+  cmd->add_flag("--fastest-round", f->fastest_round,
+                "with --rounds: report the fastest round (and, profiling packs, each brick's fastest visit), not the pooled samples");
   cmd->add_option("--timeout", f->options.timeout_s, "seconds per item before it is killed (default 60)");
   cmd->add_flag("--force", f->options.force, "re-measure items already in the store");
   cmd->add_flag("--no-isolate", f->no_isolate, "measure in this process (no crash/hang isolation)");
@@ -62,6 +64,7 @@ Status ResolveMeasureFlags(const CLI::App& cmd, MeasureFlags* f) {
   if (cmd.count("--cool-off")) p.cool_off_s = f->cool_off_s;
   if (cmd.count("--cache-flush")) p.cache_flush_bytes = static_cast<int64_t>(f->cache_flush_mib * 1024 * 1024);
   if (cmd.count("--rounds")) p.rounds = f->rounds;
+  p.fastest_round = f->fastest_round;
   DLB_RETURN_IF_ERROR(ValidateProtocol(p));
   if (o.profile_runs < 1)
     return Status::InvalidArgument(fmt::format("--profile-runs must be >= 1 (got {})", o.profile_runs));

@@ -25,6 +25,7 @@ struct MeasureFlags {
   double warmup_s = 0, min_time_s = 0, max_time_s = 0, ci_target = 0, cool_off_s = 0;
   double cache_flush_mib = 0;
   int rounds = 1;
+  bool fastest_round = false;
 };
 
 void AddMeasureFlags(CLI::App* cmd, MeasureFlags* flags);
