@@ -93,6 +93,11 @@ ProtocolOptions RoundProtocol(const ProtocolOptions& options);
 bool ShouldStop(const ProtocolOptions& options, const std::vector<double>& samples_ms, double timed_s);
 // The statistic the protocol reports (options.headline).
 double HeadlineValue(const ProtocolOptions& options, const SampleStats& stats);
+// Rewrites one byte per cache line of a buffer of `bytes` (outside any timed region), evicting
+// what the caches held (ProtocolOptions::cache_flush_bytes).
+void FlushCaches(int64_t bytes);
+// The largest CPU cache's size from sysfs (cpu0), 0 when unknown.
+int64_t LastLevelCacheBytes();
 
 // Result of timing one item.
 struct ItemTiming {
@@ -210,6 +215,12 @@ struct RunOptions {
   // protocol's rounds. Op profiles have no protocol key, so this leaves the references' key
   // alone. Default: 0
   int pack_rounds = 0;
+  // With pack: a brick holding more weight bytes than this is profiled in a pack of its own
+  // with the caches flushed before every inference (1.5x the last-level cache, 512 MiB if
+  // unknown). Inside a model the layers between two runs of such a layer evict its weights;
+  // alone they stay cached: alexnet's fc6 (151 MB) took 5.5 ms alone, 9.5 ms flushed and
+  // 9.6 ms in the model (docs/results.md, session 7). 0 = off. Default: 0
+  int64_t cold_weight_bytes = 0;
   std::string work_dir;            // measure: temp files (re-batched models). Default: system temp
   // measure: fixed graph-input shapes (--input-shape NAME=1x3x224x224, see ParseInputShape),
   // applied before re-batching; they change the model signature, so the store key. Default: none.

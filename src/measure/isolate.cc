@@ -83,9 +83,15 @@ std::string ChildWork(Backend& backend, const std::string& path, const BackendOp
   if (task == IsolatedTask::kTime) {
     st = TimeModelFile(backend, path, options, protocol, &t, beat);
   } else {
+    // Each inference of a profile starts with the caches flushed, as a timed run does.
+    const int64_t flush = protocol.cache_flush_bytes;
+    auto on_run = [&] {
+      beat();
+      if (flush > 0) FlushCaches(flush);
+    };
     const auto start = Clock::now();
-    st = task == IsolatedTask::kProfileOps ? backend.ProfileOps(path, options, profile_runs, beat, &t.op_times)
-                                           : backend.ProfileNodes(path, options, profile_runs, beat, &t.node_times);
+    st = task == IsolatedTask::kProfileOps ? backend.ProfileOps(path, options, profile_runs, on_run, &t.op_times)
+                                           : backend.ProfileNodes(path, options, profile_runs, on_run, &t.node_times);
     t.wall_s = std::chrono::duration<double>(Clock::now() - start).count();
   }
   if (!st.ok()) return nlohmann::json{{"ok", false}, {"error", st.message()}}.dump();

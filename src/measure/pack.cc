@@ -270,7 +270,9 @@ Status ProfileSuitePacked(const std::string& suite_dir, const RunOptions& option
     std::vector<size_t> members;  // indices into bricks
     int64_t weight_bytes = 0;
     Status status;  // not OK: a brick that cannot be packed
+    bool cold = false;  // a brick over options.cold_weight_bytes, profiled with flushed caches
   };
+  std::vector<Pack> cold_packs;  // visited after the others (one worker restart per round)
   std::vector<onnx::ModelProto> protos(bricks.size());  // parsed once, for planning and writing
   std::vector<Pack> packs;
   std::map<std::string, size_t> open_pack;  // opset key -> pack being filled
@@ -289,6 +291,10 @@ Status ProfileSuitePacked(const std::string& suite_dir, const RunOptions& option
       continue;
     }
     const int64_t bytes = WeightBytes(proto);
+    if (options.cold_weight_bytes > 0 && bytes > options.cold_weight_bytes) {
+      cold_packs.push_back({{i}, bytes, Status::OK(), true});
+      continue;
+    }
     const std::string key = OpsetKey(proto);
     auto it = open_pack.find(key);
     if (it == open_pack.end() || packs[it->second].members.size() >= static_cast<size_t>(options.pack) ||
@@ -299,12 +305,19 @@ Status ProfileSuitePacked(const std::string& suite_dir, const RunOptions& option
     packs[it->second].members.push_back(i);
     packs[it->second].weight_bytes += bytes;
   }
+  packs.insert(packs.end(), cold_packs.begin(), cold_packs.end());
+  ProtocolOptions cold_protocol = options.protocol;
+  if (const int64_t llc = LastLevelCacheBytes(); cold_protocol.cache_flush_bytes == 0)
+    cold_protocol.cache_flush_bytes = llc > 0 ? llc + llc / 2 : int64_t{512} << 20;
+  auto protocol_of = [&](const Pack& pack) -> const ProtocolOptions& {
+    return pack.cold ? cold_protocol : options.protocol;
+  };
 
   // A pack that fails (a brick the engine rejects or that crashes it) is profiled brick by
   // brick instead, so one bad brick costs only itself.
-  auto profile_alone = [&](size_t i, RunItem* item) -> Status {
+  auto profile_alone = [&](size_t i, const ProtocolOptions& protocol, RunItem* item) -> Status {
     const auto t0 = Clock::now();
-    IsolatedResult r = RunIsolated(options.backend, bricks[i].path, options.backend_options, options.protocol,
+    IsolatedResult r = RunIsolated(options.backend, bricks[i].path, options.backend_options, protocol,
                                    IsolatedTask::kProfileOps, options.profile_runs, options.timeout_s);
     item->profile_wall_s = std::chrono::duration<double>(Clock::now() - t0).count();
     if (r.status != "ok") {
@@ -367,7 +380,7 @@ Status ProfileSuitePacked(const std::string& suite_dir, const RunOptions& option
                                               items.size(), pack_status[p].message()));
       std::fprintf(stderr, "dlbricks: warning: %s\n", summary->warnings.back().c_str());
       for (size_t j = 0; j < items.size(); ++j) {
-        DLB_RETURN_IF_ERROR(profile_alone(pack.members[j], &items[j]));
+        DLB_RETURN_IF_ERROR(profile_alone(pack.members[j], protocol_of(pack), &items[j]));
         items[j].profile_wall_s += pack_wall_s[p] / n;  // the failed pack's time counts too
       }
     }
@@ -393,7 +406,7 @@ Status ProfileSuitePacked(const std::string& suite_dir, const RunOptions& option
         const auto t0 = Clock::now();
         IsolatedResult r = RunIsolated(options.backend, lone ? bricks[packs[p].members[0]].path : pack_files.paths()[p],
                                        options.backend_options,
-                                       options.protocol, lone ? IsolatedTask::kProfileOps : IsolatedTask::kProfileNodes,
+                                       protocol_of(packs[p]), lone ? IsolatedTask::kProfileOps : IsolatedTask::kProfileNodes,
                                        runs_per_visit, options.timeout_s);
         pack_wall_s[p] += std::chrono::duration<double>(Clock::now() - t0).count();
         std::vector<std::vector<NodeTime>> per_brick;

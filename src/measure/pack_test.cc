@@ -168,6 +168,19 @@ TEST(ProfileSuitePackedTest, EveryBrickGetsTheKernelsOfItsLoneProfile) {
   ASSERT_TRUE(ProfileSuitePacked(suite, packed, lone_pack_store.get(), &lone_packs).ok());
   EXPECT_EQ(lone_packs.profiled, static_cast<int>(bricks.size()));
   EXPECT_EQ(CallsByBrick(lone_packs), CallsByBrick(lone_summary));
+  // Bricks over cold_weight_bytes get packs of their own (profiled with flushed caches), after
+  // the others: one visit for the pack of the rest, one per heavy brick.
+  std::unique_ptr<Store> cold_store;
+  ASSERT_TRUE(OpenStore(dir.File("cold.db"), {}, &cold_store).ok());
+  packed.pack = 64;
+  packed.cold_weight_bytes = 2000;  // only the 8x8x3x3 convolution's brick (2.3 KB) is heavier
+  const size_t heavy = 1;
+  done.clear();
+  RunSummary cold;
+  ASSERT_TRUE(ProfileSuitePacked(suite, packed, cold_store.get(), &cold).ok());
+  EXPECT_EQ(done.size(), 1 + heavy);
+  EXPECT_EQ(cold.profiled, static_cast<int>(bricks.size()));
+  EXPECT_EQ(CallsByBrick(cold), CallsByBrick(lone_summary));
   EXPECT_EQ(again.profiled, 0);
   EXPECT_EQ(again.skipped, static_cast<int>(bricks.size()));
 }

@@ -1,5 +1,7 @@
 #include <gtest/gtest.h>
 
+#include <filesystem>
+
 #include "dlbricks/measure.h"
 #include "testing/model_builder.h"
 
@@ -203,6 +205,14 @@ TEST(ProtocolTest, WarmupByTime) {
   ItemTiming t;
   ASSERT_TRUE(TimeModelFile(*backend, dir.File("m.onnx"), BackendOptions{}, o, &t).ok());
   EXPECT_GE(t.wall_s, 0.15);
+}
+
+TEST(ProtocolTest, LastLevelCacheComesFromSysfs) {
+  const int64_t llc = LastLevelCacheBytes();
+  EXPECT_GE(llc, 0);
+  if (std::filesystem::exists("/sys/devices/system/cpu/cpu0/cache/index0/size")) {
+    EXPECT_GE(llc, int64_t{32} << 10);  // at least an L1's size
+  }
 }
 
 }  // namespace

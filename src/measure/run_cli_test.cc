@@ -294,6 +294,14 @@ TEST(RunCliTest, PackedProfilingRejectsBadCountsAndNeedsAKernelProfiler) {
               "--pack-rounds", "0", "--db", dir.File("none.db")});
   testing::ExpectOneLineError(r, "--pack-rounds needs --pack and N >= 1");
   EXPECT_FALSE(std::filesystem::exists(dir.File("none.db")));
+  r = RunCli({"run", dir.File("suite"), "--cold-weights", "16", "--db", dir.File("none.db")});
+  testing::ExpectOneLineError(r, "--cold-weights needs --pack and MIB >= 0 (got 16)");
+  r = RunCli({"validate", testing::SmallConvNet().Write(dir.path(), "net.onnx"), "--kernel-times", "--pack", "4",
+              "--cold-weights", "-1", "--db", dir.File("none.db")});
+  testing::ExpectOneLineError(r, "--cold-weights needs --pack and MIB >= 0 (got -1)");
+  r = RunCli({"run", dir.File("suite"), "--fastest-round", "--db", dir.File("none.db")});
+  testing::ExpectOneLineError(r, "--fastest-round needs --rounds >= 2");
+  EXPECT_FALSE(std::filesystem::exists(dir.File("none.db")));
   // Bricks that cannot be packed (the fake backend's are no ONNX) fall back to lone profiles.
   const std::string db = dir.File("f.db");
   r = RunCli({"run", dir.File("suite"), "--backend", "fake", "--pack", "8", "--db", db, "--json"});

@@ -39,6 +39,20 @@ void AddMeasureFlags(CLI::App* cmd, MeasureFlags* f) {
   cmd->add_option("--db", f->db, "results store (SQLite file)")->required();
 }
 
+void AddColdWeightsFlag(CLI::App* cmd, MeasureFlags* f) {
+  cmd->add_option("--cold-weights", f->cold_weights_mib,
+                  "--pack: a brick with more than MIB of weights is profiled alone with the caches flushed before "
+                  "every inference, as inside a model (default 0 = off)");
+}
+
+Status ResolveColdWeights(const CLI::App& cmd, MeasureFlags* f) {
+  if (!cmd.count("--cold-weights")) return Status::OK();
+  if (!(f->cold_weights_mib >= 0) || f->options.pack < 1)
+    return Status::InvalidArgument(fmt::format("--cold-weights needs --pack and MIB >= 0 (got {})", f->cold_weights_mib));
+  f->options.cold_weight_bytes = static_cast<int64_t>(f->cold_weights_mib * 1024 * 1024);
+  return Status::OK();
+}
+
 void AddProfileFlags(CLI::App* cmd, MeasureFlags* f) {
   cmd->add_flag("--profile-ops", f->options.profile_ops,
                 "also profile time per operator type into the store (onnxruntime; a separate run per item, "
@@ -97,12 +111,14 @@ void RegisterRun(CLI::App& app, Context& ctx) {
                   "profile only (no latency runs; for kernel-time construction): N bricks side by side per "
                   "onnxruntime session");
   cmd->add_option("--pack-rounds", flags->options.pack_rounds, "--pack: visits per pack (default: --rounds)");
+  AddColdWeightsFlag(cmd, flags.get());
   cmd->callback([flags, suite, cmd, &ctx] {
     Status st = ResolveMeasureFlags(*cmd, flags.get());
     if (st.ok() && cmd->count("--pack") && flags->options.pack < 1)
       st = Status::InvalidArgument(fmt::format("--pack must be >= 1 (got {})", flags->options.pack));
     if (st.ok() && cmd->count("--pack-rounds") && (flags->options.pack_rounds < 1 || flags->options.pack < 1))
       st = Status::InvalidArgument("--pack-rounds needs --pack and N >= 1");
+    if (st.ok()) st = ResolveColdWeights(*cmd, flags.get());
     std::vector<SuiteBrick> bricks;
     if (st.ok()) st = ReadSuiteBricks(*suite, &bricks);  // before the store is created
     std::unique_ptr<Store> store;

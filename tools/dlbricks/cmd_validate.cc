@@ -30,6 +30,7 @@ struct ValidateFlags {
 
 Status RunValidate(const CLI::App& cmd, ValidateFlags& f, std::string* output) {
   DLB_RETURN_IF_ERROR(ResolveMeasureFlags(cmd, &f.measure));
+  DLB_RETURN_IF_ERROR(ResolveColdWeights(cmd, &f.measure));
   ValidateOptions o;
   o.run = f.measure.options;
   DLB_RETURN_IF_ERROR(ParseGranularities(f.granularities, &o.granularities));
@@ -93,6 +94,7 @@ void RegisterValidate(CLI::App& app, Context& ctx) {
                   "fastest (default 2)");
   cmd->add_option("--pack-rounds", f->measure.options.pack_rounds,
                   "--pack: visits per pack (default: --rounds); the references keep --rounds, spread over the packs");
+  AddColdWeightsFlag(cmd, &f->measure);
   cmd->add_flag("--no-interleave", f->no_interleave,
                 "with --rounds R: time the references' rounds before the bricks instead of alternating with them");
   cmd->add_option("--work", f->work_dir, "folder for generated suites (default: <db>.work)");

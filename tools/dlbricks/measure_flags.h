@@ -26,9 +26,13 @@ struct MeasureFlags {
   double cache_flush_mib = 0;
   int rounds = 1;
   bool fastest_round = false;
+  double cold_weights_mib = 0;
 };
 
 void AddMeasureFlags(CLI::App* cmd, MeasureFlags* flags);
+// --cold-weights MIB (`run` and `validate`, with --pack); resolved into options.cold_weight_bytes.
+void AddColdWeightsFlag(CLI::App* cmd, MeasureFlags* flags);
+Status ResolveColdWeights(const CLI::App& cmd, MeasureFlags* flags);
 // --profile-ops and --profile-runs (`run` and `measure`).
 void AddProfileFlags(CLI::App* cmd, MeasureFlags* flags);
 // Resolves the preset and overrides into flags->options (InvalidArgument on bad values).
