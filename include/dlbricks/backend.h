@@ -64,6 +64,9 @@ struct NodeTime {
   std::vector<std::string> inputs, outputs;  // tensor names in the rewritten graph, initializers left out
 };
 
+// Called after every inference of a profiling run (Backend::ProfileOps).
+using ProfileHook = std::function<void(bool next_profiled)>;
+
 class Backend {
  public:
   virtual ~Backend() = default;
@@ -79,15 +82,16 @@ class Backend {
   // Per-operator profiling, a separate opt-in run: at least `runs` inferences after the
   // warm-up (onnxruntime: 10 inferences or 1 s, whichever ends first; then at least 30 ms of
   // inferences, at most 2000), summed by operator type. `on_run` (may be empty) is called
-  // after every inference, so a watchdog sees a long profile progress.
+  // after every inference, so a watchdog sees a long profile progress; `next_profiled` is
+  // true once the warm-up is over (a caller can then prepare the caches for the next one).
   // Default: Unsupported.
   virtual Status ProfileOps(const std::string& model_path, const BackendOptions& options, int runs,
-                            const std::function<void()>& on_run, std::vector<OpTypeTime>* times);
+                            const ProfileHook& on_run, std::vector<OpTypeTime>* times);
   // The same profiling run, kernel by kernel, with each kernel's place in the rewritten graph
   // (what packed profiling needs to tell which packed brick a fused or inserted kernel
   // belongs to). Default: Unsupported.
   virtual Status ProfileNodes(const std::string& model_path, const BackendOptions& options, int runs,
-                              const std::function<void()>& on_run, std::vector<NodeTime>* nodes);
+                              const ProfileHook& on_run, std::vector<NodeTime>* nodes);
 };
 
 // Kernel times summed by operator type (what ProfileOps reports).

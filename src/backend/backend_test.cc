@@ -1,5 +1,7 @@
 #include <gtest/gtest.h>
 
+#include <algorithm>
+
 #include <cmath>
 #include <cstdlib>
 #include <filesystem>
@@ -155,8 +157,8 @@ TEST(BackendTest, OnnxRuntimeProfilesOpTypes) {
   BackendOptions o;
   o.opt_level = "disable";  // keep Conv/BN/Relu separate so each type shows up
   std::vector<OpTypeTime> times;
-  int inferences = 0;
-  Status st = b->ProfileOps(path, o, 5, [&] { ++inferences; }, &times);
+  std::vector<bool> next_profiled;  // one per inference
+  Status st = b->ProfileOps(path, o, 5, [&](bool next) { next_profiled.push_back(next); }, &times);
   ASSERT_TRUE(st.ok()) << st.message();
   std::map<std::string, OpTypeTime> by;
   for (const auto& t : times) by[t.op_type] = t;
@@ -164,7 +166,11 @@ TEST(BackendTest, OnnxRuntimeProfilesOpTypes) {
   EXPECT_NEAR(by["Conv"].calls, 2.0, 1e-9);  // two Conv nodes per inference
   EXPECT_GT(by["Conv"].ms, 0.0);
   EXPECT_TRUE(by.count("Gemm"));
-  EXPECT_GE(inferences, 6);  // a heartbeat per inference: at least one warm-up and the 5 profiled
+  // A call per inference: warm-ups, the last one announcing the profiled ones, then >= 5 profiled.
+  const auto first = std::find(next_profiled.begin(), next_profiled.end(), true);
+  ASSERT_NE(first, next_profiled.end());
+  EXPECT_TRUE(std::all_of(first, next_profiled.end(), [](bool next) { return next; }));
+  EXPECT_GE(next_profiled.end() - first, 6);
 }
 
 // ORT's telemetry recursed over /proc/self/cmdline and overflowed the stack on long command

@@ -78,7 +78,7 @@ class FakeBackend : public Backend {
 
   // Deterministic, not timed: 80% of the latency in "FakeKernel", 20% in an NCHWc-style
   // "ReorderInput" (so kernel-time exclusion of reorders is testable).
-  Status ProfileOps(const std::string& path, const BackendOptions& options, int runs, const std::function<void()>&,
+  Status ProfileOps(const std::string& path, const BackendOptions& options, int runs, const ProfileHook&,
                     std::vector<OpTypeTime>* times) override {
     if (runs < 1) return Status::InvalidArgument("profiling needs at least one run");
     std::string bytes;

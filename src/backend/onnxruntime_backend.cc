@@ -252,7 +252,7 @@ class OnnxRuntimeBackend : public Backend {
   }
 
   Status ProfileOps(const std::string& path, const BackendOptions& options, int runs,
-                    const std::function<void()>& on_run, std::vector<OpTypeTime>* times) override {
+                    const ProfileHook& on_run, std::vector<OpTypeTime>* times) override {
     std::vector<NodeTime> nodes;
     DLB_RETURN_IF_ERROR(Profile(path, options, runs, /*with_graph=*/false, on_run, &nodes));
     *times = SumNodesByOpType(nodes);
@@ -260,7 +260,7 @@ class OnnxRuntimeBackend : public Backend {
   }
 
   Status ProfileNodes(const std::string& path, const BackendOptions& options, int runs,
-                      const std::function<void()>& on_run, std::vector<NodeTime>* nodes) override {
+                      const ProfileHook& on_run, std::vector<NodeTime>* nodes) override {
     return Profile(path, options, runs, /*with_graph=*/true, on_run, nodes);
   }
 
@@ -270,7 +270,7 @@ class OnnxRuntimeBackend : public Backend {
   // microseconds), at most kMaxProfileRuns. with_graph: ORT also saves the graph it ran, and
   // each kernel gets its tensors from it.
   Status Profile(const std::string& path, const BackendOptions& options, int runs, bool with_graph,
-                 const std::function<void()>& on_run, std::vector<NodeTime>* nodes) {
+                 const ProfileHook& on_run, std::vector<NodeTime>* nodes) {
     namespace fs = std::filesystem;
     DLB_RETURN_IF_ERROR(ValidateBackendOptions(options));
     if (runs < 1) return Status::InvalidArgument("profile runs must be >= 1");
@@ -288,17 +288,16 @@ class OnnxRuntimeBackend : public Backend {
       DLB_RETURN_IF_ERROR(m.Init(path, options, stem.c_str(), optimized));
       auto start = std::chrono::steady_clock::now();
       auto elapsed_s = [&] { return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count(); };
-      auto run = [&]() -> Status {
+      for (bool warm = false; !warm;) {  // warm-ups, skipped by ProfileNodeMedians
         DLB_RETURN_IF_ERROR(m.Run());
-        if (on_run) on_run();
-        return Status::OK();
-      };
-      do {
-        DLB_RETURN_IF_ERROR(run());  // warm-ups, skipped by ProfileNodeMedians
-      } while (++warmups < kProfileWarmupRuns && elapsed_s() < kMaxProfileWarmupSeconds);
+        warm = ++warmups >= kProfileWarmupRuns || elapsed_s() >= kMaxProfileWarmupSeconds;
+        if (on_run) on_run(warm);
+      }
       start = std::chrono::steady_clock::now();
-      for (int r = 0; r < runs || (r < kMaxProfileRuns && elapsed_s() < kMinProfileSeconds); ++r)
-        DLB_RETURN_IF_ERROR(run());
+      for (int r = 0; r < runs || (r < kMaxProfileRuns && elapsed_s() < kMinProfileSeconds); ++r) {
+        DLB_RETURN_IF_ERROR(m.Run());
+        if (on_run) on_run(true);
+      }
       try {
         trace = m.EndProfiling();
       } catch (const Ort::Exception& e) {

@@ -28,7 +28,7 @@ constexpr Entry kBackends[] = {
 };
 }  // namespace
 
-Status Backend::ProfileOps(const std::string&, const BackendOptions&, int, const std::function<void()>&,
+Status Backend::ProfileOps(const std::string&, const BackendOptions&, int, const ProfileHook&,
                            std::vector<OpTypeTime>*) {
   return Status::Unsupported("backend " + name() + " has no per-operator profiler");
 }
@@ -46,7 +46,7 @@ std::vector<OpTypeTime> SumNodesByOpType(const std::vector<NodeTime>& nodes) {
   return times;
 }
 
-Status Backend::ProfileNodes(const std::string&, const BackendOptions&, int, const std::function<void()>&,
+Status Backend::ProfileNodes(const std::string&, const BackendOptions&, int, const ProfileHook&,
                              std::vector<NodeTime>*) {
   return Status::Unsupported("backend " + name() + " has no per-kernel profiler (packed profiling needs onnxruntime)");
 }

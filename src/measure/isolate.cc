@@ -83,11 +83,11 @@ std::string ChildWork(Backend& backend, const std::string& path, const BackendOp
   if (task == IsolatedTask::kTime) {
     st = TimeModelFile(backend, path, options, protocol, &t, beat);
   } else {
-    // Each inference of a profile starts with the caches flushed, as a timed run does.
+    // Each profiled inference starts with the caches flushed, as a timed run does.
     const int64_t flush = protocol.cache_flush_bytes;
-    auto on_run = [&] {
+    auto on_run = [&](bool next_profiled) {
       beat();
-      if (flush > 0) FlushCaches(flush);
+      if (flush > 0 && next_profiled) FlushCaches(flush);
     };
     const auto start = Clock::now();
     st = task == IsolatedTask::kProfileOps ? backend.ProfileOps(path, options, profile_runs, on_run, &t.op_times)
