@@ -47,6 +47,9 @@ variant_flags() {
     # One visit per pack, the references in 3 rounds spread over the packs (their own
     # protocol key, so they are timed afresh, interleaved with the bricks); session 6's recipe.
     kernel-packed-interleaved) echo "--fusion onnxruntime --kernel-times --no-model-reorders --pack 8 --pack-rounds 1 --rounds 3 --reference-passes 1" ;;
+    # Session 7's recipe: two visits per pack, each brick's fastest and each reference's fastest
+    # round (the host's slow stretches), bricks over 16 MiB of weights profiled with cold caches.
+    kernel-packed-fastest) echo "--fusion onnxruntime --kernel-times --no-model-reorders --pack 8 --pack-rounds 2 --rounds 3 --fastest-round --cold-weights 16 --reference-passes 1" ;;
     # Stitched dag bricks over fused kernels where the backend fuses (ORT with optimisations).
     stitch) case $2 in
         ort-all-*) echo "--mode dag --fusion onnxruntime --stitch" ;;
