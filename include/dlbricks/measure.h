@@ -96,8 +96,6 @@ double HeadlineValue(const ProtocolOptions& options, const SampleStats& stats);
 // Rewrites one byte per cache line of a buffer of `bytes` (outside any timed region), evicting
 // what the caches held (ProtocolOptions::cache_flush_bytes).
 void FlushCaches(int64_t bytes);
-// The largest CPU cache's size from sysfs (cpu0), 0 when unknown.
-int64_t LastLevelCacheBytes();
 
 // Result of timing one item.
 struct ItemTiming {
@@ -165,6 +163,8 @@ SystemRecord MakeSystemRecord(const Backend& backend, const BackendOptions& opti
 // Warnings (never errors) about a noisy machine: frequency governor other than
 // "performance", a 1-minute load average above half the cores.
 std::vector<std::string> SystemNoiseWarnings();
+// The largest CPU cache's size from sysfs (cpu0), 0 when unknown.
+int64_t LastLevelCacheBytes();
 
 // ---- Model signature ------------------------------------------------------------------
 

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
 #include <fmt/format.h>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -93,6 +94,17 @@ SystemRecord MakeSystemRecord(const Backend& backend, const BackendOptions& opti
   r.fingerprint_json = SystemFingerprintJson(backend, options);
   r.id = HashBytes(r.fingerprint_json).Hex();
   return r;
+}
+
+int64_t LastLevelCacheBytes() {
+  int64_t largest = 0;
+  for (int i = 0; i < 8; ++i) {  // sysfs writes sizes as "48K", "2048K", "300M"
+    const std::string size = ReadSmallFile(fmt::format("/sys/devices/system/cpu/cpu0/cache/index{}/size", i));
+    char* unit = nullptr;
+    const int64_t n = std::strtoll(size.c_str(), &unit, 10);
+    largest = std::max(largest, n << (*unit == 'K' ? 10 : *unit == 'M' ? 20 : *unit == 'G' ? 30 : 0));
+  }
+  return largest;
 }
 
 std::vector<std::string> SystemNoiseWarnings() {

@@ -141,6 +141,12 @@ void AppendBrick(size_t k, const onnx::GraphProto& brick, onnx::GraphProto* pack
   }
 }
 
+double TotalMs(const std::vector<OpTypeTime>& times) {
+  double ms = 0;
+  for (const OpTypeTime& t : times) ms += t.ms;
+  return ms;
+}
+
 size_t Find(std::vector<size_t>& parent, size_t x) {
   while (parent[x] != x) x = parent[x] = parent[parent[x]];
   return x;
@@ -172,15 +178,9 @@ Status WriteBrickPack(const std::vector<const onnx::ModelProto*>& bricks, const 
 }  // namespace
 
 std::vector<OpTypeTime> CombineVisits(const std::vector<std::vector<OpTypeTime>>& visits, bool fastest) {
-  if (fastest) {
-    auto total = [](const std::vector<OpTypeTime>& v) {
-      double ms = 0;
-      for (const OpTypeTime& t : v) ms += t.ms;
-      return ms;
-    };
+  if (fastest)
     return *std::min_element(visits.begin(), visits.end(),
-                             [&](const auto& a, const auto& b) { return total(a) < total(b); });
-  }
+                             [](const auto& a, const auto& b) { return TotalMs(a) < TotalMs(b); });
   std::map<std::string, std::vector<OpTypeTime>> by_type;
   for (const auto& visit : visits)
     for (const OpTypeTime& t : visit) by_type[t.op_type].push_back(t);
@@ -307,8 +307,10 @@ Status ProfileSuitePacked(const std::string& suite_dir, const RunOptions& option
   }
   packs.insert(packs.end(), cold_packs.begin(), cold_packs.end());
   ProtocolOptions cold_protocol = options.protocol;
-  if (const int64_t llc = LastLevelCacheBytes(); cold_protocol.cache_flush_bytes == 0)
+  if (!cold_packs.empty() && cold_protocol.cache_flush_bytes == 0) {
+    const int64_t llc = LastLevelCacheBytes();
     cold_protocol.cache_flush_bytes = llc > 0 ? llc + llc / 2 : int64_t{512} << 20;
+  }
   auto protocol_of = [&](const Pack& pack) -> const ProtocolOptions& {
     return pack.cold ? cold_protocol : options.protocol;
   };
@@ -367,11 +369,10 @@ Status ProfileSuitePacked(const std::string& suite_dir, const RunOptions& option
       double total_ms = 0;
       for (size_t j = 0; j < items.size(); ++j) {
         items[j].op_times = CombineVisits(visits[p][j], options.protocol.fastest_round);
-        for (const OpTypeTime& t : items[j].op_times) total_ms += t.ms;
+        total_ms += TotalMs(items[j].op_times);
       }
       for (size_t j = 0; j < items.size(); ++j) {  // the pack's wall clock, shared by kernel time
-        double ms = 0;
-        for (const OpTypeTime& t : items[j].op_times) ms += t.ms;
+        const double ms = TotalMs(items[j].op_times);
         items[j].profile_wall_s = total_ms > 0 ? pack_wall_s[p] * ms / total_ms : pack_wall_s[p] / n;
         DLB_RETURN_IF_ERROR(store->PutOpProfile(OpProfileRows(items[j].m.key, items[j].m.name, items[j].op_times)));
       }

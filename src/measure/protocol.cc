@@ -1,12 +1,8 @@
 // The timing protocol: presets, the stopping rule and the timed loop.
-#include <algorithm>
-#include <cctype>
 #include <chrono>
-#include <fstream>
 #include <cmath>
 #include <fmt/format.h>
 
-#include <string>
 #include <vector>
 
 #include "dlbricks/measure.h"
@@ -48,22 +44,6 @@ void FlushCaches(int64_t bytes) {
   static std::vector<unsigned char> buffer;
   if (static_cast<int64_t>(buffer.size()) < bytes) buffer.assign(static_cast<size_t>(bytes), 0);
   for (int64_t i = 0; i < bytes; i += 64) buffer[static_cast<size_t>(i)] += 1;
-}
-
-int64_t LastLevelCacheBytes() {
-  int64_t largest = 0;
-  for (int i = 0; i < 8; ++i) {
-    std::ifstream in(fmt::format("/sys/devices/system/cpu/cpu0/cache/index{}/size", i));
-    std::string size;
-    if (!(in >> size) || size.empty()) continue;
-    int64_t n = 0;
-    size_t pos = 0;
-    while (pos < size.size() && std::isdigit(static_cast<unsigned char>(size[pos]))) n = n * 10 + (size[pos++] - '0');
-    const char unit = pos < size.size() ? size[pos] : ' ';
-    n <<= unit == 'K' ? 10 : unit == 'M' ? 20 : unit == 'G' ? 30 : 0;
-    largest = std::max(largest, n);
-  }
-  return largest;
 }
 
 double HeadlineValue(const ProtocolOptions& o, const SampleStats& s) {

@@ -2,9 +2,11 @@
 // measure in an isolated child, commit each result at once, report progress.
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
+#include <limits>
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 #include <map>
@@ -165,7 +167,7 @@ class Runner {
   struct Pending {
     RunItem item;
     ItemTiming pooled;
-    double fastest_round_ms = 0;  // the smallest round headline so far (0 = none yet)
+    double fastest_round_ms = std::numeric_limits<double>::infinity();  // smallest round headline so far
     bool done = false;  // item.m is final (stored, skipped, or failed)
   };
 
@@ -217,7 +219,7 @@ class Runner {
       return store_->Put(m);
     }
     pooled.samples_ms.insert(pooled.samples_ms.end(), r.timing.samples_ms.begin(), r.timing.samples_ms.end());
-    if (p->fastest_round_ms == 0 || r.timing.value_ms < p->fastest_round_ms) p->fastest_round_ms = r.timing.value_ms;
+    p->fastest_round_ms = std::min(p->fastest_round_ms, r.timing.value_ms);
     if (round < rounds) return Status::OK();
     pooled.stats = ComputeStats(pooled.samples_ms, options_.protocol.trim);
     pooled.value_ms =

@@ -45,7 +45,9 @@ void AddColdWeightsFlag(CLI::App* cmd, MeasureFlags* f) {
                   "every inference, as inside a model (default 0 = off)");
 }
 
-Status ResolveColdWeights(const CLI::App& cmd, MeasureFlags* f) {
+Status ResolvePackFlags(const CLI::App& cmd, MeasureFlags* f) {
+  if (cmd.count("--pack-rounds") && (f->options.pack_rounds < 1 || f->options.pack < 1))
+    return Status::InvalidArgument("--pack-rounds needs --pack and N >= 1");
   if (!cmd.count("--cold-weights")) return Status::OK();
   if (!(f->cold_weights_mib >= 0) || f->options.pack < 1)
     return Status::InvalidArgument(fmt::format("--cold-weights needs --pack and MIB >= 0 (got {})", f->cold_weights_mib));
@@ -116,9 +118,7 @@ void RegisterRun(CLI::App& app, Context& ctx) {
     Status st = ResolveMeasureFlags(*cmd, flags.get());
     if (st.ok() && cmd->count("--pack") && flags->options.pack < 1)
       st = Status::InvalidArgument(fmt::format("--pack must be >= 1 (got {})", flags->options.pack));
-    if (st.ok() && cmd->count("--pack-rounds") && (flags->options.pack_rounds < 1 || flags->options.pack < 1))
-      st = Status::InvalidArgument("--pack-rounds needs --pack and N >= 1");
-    if (st.ok()) st = ResolveColdWeights(*cmd, flags.get());
+    if (st.ok()) st = ResolvePackFlags(*cmd, flags.get());
     std::vector<SuiteBrick> bricks;
     if (st.ok()) st = ReadSuiteBricks(*suite, &bricks);  // before the store is created
     std::unique_ptr<Store> store;

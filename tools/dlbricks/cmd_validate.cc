@@ -30,7 +30,9 @@ struct ValidateFlags {
 
 Status RunValidate(const CLI::App& cmd, ValidateFlags& f, std::string* output) {
   DLB_RETURN_IF_ERROR(ResolveMeasureFlags(cmd, &f.measure));
-  DLB_RETURN_IF_ERROR(ResolveColdWeights(cmd, &f.measure));
+  if (cmd.count("--pack") && (f.measure.options.pack < 1 || !f.kernel_times))
+    return Status::InvalidArgument("--pack needs --kernel-times and N >= 1");
+  DLB_RETURN_IF_ERROR(ResolvePackFlags(cmd, &f.measure));
   ValidateOptions o;
   o.run = f.measure.options;
   DLB_RETURN_IF_ERROR(ParseGranularities(f.granularities, &o.granularities));
@@ -42,10 +44,6 @@ Status RunValidate(const CLI::App& cmd, ValidateFlags& f, std::string* output) {
   o.reference_passes = f.reference_passes;
   o.interleave_references = !f.no_interleave;
   o.measure_missing = !f.read_only;
-  if (cmd.count("--pack") && (o.run.pack < 1 || !f.kernel_times))
-    return Status::InvalidArgument("--pack needs --kernel-times and N >= 1");
-  if (cmd.count("--pack-rounds") && (o.run.pack_rounds < 1 || o.run.pack < 1))
-    return Status::InvalidArgument("--pack-rounds needs --pack and N >= 1");
   o.work_dir = f.work_dir.empty() ? f.measure.db + ".work" : f.work_dir;
   IngestOptions ingest;
   for (const std::string& s : f.input_shapes) DLB_RETURN_IF_ERROR(ParseInputShape(s, &ingest));

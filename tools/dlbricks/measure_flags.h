@@ -32,7 +32,9 @@ struct MeasureFlags {
 void AddMeasureFlags(CLI::App* cmd, MeasureFlags* flags);
 // --cold-weights MIB (`run` and `validate`, with --pack); resolved into options.cold_weight_bytes.
 void AddColdWeightsFlag(CLI::App* cmd, MeasureFlags* flags);
-Status ResolveColdWeights(const CLI::App& cmd, MeasureFlags* flags);
+// Checks what needs --pack (--pack-rounds N >= 1, --cold-weights MIB >= 0) and sets
+// options.cold_weight_bytes.
+Status ResolvePackFlags(const CLI::App& cmd, MeasureFlags* flags);
 // --profile-ops and --profile-runs (`run` and `measure`).
 void AddProfileFlags(CLI::App* cmd, MeasureFlags* flags);
 // Resolves the preset and overrides into flags->options (InvalidArgument on bad values).
