@@ -25,7 +25,7 @@ struct BackendOptions {
   // Backend-specific extras as key=value (--backend-option); recorded verbatim.
   // onnxruntime: session config entries (onnxruntime_session_options_config_keys.h), e.g.
   // session.set_denormal_as_zero=1. fake: "latency_scale" (default 1) multiplies every
-  // simulated latency.
+  // simulated latency; "profile_bias_us" (default 0) is added to every profiled kernel.
   std::map<std::string, std::string> extra;
 };
 

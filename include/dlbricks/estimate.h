@@ -4,6 +4,7 @@
 #pragma once
 
 #include <optional>
+#include <set>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -53,6 +54,9 @@ struct EstimateOptions {
   // Kernel times: add the layout reorders the whole model performs (ModelReorders), not the
   // ones each lone brick pays. Needs the graph; without it no reorder is added. Default: true.
   bool model_reorders = true;
+  // Kernel times: subtracted from every profiled kernel call, reorders included (the
+  // profiler's own cost, CalibrateProfilerBias; LoadBrickKernelTimes applies it). Default: 0
+  double profiler_bias_ms = 0;
 };
 
 // One brick of the cover construction used.
@@ -113,8 +117,30 @@ Status ResolveSystem(Store* store, StoreQuery* query);
 // Brick latencies of one system from the store (status ok rows only).
 Status LoadBrickLatencies(Store* store, const StoreQuery& query, BrickLatencies* latencies);
 // Brick kernel times of one system: KernelMs of each brick's op profile at query.batch
-// (`dlbricks run --profile-ops`; any protocol). A brick without a profile is absent (missing).
-Status LoadBrickKernelTimes(Store* store, const StoreQuery& query, BrickLatencies* latencies);
+// (`dlbricks run --profile-ops`; any protocol), each op type less profiler_bias_ms per call
+// (floored at 0). A brick without a profile is absent (missing).
+Status LoadBrickKernelTimes(Store* store, const StoreQuery& query, BrickLatencies* latencies,
+                            double profiler_bias_ms = 0);
+
+// ---- Profiler bias (kernel times) ------------------------------------------------------
+// ONNX Runtime's profiler times every kernel a few µs longer than the kernel runs unprofiled
+// (2.5-4 µs on the 2-core VM, about the same for every op type: docs/results.md, issue 5), so
+// summed profiles over-estimate models made of many small kernels. A brick that is both timed
+// and profiled measures it: (its profiled kernels, reorders included, minus its latency net of
+// the empty-network overhead) / its kernel calls.
+struct ProfilerBias {
+  double per_kernel_ms = 0;     // median over the calibration bricks
+  double q1_ms = 0, q3_ms = 0;  // quartiles
+  int bricks = 0;               // bricks both timed (query.protocol) and profiled
+};
+inline constexpr int kMinProfilerBiasBricks = 5;
+// Over every brick of the system with an ok timed row under query.protocol and an op profile
+// at query.batch. Fewer than kMinProfilerBiasBricks → NotFound.
+Status CalibrateProfilerBias(Store* store, const StoreQuery& query, double run_overhead_ms, ProfilerBias* bias);
+// Up to n bricks to time for the calibration: a deterministic sample (lowest ids; ids are
+// hashes) of those at or below the suite's median FLOPs, where a few µs per kernel matter and
+// timing is cheap.
+std::set<std::string> SelectCalibrationBricks(const std::vector<SuiteBrick>& bricks, int n);
 // The measured end-to-end latency of a model, if stored (status ok).
 Status LookupModelLatency(Store* store, const StoreQuery& query, const Graph& graph,
                           std::optional<Measurement>* measurement);
@@ -161,6 +187,11 @@ struct ValidateOptions {
   std::string work_dir;                  // suites are generated here (required when measuring)
   // Measure the empty-network overhead and apply it (EstimateOptions::run_overhead_ms).
   bool overhead_correction = false;      // Default: false (the paper)
+  // Kernel times: time this many bricks of the first G (SelectCalibrationBricks) after their
+  // profiles, calibrate the profiler's per-kernel bias on every brick the store holds both
+  // timed and profiled (CalibrateProfilerBias) and subtract it (EstimateOptions::
+  // profiler_bias_ms). Read-only: calibrate on what the store holds. 0 = off. Default: 0
+  int profiler_bias_bricks = 0;
 };
 
 struct ValidationRow {
@@ -193,6 +224,7 @@ struct ValidationReport {
   bool kernel_times = false;  // constructed from kernel times (EstimateOptions::kernel_times)
   bool model_reorders = false;  // kernel times plus the model's layout reorders
   double run_overhead_ms = 0;
+  ProfilerBias profiler_bias;  // profiler_bias_bricks > 0: the calibration applied
   std::vector<ValidationRow> rows;
   std::vector<GranularitySummary> summaries;
 };

@@ -7,6 +7,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <set>
 #include <string>
 #include <tuple>
 #include <vector>
@@ -35,6 +36,8 @@ struct SampleStats {
 
 // REQUIRES: 0 <= trim < 0.5. Empty input → all zero.
 SampleStats ComputeStats(const std::vector<double>& samples, double trim = 0.2);
+// Type-7 quantile (linear interpolation). REQUIRES: sorted ascending, not empty.
+double Quantile(const std::vector<double>& sorted, double q);
 // 0-based ranks [lo, hi] into the sorted samples bounding the median with >= `level`
 // coverage; returns the achieved coverage (falls back to [0, n-1]).
 double MedianCiRanks(int64_t n, double level, int64_t* lo, int64_t* hi);
@@ -178,6 +181,7 @@ struct SuiteBrick {
   std::string id;    // 32 hex
   std::string path;  // absolute path of the brick's ONNX file
   std::vector<std::string> op_types;
+  double flops = 0;  // manifest "flops" (0 when absent)
 };
 // Bad or missing manifest, or a brick file that is missing → InvalidArgument/Corruption
 // naming the file.
@@ -225,6 +229,9 @@ struct RunOptions {
   // measure: fixed graph-input shapes (--input-shape NAME=1x3x224x224, see ParseInputShape),
   // applied before re-batching; they change the model signature, so the store key. Default: none.
   std::map<std::string, std::vector<int64_t>> input_shapes;
+  // run: only the bricks with these ids (validate times its profiler-bias calibration bricks
+  // this way). Default: empty = every brick of the suite
+  std::set<std::string> only_bricks;
   // Called after every timed visit, in visit order (tests observe round interleaving). Default: none
   std::function<void(const RunVisit&)> on_visit;
   // Called after every visit of a brick run (RunSuite, ProfileSuitePacked) with the share of

@@ -84,7 +84,9 @@ class FakeBackend : public Backend {
     std::string bytes;
     double us = 0;
     DLB_RETURN_IF_ERROR(Latency(path, options, &bytes, &us));
-    *times = {{"FakeKernel", 0.8 * us / 1000.0, 1}, {"ReorderInput", 0.2 * us / 1000.0, 1}};
+    double bias_us = 0;  // a profiler's own cost per kernel (validate --profiler-bias tests)
+    DLB_RETURN_IF_ERROR(NumberOption(options, "profile_bias_us", 0, /*positive=*/false, &bias_us));
+    *times = {{"FakeKernel", (0.8 * us + bias_us) / 1000.0, 1}, {"ReorderInput", (0.2 * us + bias_us) / 1000.0, 1}};
     return Status::OK();
   }
 
@@ -94,13 +96,22 @@ class FakeBackend : public Backend {
     DLB_RETURN_IF_ERROR(ValidateBackendOptions(options));
     DLB_RETURN_IF_ERROR(backend_internal::ReadFileBytes(path, bytes));
     double scale = 1.0;
-    if (auto it = options.extra.find("latency_scale"); it != options.extra.end()) {
-      char* end = nullptr;
-      scale = std::strtod(it->second.c_str(), &end);
-      if (end == it->second.c_str() || *end != '\0' || !(scale > 0))
-        return Status::InvalidArgument("fake backend: latency_scale must be a positive number");
-    }
+    DLB_RETURN_IF_ERROR(NumberOption(options, "latency_scale", 1.0, /*positive=*/true, &scale));
     *us = (50.0 + static_cast<double>(HashBytes(*bytes).lo % 451)) * scale;
+    return Status::OK();
+  }
+
+  // A numeric --backend-option (absent: fallback); positive: > 0, else >= 0.
+  static Status NumberOption(const BackendOptions& options, const std::string& key, double fallback, bool positive,
+                             double* value) {
+    *value = fallback;
+    auto it = options.extra.find(key);
+    if (it == options.extra.end()) return Status::OK();
+    char* end = nullptr;
+    *value = std::strtod(it->second.c_str(), &end);
+    if (end == it->second.c_str() || *end != '\0' || !(positive ? *value > 0 : *value >= 0))
+      return Status::InvalidArgument("fake backend: " + key + " must be a " + (positive ? "positive" : "non-negative") +
+                                     " number");
     return Status::OK();
   }
 };

@@ -76,6 +76,18 @@ TEST(EstimateCli, KernelTimesAgreeWithValidateAndNeedProfiles) {
               jv["models"][0]["constructed_ms"].get<double>() - jv["run_overhead_ms"].get<double>(), 1e-9);
   ExpectErrorOnly(RunCli({"validate", model, "--backend", "fake", "--kernel-times", "--profile-runs", "0", "--db", db}),
                   "--profile-runs must be >= 1");
+  // The bricks are now both timed (first validate) and profiled: the profiler's per-kernel cost
+  // is calibrated on them and taken off every kernel.
+  auto b = RunCli({"estimate", model, "--db", db, "--protocol", protocol, "--kernel-times", "--profiler-bias", "--json"});
+  ASSERT_EQ(b.exit_code, 0) << b.err;
+  auto jb = nlohmann::json::parse(b.out);
+  EXPECT_GT(jb["profiler_bias_ms"].get<double>(), 0);
+  EXPECT_LT(jb["models"][0]["constructed_ms"].get<double>(), je["models"][0]["constructed_ms"].get<double>());
+  ExpectErrorOnly(RunCli({"estimate", model, "--db", db, "--profiler-bias"}), "--profiler-bias needs --kernel-times");
+  ExpectErrorOnly(RunCli({"estimate", model, "--db", db, "--kernel-times", "--profiler-bias"}),
+                  "r.db: profiler bias: 0 brick(s) both timed under protocol dlbricks");
+  ExpectErrorOnly(RunCli({"validate", model, "--backend", "fake", "--profiler-bias", "3", "--db", db}),
+                  "--profiler-bias needs --kernel-times");
 }
 
 TEST(ValidateCli, BadGranularityAndMissingModel) {

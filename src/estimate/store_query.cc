@@ -1,5 +1,8 @@
 // Reading what construction needs from a results store.
+#include <algorithm>
 #include <map>
+
+#include <fmt/format.h>
 
 #include "dlbricks/estimate.h"
 
@@ -35,14 +38,16 @@ Status LoadBrickLatencies(Store* store, const StoreQuery& query, BrickLatencies*
   return Status::OK();
 }
 
-Status LoadBrickKernelTimes(Store* store, const StoreQuery& query, BrickLatencies* latencies) {
+Status LoadBrickKernelTimes(Store* store, const StoreQuery& query, BrickLatencies* latencies,
+                            double profiler_bias_ms) {
   std::vector<OpProfileRow> rows;
   DLB_RETURN_IF_ERROR(store->ListOpProfiles(query.system_id, &rows));
-  for (const auto& [key, ops] : GroupOpProfiles(rows)) {
+  for (auto& [key, ops] : GroupOpProfiles(rows)) {
     const auto& [kind, item_id, batch] = key;
     if (kind != "brick" || batch != query.batch) continue;
     Hash128 id;
     if (!Hash128::FromHex(item_id, &id)) continue;
+    for (OpTypeTime& t : ops) t.ms = std::max(0.0, t.ms - t.calls * profiler_bias_ms);
     BrickLatency& l = (*latencies)[id] = BrickLatency{KernelMs(ops), BrickSource::kMeasured, 0};
     for (const OpTypeTime& t : ops) {
       if (t.op_type == "ReorderInput") {
@@ -55,6 +60,50 @@ Status LoadBrickKernelTimes(Store* store, const StoreQuery& query, BrickLatencie
     }
   }
   return Status::OK();
+}
+
+Status CalibrateProfilerBias(Store* store, const StoreQuery& query, double run_overhead_ms, ProfilerBias* bias) {
+  std::vector<OpProfileRow> rows;
+  DLB_RETURN_IF_ERROR(store->ListOpProfiles(query.system_id, &rows));
+  std::vector<double> per_kernel;
+  for (const auto& [key, ops] : GroupOpProfiles(rows)) {
+    const auto& [kind, item_id, batch] = key;
+    if (kind != "brick" || batch != query.batch || item_id == kEmptyNetworkId) continue;
+    std::optional<Measurement> timed;
+    DLB_RETURN_IF_ERROR(store->Lookup({query.system_id, kind, item_id, batch, query.protocol}, &timed));
+    if (!timed || timed->status != "ok") continue;
+    double profiled_ms = 0, calls = 0;
+    for (const OpTypeTime& t : ops) {
+      profiled_ms += t.ms;
+      calls += t.calls;
+    }
+    if (calls > 0) per_kernel.push_back((profiled_ms - (timed->value_ms - run_overhead_ms)) / calls);
+  }
+  if (per_kernel.size() < static_cast<size_t>(kMinProfilerBiasBricks))
+    return Status::NotFound(fmt::format("profiler bias: {} brick(s) both timed under protocol {} and profiled; "
+                                        "need at least {}", per_kernel.size(), query.protocol,
+                                        kMinProfilerBiasBricks));
+  std::sort(per_kernel.begin(), per_kernel.end());
+  bias->per_kernel_ms = Quantile(per_kernel, 0.5);
+  bias->q1_ms = Quantile(per_kernel, 0.25);
+  bias->q3_ms = Quantile(per_kernel, 0.75);
+  bias->bricks = static_cast<int>(per_kernel.size());
+  return Status::OK();
+}
+
+std::set<std::string> SelectCalibrationBricks(const std::vector<SuiteBrick>& bricks, int n) {
+  std::vector<double> flops;
+  for (const SuiteBrick& b : bricks) flops.push_back(b.flops);
+  std::set<std::string> picked;
+  if (bricks.empty() || n <= 0) return picked;
+  std::nth_element(flops.begin(), flops.begin() + static_cast<long>(flops.size() / 2), flops.end());
+  const double median = flops[flops.size() / 2];
+  std::vector<std::string> cheap;
+  for (const SuiteBrick& b : bricks)
+    if (b.flops <= median) cheap.push_back(b.id);
+  std::sort(cheap.begin(), cheap.end());
+  cheap.resize(std::min(cheap.size(), static_cast<size_t>(n)));
+  return {cheap.begin(), cheap.end()};
 }
 
 Status LookupModelLatency(Store* store, const StoreQuery& query, const Graph& graph,

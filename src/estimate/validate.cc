@@ -87,6 +87,8 @@ Status Validate(const std::vector<std::string>& model_paths, const IngestOptions
   }
   if (options.estimate.kernel_times && options.run.profile_runs < 1)
     return Status::InvalidArgument("--profile-runs must be >= 1");
+  if (options.profiler_bias_bricks < 0 || (options.profiler_bias_bricks > 0 && !options.estimate.kernel_times))
+    return Status::InvalidArgument("--profiler-bias needs --kernel-times and N >= 1");
   std::vector<std::unique_ptr<Graph>> graphs;
   std::vector<const Graph*> views;
   for (const std::string& p : model_paths) {
@@ -192,6 +194,16 @@ Status Validate(const std::vector<std::string>& model_paths, const IngestOptions
       DLB_RETURN_IF_ERROR(est.kernel_times && brick_run.pack > 0 ? ProfileSuitePacked(sopt.out_dir, brick_run, store, &rs)
                                                                  : RunSuite(sopt.out_dir, brick_run, store, &rs));
       DLB_RETURN_IF_ERROR(references->RunUntil(references->rounds()));  // the rounds the visits did not reach
+      if (k == 0 && options.profiler_bias_bricks > 0) {  // time the calibration bricks (profiled above)
+        std::vector<SuiteBrick> suite;
+        DLB_RETURN_IF_ERROR(ReadSuiteBricks(sopt.out_dir, &suite));
+        RunOptions timing = options.run;
+        timing.profile_ops = false;
+        timing.pack = 0;
+        timing.only_bricks = SelectCalibrationBricks(suite, options.profiler_bias_bricks);
+        RunSummary calibration;
+        DLB_RETURN_IF_ERROR(RunSuite(sopt.out_dir, timing, store, &calibration));
+      }
       for (const RunItem& item : rs.items) profile_wall_s[item.m.key.item_id] += item.profile_wall_s;
       // Spread the remaining passes over the G values (the last G takes whatever is left).
       const int gs_left = static_cast<int>(options.granularities.size() - k);
@@ -199,6 +211,11 @@ Status Validate(const std::vector<std::string>& model_paths, const IngestOptions
         DLB_RETURN_IF_ERROR(reference_pass());
       }
     }
+  }
+
+  if (options.profiler_bias_bricks > 0) {
+    DLB_RETURN_IF_ERROR(CalibrateProfilerBias(store, query, est.run_overhead_ms, &rep.profiler_bias));
+    est.profiler_bias_ms = rep.profiler_bias.per_kernel_ms;
   }
 
   // End-to-end references.
@@ -213,7 +230,7 @@ Status Validate(const std::vector<std::string>& model_paths, const IngestOptions
     CorpusDecomposition corpus;
     DLB_RETURN_IF_ERROR(DecomposeCorpus(views, dopt, &corpus));
     BrickLatencies latencies;
-    if (est.kernel_times) DLB_RETURN_IF_ERROR(LoadBrickKernelTimes(store, query, &latencies));
+    if (est.kernel_times) DLB_RETURN_IF_ERROR(LoadBrickKernelTimes(store, query, &latencies, est.profiler_bias_ms));
     else DLB_RETURN_IF_ERROR(LoadBrickLatencies(store, query, &latencies));
 
     GranularitySummary sum;
@@ -285,6 +302,11 @@ std::string ValidationJson(const ValidationReport& r) {
   j["kernel_times"] = r.kernel_times;
   j["model_reorders"] = r.model_reorders;
   j["run_overhead_ms"] = r.run_overhead_ms;
+  if (r.profiler_bias.bricks > 0)
+    j["profiler_bias"] = {{"per_kernel_ms", r.profiler_bias.per_kernel_ms},
+                          {"q1_ms", r.profiler_bias.q1_ms},
+                          {"q3_ms", r.profiler_bias.q3_ms},
+                          {"bricks", r.profiler_bias.bricks}};
   j["models"] = nlohmann::ordered_json::array();
   for (const ValidationRow& row : r.rows) {
     j["models"].push_back({{"model", row.model},
@@ -327,9 +349,12 @@ std::string ValidationCsv(const ValidationReport& r) {
 
 std::string ValidationTable(const ValidationReport& r) {
   std::string out = fmt::format(
-      "system {}  backend {}  protocol {}  construction {}{}  mode {}{}  fusion {}  overhead {:.4f} ms\n",
+      "system {}  backend {}  protocol {}  construction {}{}  mode {}{}  fusion {}  overhead {:.4f} ms{}\n",
       r.system_id.substr(0, 12), r.backend, r.protocol, r.construction, r.kernel_times ? " (kernel times)" : "",
-      r.mode, r.stitch ? "+stitch" : "", r.fusion, r.run_overhead_ms);
+      r.mode, r.stitch ? "+stitch" : "", r.fusion, r.run_overhead_ms,
+      r.profiler_bias.bricks > 0 ? fmt::format("  profiler bias {:.2f} us/kernel ({} bricks)",
+                                               1000 * r.profiler_bias.per_kernel_ms, r.profiler_bias.bricks)
+                                 : "");
   out += fmt::format("{:<22} {:>3} {:>14} {:>12} {:>10} {:>7}\n", "model", "G", "constructed_ms", "measured_ms",
                      "normalised", "bricks");
   for (const ValidationRow& row : r.rows) {

@@ -4,6 +4,9 @@
 
 #include <algorithm>
 #include <map>
+#include <set>
+
+#include <fmt/format.h>
 
 #include "dlbricks/estimate.h"
 #include "testing/model_builder.h"
@@ -138,17 +141,151 @@ TEST(LoadBrickKernelTimes, SumsEachBrickProfileWithoutReorders) {
   EXPECT_EQ(e.missing, 1);
 }
 
-TEST(Validate, KernelTimesProfileEveryBrickAndAddTheOverheadOnce) {
+TEST(LoadBrickKernelTimes, SubtractsTheProfilerBiasPerKernelCall) {
   testing::TempDir dir;
-  std::string a = testing::SmallConvNet(1).Write(dir.path(), "a.onnx");
   std::unique_ptr<Store> store;
   ASSERT_TRUE(OpenStore(dir.File("r.db"), {}, &store).ok());
-  ValidateOptions o = FakeOptions(dir.File("work"));
-  o.granularities = {1};
-  o.estimate.kernel_times = true;
-  o.run.profile_runs = 2;
+  const std::string sys(32, 'a');
+  ASSERT_TRUE(store->PutSystem({sys, "{}"}).ok());
+  const Hash128 a = HashBytes("brick a");
+  ASSERT_TRUE(store->PutOpProfile({{sys, "brick", a.Hex(), 1, "a", "Conv", 0.5, 1},
+                                   {sys, "brick", a.Hex(), 1, "a", "ReorderInput", 0.07, 1},
+                                   {sys, "brick", a.Hex(), 1, "a", "ReorderOutput", 0.42, 1},
+                                   {sys, "brick", a.Hex(), 1, "a", "Relu", 0.25, 2}}).ok());
+  BrickLatencies lat;
+  ASSERT_TRUE(LoadBrickKernelTimes(store.get(), StoreQuery{sys, "dlbricks", 1}, &lat, 0.1).ok());
+  const BrickLatency& l = lat.at(a);
+  EXPECT_NEAR(l.ms, 0.4 + 0.05, 1e-12);     // Relu runs twice per inference: 2 x 0.1 off
+  EXPECT_NEAR(l.reorder_in_ms, 0, 1e-12);   // floored at 0, never negative
+  EXPECT_NEAR(l.reorder_out_ms, 0.32, 1e-12);
+  EXPECT_TRUE(l.blocked_in);
+}
+
+TEST(CalibrateProfilerBias, MedianOverBricksBothTimedAndProfiled) {
+  testing::TempDir dir;
+  std::unique_ptr<Store> store;
+  ASSERT_TRUE(OpenStore(dir.File("r.db"), {}, &store).ok());
+  const std::string sys(32, 'a');
+  ASSERT_TRUE(store->PutSystem({sys, "{}"}).ok());
+  const double overhead = 0.01;
+  auto put = [&](const std::string& name, double timed_ms, const std::string& protocol, const std::string& status,
+                 std::vector<OpTypeTime> ops) {
+    const std::string id = HashBytes(name).Hex();
+    Measurement m;
+    m.key = {sys, "brick", id, 1, protocol};
+    m.name = name;
+    m.status = status;
+    m.value_ms = timed_ms;
+    ASSERT_TRUE(store->Put(m).ok());
+    ASSERT_TRUE(store->PutOpProfile(OpProfileRows({sys, "brick", id, 1, protocol}, name, ops)).ok());
+  };
+  // Per kernel call, profiled - (timed - overhead): 0.001, 0.002, 0.003, 0.004, 0.005.
+  for (int i = 1; i <= 5; ++i) {
+    const double bias = 0.001 * i;
+    put("b" + std::to_string(i), 0.1 + overhead, "dlbricks", "ok",
+        {{"Conv", 0.08 + bias, 1}, {"ReorderInput", 0.02 + bias, 1}});
+  }
+  // Left out: a failed timing, a timing under another protocol, a brick profiled only.
+  put("failed", 0.001, "dlbricks", "failed", {{"Conv", 9.0, 1}});
+  put("other", 0.001, "custom:1", "ok", {{"Conv", 9.0, 1}});
+  ASSERT_TRUE(store->PutOpProfile({{sys, "brick", HashBytes("lone").Hex(), 1, "lone", "Conv", 9.0, 1}}).ok());
+  ProfilerBias bias;
+  Status st = CalibrateProfilerBias(store.get(), StoreQuery{sys, "dlbricks", 1}, overhead, &bias);
+  ASSERT_TRUE(st.ok()) << st.message();
+  EXPECT_EQ(bias.bricks, 5);
+  EXPECT_NEAR(bias.per_kernel_ms, 0.003, 1e-12);
+  EXPECT_NEAR(bias.q1_ms, 0.002, 1e-12);
+  EXPECT_NEAR(bias.q3_ms, 0.004, 1e-12);
+  // Too few bricks: an error, not a guess.
+  st = CalibrateProfilerBias(store.get(), StoreQuery{sys, "custom:1", 1}, overhead, &bias);
+  EXPECT_EQ(st.code(), Status::Code::kNotFound);
+  EXPECT_NE(st.message().find("1 brick(s) both timed"), std::string::npos) << st.message();
+}
+
+TEST(SelectCalibrationBricks, LowestIdsAmongTheCheaperHalf) {
+  std::vector<SuiteBrick> bricks;
+  for (int i = 0; i < 10; ++i) bricks.push_back({fmt::format("{:032x}", 9 - i), "", {}, static_cast<double>(i)});
+  // FLOPs 0..9 with ids 9..0: the cheaper half (FLOPs <= the median, 5) holds ids 4..9.
+  EXPECT_EQ(SelectCalibrationBricks(bricks, 3),
+            (std::set<std::string>{fmt::format("{:032x}", 4), fmt::format("{:032x}", 5), fmt::format("{:032x}", 6)}));
+  EXPECT_EQ(SelectCalibrationBricks(bricks, 100).size(), 6u);
+  EXPECT_TRUE(SelectCalibrationBricks(bricks, 0).empty());
+  EXPECT_TRUE(SelectCalibrationBricks({}, 3).empty());
+}
+
+// One model, a store and G=1 kernel-time options on the fake backend.
+struct KernelTimeSetup {
+  KernelTimeSetup() {
+    EXPECT_TRUE(OpenStore(dir.File("r.db"), {}, &store).ok());
+    options.granularities = {1};
+    options.estimate.kernel_times = true;
+    options.run.profile_runs = 2;
+  }
+  testing::TempDir dir;
+  std::string model = testing::SmallConvNet(1).Write(dir.path(), "a.onnx");
+  std::unique_ptr<Store> store;
+  ValidateOptions options = FakeOptions(dir.File("work"));
+};
+
+TEST(Validate, ProfilerBiasIsCalibratedOnTimedBricksAndSubtracted) {
+  KernelTimeSetup setup;
+  testing::TempDir& dir = setup.dir;
+  const std::string& a = setup.model;
+  Store* store = setup.store.get();
+  ValidateOptions& o = setup.options;
+  o.estimate.model_reorders = false;
+  o.run.backend_options.extra["profile_bias_us"] = "300";
+  o.profiler_bias_bricks = 3;
   ValidationReport rep;
-  Status st = Validate({a}, {}, o, store.get(), &rep);
+  Status st = Validate({a}, {}, o, store, &rep);
+  ASSERT_TRUE(st.ok()) << st.message();
+  // Lone profiles time every brick too, so every brick calibrates. The fake profiler adds
+  // 300 us to each of a brick's two kernels, and the fake's empty network (the overhead taken
+  // off each brick's latency) is itself a fake model, so the calibration reads 300 us plus half
+  // its latency; the spin loop's timing error is a few us.
+  EXPECT_EQ(rep.profiler_bias.bricks, rep.summaries[0].unique_bricks);
+  EXPECT_NEAR(rep.profiler_bias.per_kernel_ms, 0.3 + rep.run_overhead_ms / 2, 0.02);
+  EXPECT_LE(rep.profiler_bias.q1_ms, rep.profiler_bias.q3_ms);
+  std::vector<SuiteBrick> suite;  // calibration picks bricks by their manifest FLOPs
+  ASSERT_TRUE(ReadSuiteBricks(dir.File("work/suite-G1-chain-none"), &suite).ok());
+  EXPECT_TRUE(std::any_of(suite.begin(), suite.end(), [](const SuiteBrick& b) { return b.flops > 0; }));
+  // Constructed from each instance's kernel less the bias (floored at 0), plus the overhead.
+  Graph g;
+  ASSERT_TRUE(LoadGraph(a, {}, &g).ok());
+  ModelDecomposition d;
+  ASSERT_TRUE(DecomposeModel(g, o.decompose, &d).ok());
+  std::vector<OpProfileRow> rows;
+  ASSERT_TRUE(store->ListOpProfiles(rep.system_id, &rows).ok());
+  std::map<std::string, double> kernel_ms;
+  for (const OpProfileRow& r : rows)
+    if (r.op_type == "FakeKernel") kernel_ms[r.item_id] = r.ms;
+  double expected = rep.run_overhead_ms;
+  for (const BrickInstance& inst : d.bricks)
+    expected += std::max(0.0, kernel_ms.at(inst.id.Hex()) - rep.profiler_bias.per_kernel_ms);
+  EXPECT_NEAR(rep.rows[0].constructed_ms, expected, 1e-9);
+  auto j = nlohmann::json::parse(ValidationJson(rep));
+  EXPECT_EQ(j["profiler_bias"]["bricks"], rep.profiler_bias.bricks);
+  // Read back without the calibration: the plain profiles, no "profiler_bias" key.
+  ValidateOptions read = o;
+  read.measure_missing = false;
+  read.profiler_bias_bricks = 0;
+  ValidationReport plain;
+  ASSERT_TRUE(Validate({a}, {}, read, store, &plain).ok());
+  EXPECT_GT(plain.rows[0].constructed_ms, rep.rows[0].constructed_ms);
+  EXPECT_EQ(nlohmann::json::parse(ValidationJson(plain)).count("profiler_bias"), 0u);
+  // Without kernel times there is nothing to correct.
+  o.estimate.kernel_times = false;
+  EXPECT_EQ(Validate({a}, {}, o, store, &rep).ExitCode(), 2);
+}
+
+TEST(Validate, KernelTimesProfileEveryBrickAndAddTheOverheadOnce) {
+  KernelTimeSetup setup;
+  testing::TempDir& dir = setup.dir;
+  const std::string& a = setup.model;
+  Store* store = setup.store.get();
+  const ValidateOptions& o = setup.options;
+  ValidationReport rep;
+  Status st = Validate({a}, {}, o, store, &rep);
   ASSERT_TRUE(st.ok()) << st.message();
   EXPECT_TRUE(rep.kernel_times);
   EXPECT_GT(rep.run_overhead_ms, 0);  // the empty-network probe
@@ -187,7 +324,7 @@ TEST(Validate, KernelTimesProfileEveryBrickAndAddTheOverheadOnce) {
   EXPECT_GT(j["granularities"][0]["profile_wall_s"].get<double>(), 0);
   // The paper's path records no kernel times.
   ValidationReport plain;
-  ASSERT_TRUE(Validate({a}, {}, FakeOptions(dir.File("work")), store.get(), &plain).ok());
+  ASSERT_TRUE(Validate({a}, {}, FakeOptions(dir.File("work")), store, &plain).ok());
   EXPECT_FALSE(nlohmann::json::parse(ValidationJson(plain))["kernel_times"].get<bool>());
   EXPECT_EQ(plain.summaries[0].profile_wall_s, 0);
 }

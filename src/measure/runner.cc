@@ -356,7 +356,8 @@ Status RunSuite(const std::string& suite_dir, const RunOptions& options, Store* 
   Runner runner(options, store, summary);
   DLB_RETURN_IF_ERROR(runner.Start());
   std::vector<Job> jobs;
-  for (const SuiteBrick& b : bricks) jobs.push_back({"brick", b.id, b.id, b.path, 1, ""});
+  for (const SuiteBrick& b : bricks)
+    if (options.only_bricks.empty() || options.only_bricks.count(b.id)) jobs.push_back({"brick", b.id, b.id, b.path, 1, ""});
   return runner.RunAll(jobs);
 }
 

@@ -190,6 +190,24 @@ TEST(RunnerTest, ResumeSkipsMeasuredAndForceRedoes) {
   EXPECT_EQ(rows.size(), 6u);  // 3 bricks x 2 protocols, no duplicates
 }
 
+TEST(RunnerTest, OnlyBricksRestrictsTheRun) {
+  TempDir dir;
+  WriteFakeSuite(dir.File("suite"), {"x1", "x2", "x3"});
+  auto store = OpenDb(dir.File("r.db"));
+  std::vector<SuiteBrick> bricks;
+  ASSERT_TRUE(ReadSuiteBricks(dir.File("suite"), &bricks).ok());
+  ASSERT_EQ(bricks.size(), 3u);
+  RunOptions o = FakeOptions();
+  o.only_bricks = {bricks[0].id, bricks[2].id};
+  RunSummary s;
+  ASSERT_TRUE(RunSuite(dir.File("suite"), o, store.get(), &s).ok());
+  EXPECT_EQ(s.measured, 2);
+  std::vector<Measurement> rows;
+  ASSERT_TRUE(store->List(s.system_id, "brick", &rows).ok());
+  ASSERT_EQ(rows.size(), 2u);
+  for (const Measurement& m : rows) EXPECT_NE(m.key.item_id, bricks[1].id);
+}
+
 TEST(RunnerTest, RoundsInterleaveAndPoolTheirSamples) {
   TempDir dir;
   const auto ids = WriteFakeSuite(dir.File("suite"), {"round a", "dlbricks-fake:crash", "round b"});

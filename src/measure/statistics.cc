@@ -7,17 +7,12 @@
 #include "dlbricks/measure.h"
 
 namespace dlbricks {
-namespace {
-
-// Type-7 quantile (linear interpolation) of sorted samples.
 double Quantile(const std::vector<double>& sorted, double q) {
   const double pos = q * static_cast<double>(sorted.size() - 1);
   const size_t lo = static_cast<size_t>(std::floor(pos));
   const size_t hi = std::min(lo + 1, sorted.size() - 1);
   return sorted[lo] + (pos - static_cast<double>(lo)) * (sorted[hi] - sorted[lo]);
 }
-
-}  // namespace
 
 double MedianCiRanks(int64_t n, double level, int64_t* lo, int64_t* hi) {
   *lo = 0;

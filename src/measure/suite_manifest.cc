@@ -38,6 +38,7 @@ Status ReadSuiteBricks(const std::string& suite_dir, std::vector<SuiteBrick>* br
     if (b.contains("op_types") && b["op_types"].is_array())
       for (const auto& op : b["op_types"])
         if (op.is_string()) brick.op_types.push_back(op.get<std::string>());
+    if (b.contains("flops") && b["flops"].is_number()) brick.flops = b["flops"].get<double>();
     bricks->push_back(std::move(brick));
   }
   return Status::OK();

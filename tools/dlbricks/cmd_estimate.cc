@@ -1,6 +1,6 @@
 // dlbricks estimate MODEL... --db FILE [--system ID] [--construction sequential|parallel]
 //                  [-G N] [--mode chain|dag|overlap] [--protocol P] [--predictor FILE] [--allow-partial]
-//                  [--kernel-times] [--overhead-ms MS]
+//                  [--kernel-times [--profiler-bias]] [--overhead-ms MS]
 //                  [--json|--csv]
 #include <cstdio>
 #include <memory>
@@ -28,11 +28,12 @@ struct EstimateFlags {
   double overhead_ms = 0;
   bool overhead_given = false;  // --overhead-ms on the command line
   bool allow_partial = false, kernel_times = false, json = false, csv = false;
-  bool no_model_reorders = false;
+  bool no_model_reorders = false, profiler_bias = false;
   StoreQuery query;
 };
 
 Status Estimate(const EstimateFlags& f) {
+  if (f.profiler_bias && !f.kernel_times) return Status::InvalidArgument("--profiler-bias needs --kernel-times");
   EstimateOptions eo;
   eo.allow_partial = f.allow_partial;
   eo.run_overhead_ms = f.overhead_ms;
@@ -70,12 +71,17 @@ Status Estimate(const EstimateFlags& f) {
   }
   BrickLatencies measured;
   if (f.kernel_times) {
-    DLB_RETURN_IF_ERROR(LoadBrickKernelTimes(store.get(), query, &measured));
     if (!f.overhead_given) {  // the empty-network probe of `validate`, if stored
       std::optional<double> probe;
       DLB_RETURN_IF_ERROR(LookupRunOverhead(store.get(), query.system_id, query.protocol, &probe));
       eo.run_overhead_ms = probe.value_or(0);
     }
+    if (f.profiler_bias) {
+      ProfilerBias bias;
+      DLB_RETURN_IF_ERROR(CalibrateProfilerBias(store.get(), query, eo.run_overhead_ms, &bias).WithPrefix(f.db));
+      eo.profiler_bias_ms = bias.per_kernel_ms;
+    }
+    DLB_RETURN_IF_ERROR(LoadBrickKernelTimes(store.get(), query, &measured, eo.profiler_bias_ms));
   } else {
     DLB_RETURN_IF_ERROR(LoadBrickLatencies(store.get(), query, &measured));
   }
@@ -91,11 +97,15 @@ Status Estimate(const EstimateFlags& f) {
                               {"kernel_times", f.kernel_times},
                               {"model_reorders", f.kernel_times && eo.model_reorders},
                               {"run_overhead_ms", eo.run_overhead_ms},
+                              {"profiler_bias_ms", eo.profiler_bias_ms},
                               {"models", nlohmann::ordered_json::array()}};
   std::string text = fmt::format("system {}  protocol {}  construction {}  G={} {}{}{}\n", query.system_id.substr(0, 12),
                                  query.protocol, f.construction, dopt.granularity, f.decompose.mode,
                                  f.decompose.stitch ? "+stitch" : "",
-                                 f.kernel_times ? fmt::format("  kernel times + {:.4f} ms overhead", eo.run_overhead_ms)
+                                 f.kernel_times ? fmt::format("  kernel times + {:.4f} ms overhead{}", eo.run_overhead_ms,
+                                                              f.profiler_bias ? fmt::format(", - {:.2f} us per kernel",
+                                                                                            1000 * eo.profiler_bias_ms)
+                                                                              : "")
                                                 : "");
   text += fmt::format("{:<24} {:>14} {:>12} {:>10} {:>9} {:>9} {:>8}\n", "model", "constructed_ms", "measured_ms",
                       "normalised", "measured", "predicted", "missing");
@@ -162,6 +172,9 @@ void RegisterEstimate(CLI::App& app, Context& ctx) {
                 "the run overhead once per model (--overhead-ms, else the stored empty-network probe)");
   cmd->add_flag("--no-model-reorders", f->no_model_reorders,
                 "--kernel-times: leave out the layout reorders the whole model performs (ablation)");
+  cmd->add_flag("--profiler-bias", f->profiler_bias,
+                "--kernel-times: subtract the profiler's per-kernel cost, calibrated on the bricks the store holds "
+                "both timed (--protocol) and profiled (`validate --profiler-bias N` times them)");
   cmd->add_option("--input-shape", f->input_shapes, "NAME=1x3x224x224 for models with dynamic inputs");
   cmd->add_option("--predictor", f->predictor, "predictor file (dlbricks predictor train): fills unmeasured G=1 bricks");
   cmd->add_flag("--allow-partial", f->allow_partial, "estimate even when bricks are missing (reported)");

@@ -1,6 +1,6 @@
 // dlbricks validate MODEL... --db FILE [-G 1..10] [--mode chain|dag|overlap] [--stitch]
 //   [--construction sequential|parallel] [--fusion none|onnxruntime] [--overhead-correction] [--kernel-times]
-//   [--profile-runs N] [--pack N] [--read-only] [--work DIR]
+//   [--profile-runs N] [--pack N] [--profiler-bias N] [--read-only] [--work DIR]
 //   [backend and protocol flags as in `run`] [--json|--csv]
 #include <cstdio>
 #include <filesystem>
@@ -24,6 +24,7 @@ struct ValidateFlags {
   std::string work_dir;
   std::vector<std::string> input_shapes;
   int reference_passes = 2;
+  int profiler_bias = 0;
   bool overhead_correction = false, kernel_times = false, read_only = false, csv = false;
   bool no_model_reorders = false, no_interleave = false;
 };
@@ -42,6 +43,7 @@ Status RunValidate(const CLI::App& cmd, ValidateFlags& f, std::string* output) {
   o.estimate.kernel_times = f.kernel_times;
   o.estimate.model_reorders = !f.no_model_reorders;
   o.reference_passes = f.reference_passes;
+  o.profiler_bias_bricks = f.profiler_bias;
   o.interleave_references = !f.no_interleave;
   o.measure_missing = !f.read_only;
   o.work_dir = f.work_dir.empty() ? f.measure.db + ".work" : f.work_dir;
@@ -86,6 +88,10 @@ void RegisterValidate(CLI::App& app, Context& ctx) {
                   "--kernel-times: inferences in each brick's profiling run (default 20)");
   cmd->add_option("--pack", f->measure.options.pack,
                   "--kernel-times: profile bricks only (no latency runs), N side by side per onnxruntime session");
+  cmd->add_option("--profiler-bias", f->profiler_bias,
+                  "--kernel-times: also time N cheap bricks, calibrate the profiler's per-kernel cost on every "
+                  "brick both timed and profiled, and subtract it from every kernel (read-only: calibrate on "
+                  "what the store holds)");
   cmd->add_flag("--read-only", f->read_only, "only read the store; measure nothing");
   cmd->add_option("--reference-passes", f->reference_passes,
                   "time new end-to-end references in N passes interleaved with the bricks; keep each model's "
