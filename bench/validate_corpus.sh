@@ -50,6 +50,9 @@ variant_flags() {
     # Session 7's recipe: two visits per pack, each brick's fastest and each reference's fastest
     # round (the host's slow stretches), bricks over 16 MiB of weights profiled with cold caches.
     kernel-packed-fastest) echo "--fusion onnxruntime --kernel-times --no-model-reorders --pack 8 --pack-rounds 2 --rounds 3 --fastest-round --cold-weights 16 --reference-passes 1" ;;
+    # Session 8's recipe: the same with the models' layout reorders and the profiler's per-kernel
+    # cost calibrated on 120 timed bricks and taken off every kernel.
+    kernel-packed-calibrated) echo "--fusion onnxruntime --kernel-times --pack 8 --pack-rounds 2 --rounds 3 --fastest-round --cold-weights 16 --reference-passes 1 --profiler-bias 120" ;;
     # Stitched dag bricks over fused kernels where the backend fuses (ORT with optimisations).
     stitch) case $2 in
         ort-all-*) echo "--mode dag --fusion onnxruntime --stitch" ;;

@@ -38,9 +38,10 @@ echo "-- the same models with stitched bricks over ONNX Runtime's fused kernels 
 "$bin" validate "${models[@]}" -G 3 --mode dag --fusion onnxruntime --stitch --backend onnxruntime \
   --threads "$threads" --db "$db" --work "$out/work"
 echo "-- G=1 over fused kernels from profiled kernel times: packs of 8 visited twice, fastest rounds, cold caches for"
-echo "   bricks over 16 MiB of weights, references in 3 rounds spread over the packs (issue 5, session 7's recipe):"
-"$bin" validate "${models[@]}" -G 1 --fusion onnxruntime --kernel-times --no-model-reorders --pack 8 --pack-rounds 2 \
-  --rounds 3 --fastest-round --cold-weights 16 --reference-passes 1 --backend onnxruntime \
+echo "   bricks over 16 MiB of weights, references in 3 rounds spread over the packs, the models' layout reorders,"
+echo "   the profiler's own cost per kernel calibrated on 120 timed bricks (issue 5, session 8's recipe):"
+"$bin" validate "${models[@]}" -G 1 --fusion onnxruntime --kernel-times --pack 8 --pack-rounds 2 \
+  --rounds 3 --fastest-round --cold-weights 16 --reference-passes 1 --profiler-bias 120 --backend onnxruntime \
   --threads "$threads" --db "$db" --work "$out/work"
 
 step "7/8 predictor: XGBoost learns per-layer latency from the G=1 bricks (ResPerfNet); test-split predictions into $db"
