@@ -139,7 +139,7 @@ inline constexpr int kMinProfilerBiasBricks = 5;
 Status CalibrateProfilerBias(Store* store, const StoreQuery& query, double run_overhead_ms, ProfilerBias* bias);
 // Up to n bricks to time for the calibration: a deterministic sample (lowest ids; ids are
 // hashes) of those at or below the suite's median FLOPs, where a few µs per kernel matter and
-// timing is cheap.
+// timing is cheap; a suite with fewer such bricks than n adds its next cheapest.
 std::set<std::string> SelectCalibrationBricks(const std::vector<SuiteBrick>& bricks, int n);
 // The measured end-to-end latency of a model, if stored (status ok).
 Status LookupModelLatency(Store* store, const StoreQuery& query, const Graph& graph,
@@ -187,10 +187,11 @@ struct ValidateOptions {
   std::string work_dir;                  // suites are generated here (required when measuring)
   // Measure the empty-network overhead and apply it (EstimateOptions::run_overhead_ms).
   bool overhead_correction = false;      // Default: false (the paper)
-  // Kernel times: time this many bricks of the first G (SelectCalibrationBricks) after their
-  // profiles, calibrate the profiler's per-kernel bias on every brick the store holds both
-  // timed and profiled (CalibrateProfilerBias) and subtract it (EstimateOptions::
-  // profiler_bias_ms). Read-only: calibrate on what the store holds. 0 = off. Default: 0
+  // Kernel times: with run.pack, time this many bricks of the first G (SelectCalibrationBricks)
+  // in four chunks spread over its pack visits (a lone run times every brick anyway); then
+  // calibrate the profiler's per-kernel bias on every brick the store holds both timed and
+  // profiled (CalibrateProfilerBias) and subtract it (EstimateOptions::profiler_bias_ms).
+  // Read-only: calibrate on what the store holds. 0 = off. Default: 0
   int profiler_bias_bricks = 0;
 };
 

@@ -1,6 +1,7 @@
 // Reading what construction needs from a results store.
 #include <algorithm>
 #include <map>
+#include <tuple>
 
 #include <fmt/format.h>
 
@@ -92,18 +93,21 @@ Status CalibrateProfilerBias(Store* store, const StoreQuery& query, double run_o
 }
 
 std::set<std::string> SelectCalibrationBricks(const std::vector<SuiteBrick>& bricks, int n) {
+  if (bricks.empty() || n <= 0) return {};
   std::vector<double> flops;
   for (const SuiteBrick& b : bricks) flops.push_back(b.flops);
-  std::set<std::string> picked;
-  if (bricks.empty() || n <= 0) return picked;
   std::nth_element(flops.begin(), flops.begin() + static_cast<long>(flops.size() / 2), flops.end());
   const double median = flops[flops.size() / 2];
-  std::vector<std::string> cheap;
-  for (const SuiteBrick& b : bricks)
-    if (b.flops <= median) cheap.push_back(b.id);
-  std::sort(cheap.begin(), cheap.end());
-  cheap.resize(std::min(cheap.size(), static_cast<size_t>(n)));
-  return {cheap.begin(), cheap.end()};
+  // The cheaper half by id, then (a small suite) the rest by FLOPs.
+  std::vector<const SuiteBrick*> order;
+  for (const SuiteBrick& b : bricks) order.push_back(&b);
+  auto rank = [median](const SuiteBrick* b) {
+    return b->flops <= median ? std::make_tuple(0, 0.0, b->id) : std::make_tuple(1, b->flops, b->id);
+  };
+  std::sort(order.begin(), order.end(), [&](const SuiteBrick* x, const SuiteBrick* y) { return rank(x) < rank(y); });
+  std::set<std::string> picked;
+  for (size_t i = 0; i < order.size() && i < static_cast<size_t>(n); ++i) picked.insert(order[i]->id);
+  return picked;
 }
 
 Status LookupModelLatency(Store* store, const StoreQuery& query, const Graph& graph,

@@ -202,13 +202,17 @@ TEST(CalibrateProfilerBias, MedianOverBricksBothTimedAndProfiled) {
   EXPECT_NE(st.message().find("1 brick(s) both timed"), std::string::npos) << st.message();
 }
 
-TEST(SelectCalibrationBricks, LowestIdsAmongTheCheaperHalf) {
+TEST(SelectCalibrationBricks, LowestIdsAmongTheCheaperHalfThenTheCheapest) {
   std::vector<SuiteBrick> bricks;
   for (int i = 0; i < 10; ++i) bricks.push_back({fmt::format("{:032x}", 9 - i), "", {}, static_cast<double>(i)});
   // FLOPs 0..9 with ids 9..0: the cheaper half (FLOPs <= the median, 5) holds ids 4..9.
   EXPECT_EQ(SelectCalibrationBricks(bricks, 3),
             (std::set<std::string>{fmt::format("{:032x}", 4), fmt::format("{:032x}", 5), fmt::format("{:032x}", 6)}));
-  EXPECT_EQ(SelectCalibrationBricks(bricks, 100).size(), 6u);
+  // Past the cheaper half: the next cheapest (FLOPs 6 and 7: ids 3 and 2), then everything.
+  const std::set<std::string> eight = SelectCalibrationBricks(bricks, 8);
+  EXPECT_EQ(eight.size(), 8u);
+  EXPECT_TRUE(eight.count(fmt::format("{:032x}", 3)) && eight.count(fmt::format("{:032x}", 2)));
+  EXPECT_EQ(SelectCalibrationBricks(bricks, 100).size(), 10u);
   EXPECT_TRUE(SelectCalibrationBricks(bricks, 0).empty());
   EXPECT_TRUE(SelectCalibrationBricks({}, 3).empty());
 }
@@ -276,6 +280,31 @@ TEST(Validate, ProfilerBiasIsCalibratedOnTimedBricksAndSubtracted) {
   // Without kernel times there is nothing to correct.
   o.estimate.kernel_times = false;
   EXPECT_EQ(Validate({a}, {}, o, store, &rep).ExitCode(), 2);
+}
+
+TEST(Validate, PackedRunTimesTheCalibrationBricksSpreadOverThePacks) {
+  KernelTimeSetup setup;
+  ValidateOptions& o = setup.options;
+  o.run.backend = "onnxruntime";  // packs need ProfileNodes
+  o.run.pack = 1;
+  o.run.protocol.rounds = 2;      // references: round 1 at half the pack visits, round 2 after
+  o.reference_passes = 1;
+  o.profiler_bias_bricks = 5;
+  std::vector<std::string> visits;  // the kind of every timed visit, in order
+  o.run.on_visit = [&](const RunVisit& v) { visits.push_back(v.kind); };
+  ValidationReport rep;
+  Status st = Validate({setup.model}, {}, o, setup.store.get(), &rep);
+  ASSERT_TRUE(st.ok()) << st.message();
+  EXPECT_EQ(rep.profiler_bias.bricks, 5);
+  std::vector<Measurement> timed;
+  ASSERT_TRUE(setup.store->List(rep.system_id, "brick", &timed).ok());
+  EXPECT_EQ(timed.size(), 6u);  // the 5 calibration bricks and the empty-network probe
+  // Four chunks at 0, 1/4, 1/2 and 3/4 of the pack visits: calibration timing before the
+  // references' first round and after it, not in one burst at the end.
+  const auto first_model = std::find(visits.begin(), visits.end(), "model");
+  ASSERT_NE(first_model, visits.end());
+  EXPECT_NE(std::find(visits.begin(), first_model, "brick"), first_model);
+  EXPECT_NE(std::find(first_model, visits.end(), "brick"), visits.end());
 }
 
 TEST(Validate, KernelTimesProfileEveryBrickAndAddTheOverheadOnce) {
