@@ -170,6 +170,30 @@ Status LoadDataset(const std::string& db_path, const DatasetQuery& query, std::v
 // Deterministic 80/20 split by item id hash (stable when the store grows).
 bool IsTestSample(const std::string& item_id);
 
+// ---- Label calibration (session 8) -------------------------------------------------------
+// This host slows down by 1.2-1.8x in stretches of seconds (issue 5), so one profile of a sweep
+// network may come from a slow stretch, and a whole sweep from a slow hour, while references
+// are the fastest of several rounds. Calibration stores re-measure some of the same sweep
+// networks (`predictor sweep` with the same seeds, one store per round, rounds apart in time);
+// per item the fastest round counts, and every label of a group (op family; conv and matmul
+// split at 3e8 MACs, where the targeted sweep of large layers starts) is scaled by the group's
+// median of fastest / stored label. No corpus layer is involved.
+struct LabelCalibration {
+  std::map<std::string, double> scale;  // group -> factor applied to its labels
+  std::map<std::string, int> items;     // group -> matched items the factor comes from
+  int stores = 0;
+};
+struct CalibrationOptions {
+  std::vector<std::string> dbs;  // calibration stores (rounds). Empty: no calibration
+  int min_items = 20;            // a group with fewer matched items takes the all-group median
+};
+// The calibration group of a sample ("conv", "conv:large", ...).
+std::string CalibrationGroup(const Sample& s);
+// Scales `samples` (loaded with `query`, system `system_id`) by the calibration stores' fastest
+// rounds. Fails when no calibration item matches a sample.
+Status CalibrateLabels(const CalibrationOptions& options, const DatasetQuery& query, const std::string& system_id,
+                       std::vector<Sample>* samples, LabelCalibration* calibration);
+
 // The empty-network probe of the system (sweep protocol, then "dlbricks"); 0 when none.
 Status LoadRunOverhead(const std::string& db_path, const std::string& system_id, double* overhead_ms);
 
@@ -231,7 +255,7 @@ class Regressor {
 
 // The loaded predictor: normaliser + regressors (one "*" or one per family).
 struct Predictor {
-  int format_version = 4;
+  int format_version = 5;
   ModelKind kind = ModelKind::kXgboost;
   bool per_family = false;
   // The file's features, in its order: a subset of this build's FeatureNames() (a file from an
@@ -251,6 +275,7 @@ struct Predictor {
   double run_overhead_ms = 0;
   // Trained on kernel times (no call overhead, no layout reorders) instead of latencies.
   bool kernel_times = false;
+  LabelCalibration calibration;  // since format 5; empty: labels as stored
   std::string file_id;  // 32 hex: HashBytes of the file it was loaded from (set by LoadPredictor)
 
   // The model kind, "/per-family" appended when there is one regressor per family.
@@ -363,6 +388,7 @@ struct WholeModelOptions {
   // sample except the layers of F's models (G=1 brick ids, whichever source measured them),
   // and predict F's models with it. Otherwise `predictor` predicts every model.
   bool leave_family_out = false;
+  CalibrationOptions calibration;  // leave-family-out: labels calibrated before training
   TrainOptions train = [] {  // leave-family-out trains train.kinds[0]. Default: xgboost
     TrainOptions t;
     t.kinds = {ModelKind::kXgboost};

@@ -73,7 +73,9 @@ const std::vector<std::string>& NumericFeatureNames() {
       "in_channels_x8", "in_channels_x16", "out_channels_x8", "out_channels_x16", "gemm_k_x16",
       "gemm_n_x16",
       // Since format 4: a MatMul by a weight that ONNX Runtime fuses with its bias Add into a Gemm.
-      "fused_bias"};
+      "fused_bias",
+      // Since format 5: the Conv or pool runs in ONNX Runtime's NCHWc layout (RunsNchwc).
+      "nchwc_layout"};
   return names;
 }
 
@@ -117,6 +119,23 @@ Movement DataMovement(const LayerDescriptor& d) {
       }
   }
   return m;
+}
+
+// ONNX Runtime's NchwcTransformer rule (block = 16 floats on AVX-512): does this Conv or pool
+// run in the blocked NCHWc layout? A grouped Conv qualifies only with whole blocks per group
+// (ResNeXt's 512/32 = 16 does, RegNet's 168/7 = 24 does not); a Conv over fewer channels than a
+// block reads its NCHW input directly (a network's first 3-channel Conv).
+bool RunsNchwc(const LayerDescriptor& d) {
+  constexpr int64_t kBlock = 16;
+  if (d.inputs.empty() || d.inputs[0].size() != 4) return false;
+  if (d.op_type == "MaxPool" || d.op_type == "AveragePool" || d.op_type == "GlobalAveragePool")
+    return d.inputs[0][1] % kBlock == 0;
+  if (d.op_type != "Conv" || d.weights.empty() || d.weights[0].size() != 4) return false;
+  const int64_t out = d.weights[0][0], in_per_group = d.weights[0][1], groups = std::max<int64_t>(1, d.group);
+  if (groups == 1) return in_per_group < kBlock || in_per_group % kBlock == 0;
+  if (out % kBlock != 0) return false;
+  if (in_per_group == 1 && out == groups) return true;  // depthwise
+  return in_per_group % kBlock == 0 && out % groups == 0 && (out / groups) % kBlock == 0;
 }
 
 }  // namespace
@@ -298,7 +317,7 @@ std::vector<double> LayerFeatures(const LayerDescriptor& d) {
       static_cast<double>(d.outputs.size()), move.run, move.moves_last ? 1.0 : 0.0,
       Product(in) / std::max(1.0, all_out), Multiple(cin, 8), Multiple(cin, 16),
       Multiple(Dim(out, 1), 8), Multiple(Dim(out, 1), 16), Multiple(k, 16), Multiple(n, 16),
-      d.op_type == "MatMul" && d.fused_bias ? 1.0 : 0.0};
+      d.op_type == "MatMul" && d.fused_bias ? 1.0 : 0.0, RunsNchwc(d) ? 1.0 : 0.0};
   f.insert(f.end(), numeric.begin(), numeric.end());
   return f;
 }

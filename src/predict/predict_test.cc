@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <nlohmann/json.hpp>
 #include <set>
+#include <sstream>
 
 #include "dlbricks/predict.h"
 #include "testing/model_builder.h"
@@ -890,12 +891,12 @@ TEST(NewFamilies, FormatOnePredictorStillLoads) {
   EXPECT_NE(res.out.find("LayerNormalization"), std::string::npos) << res.out;
   EXPECT_NE(res.out.find("(free)"), std::string::npos);
   EXPECT_NE(res.out.find("7 kernels not modelled"), std::string::npos) << res.out;
-  // Saved by this build (format 4, its own feature list kept) it predicts the same.
+  // Saved by this build (format 5, its own feature list kept) it predicts the same.
   const std::string again = dir.File("again.dlbp");
   ASSERT_TRUE(SavePredictor(p, again).ok());
   Predictor back;
   ASSERT_TRUE(LoadPredictor(again, &back).ok());
-  EXPECT_EQ(back.format_version, 4);
+  EXPECT_EQ(back.format_version, 5);
   EXPECT_EQ(back.ops, p.ops);
   EXPECT_EQ(back.feature_names, p.feature_names);
   EXPECT_DOUBLE_EQ(*back.PredictLayer(DescribeLayer(small, 0)), *conv);
@@ -1007,7 +1008,7 @@ TEST(Train, TrainingRecordRoundTrips) {
   const size_t len_at = text.find('\n') + 1;
   const size_t header_len = std::stoull(text.substr(len_at));
   const nlohmann::json header = nlohmann::json::parse(text.substr(text.find('\n', len_at) + 1, header_len));
-  EXPECT_EQ(header["format_version"], 4);
+  EXPECT_EQ(header["format_version"], 5);
   const nlohmann::json training = header["models"]["*"]["params"]["training"];
   EXPECT_EQ(training["loss"], "huber");
   EXPECT_DOUBLE_EQ(training["weight_power"].get<double>(), 0.5);
@@ -1050,7 +1051,7 @@ TEST(Format, FormatTwoPredictorStillLoads) {
   ASSERT_FALSE(::testing::Test::HasFailure());
   EXPECT_TRUE(p.ops.count("Conv") && p.ops.count("Transpose"));
   EXPECT_EQ(std::count(p.feature_names.begin(), p.feature_names.end(), "in_channels_x16"), 0);
-  EXPECT_EQ(p.feature_names.size() + 7, FeatureNames().size());  // alignment (3), fused_bias (4)
+  EXPECT_EQ(p.feature_names.size() + 8, FeatureNames().size());  // alignment (3), fused_bias (4), nchwc_layout (5)
   const std::optional<double> ms = p.PredictLayer(DepthwiseConv(768));
   ASSERT_TRUE(ms.has_value());
   EXPECT_GT(*ms, 0);
@@ -1175,7 +1176,7 @@ TEST(Format, FormatThreePredictorStillLoads) {
   ASSERT_FALSE(::testing::Test::HasFailure());
   EXPECT_EQ(std::count(p.feature_names.begin(), p.feature_names.end(), "in_channels_x16"), 1);
   EXPECT_EQ(std::count(p.feature_names.begin(), p.feature_names.end(), "fused_bias"), 0);
-  EXPECT_EQ(p.feature_names.size() + 1, FeatureNames().size());
+  EXPECT_EQ(p.feature_names.size() + 2, FeatureNames().size());  // fused_bias (4), nchwc_layout (5)
   TempDir dir;
   const Graph g = MatMulBlock(dir, {1, 14, 14, 384}, 384, 1536, {1536});
   const std::optional<double> fused = p.PredictLayer(DescribeUnit(g, 0, 2));
@@ -1183,6 +1184,172 @@ TEST(Format, FormatThreePredictorStillLoads) {
   ASSERT_TRUE(fused.has_value() && alone.has_value());
   EXPECT_GT(*fused, 0);
   EXPECT_DOUBLE_EQ(*fused, *alone);  // the flag is not one of its features
+}
+
+// ---- Session 8: which convolutions ONNX Runtime runs in its NCHWc layout, format 5 ------
+
+LayerDescriptor GroupedConv(int64_t in, int64_t out, int64_t groups, int64_t hw) {
+  LayerDescriptor d = DepthwiseConv(in);
+  d.inputs = {{1, in, hw, hw}};
+  d.weights = {{out, in / groups, 3, 3}};
+  d.outputs = {{1, out, hw, hw}};
+  d.kernel = {3, 3};
+  d.pads = {1, 1, 1, 1};
+  d.group = groups;
+  return d;
+}
+
+// The NchwcTransformer's rule: whole 16-float blocks per group for a grouped Conv (ResNeXt yes,
+// RegNet's 24 or 8 channels per group no), fewer input channels than a block for a first Conv.
+TEST(Features, NchwcLayoutFollowsOnnxRuntimesRule) {
+  const int f = FeatureIndex("nchwc_layout");
+  auto nchwc = [f](const LayerDescriptor& d) { return LayerFeatures(d)[f]; };
+  EXPECT_EQ(nchwc(GroupedConv(512, 512, 32, 14)), 1.0);  // resnext50_32x4d: 16 per group
+  EXPECT_EQ(nchwc(GroupedConv(168, 168, 7, 28)), 0.0);   // regnet_x_1_6gf: 24 per group
+  EXPECT_EQ(nchwc(GroupedConv(48, 48, 6, 112)), 0.0);    // regnet_y_400mf: 8 per group
+  EXPECT_EQ(nchwc(GroupedConv(512, 520, 1, 14)), 1.0);   // group 1: the output is padded to blocks
+  EXPECT_EQ(nchwc(GroupedConv(3, 64, 1, 224)), 1.0);     // reads its NCHW input directly
+  EXPECT_EQ(nchwc(GroupedConv(24, 64, 1, 56)), 0.0);     // 24 is not whole blocks
+  EXPECT_EQ(nchwc(DepthwiseConv(512)), 1.0);
+  EXPECT_EQ(nchwc(DepthwiseConv(570)), 0.0);
+  LayerDescriptor pool;
+  pool.op_type = "MaxPool";
+  pool.inputs = pool.outputs = {{1, 64, 56, 56}};
+  EXPECT_EQ(nchwc(pool), 1.0);
+  pool.inputs = pool.outputs = {{1, 58, 56, 56}};
+  EXPECT_EQ(nchwc(pool), 0.0);
+  pool.op_type = "Relu";
+  pool.inputs = pool.outputs = {{1, 64, 56, 56}};
+  EXPECT_EQ(nchwc(pool), 0.0);  // not a layout ONNX Runtime blocks
+}
+
+// A format-4 file (session 6's build, XGBoost, 4 rounds) loads: it lacks nchwc_layout, so
+// ResNeXt's and RegNet's grouped Convs differ to it only by shape; resaved it is format 5.
+TEST(NchwcLayout, FormatFourPredictorStillLoads) {
+  const Predictor p = LoadOldPredictor(4);
+  ASSERT_FALSE(::testing::Test::HasFailure());
+  EXPECT_EQ(std::count(p.feature_names.begin(), p.feature_names.end(), "fused_bias"), 1);
+  EXPECT_EQ(std::count(p.feature_names.begin(), p.feature_names.end(), "nchwc_layout"), 0);
+  EXPECT_EQ(p.feature_names.size() + 1, FeatureNames().size());
+  const std::optional<double> ms = p.PredictLayer(GroupedConv(512, 512, 32, 14));
+  ASSERT_TRUE(ms.has_value());
+  EXPECT_GT(*ms, 0);
+  EXPECT_TRUE(std::isfinite(*ms));
+  TempDir dir;
+  const std::string again = dir.File("again.dlbp");
+  ASSERT_TRUE(SavePredictor(p, again).ok());
+  Predictor back;
+  ASSERT_TRUE(LoadPredictor(again, &back).ok());
+  EXPECT_EQ(back.format_version, 5);
+  EXPECT_EQ(back.feature_names, p.feature_names);
+  EXPECT_DOUBLE_EQ(*back.PredictLayer(GroupedConv(512, 512, 32, 14)), *ms);
+}
+
+// `predict --kernels --json`: one line per kernel with its G=1 brick id (the id a
+// `validate -G 1 --fusion onnxruntime` run profiles it under), its descriptor and prediction.
+TEST(NchwcLayout, KernelsJsonNamesEachKernelsBrick) {
+  TempDir dir;
+  const Graph g = LoadSmallConvNet(dir);
+  const ModelPrediction m = PredictModel(LoadOldPredictor(4), g, ModelPredictionOptions{});
+  const testing::CommandResult res = testing::RunCli(
+      {"predictor", "predict", "--kernels", "--json", "--predictor", OldPredictorPath(4), dir.File("small.onnx")});
+  ASSERT_EQ(res.exit_code, 0) << res.err;
+  std::istringstream lines(res.out);
+  std::string line;
+  size_t n = 0;
+  while (std::getline(lines, line)) {
+    ASSERT_LT(n, m.kernels.size()) << res.out;
+    const nlohmann::json k = nlohmann::json::parse(line);
+    const PredictedKernel& want = m.kernels[n++];
+    EXPECT_EQ(k["begin"], want.begin);
+    EXPECT_EQ(k["end"], want.end);
+    EXPECT_EQ(k["brick"], BrickSignature(g, want.begin, want.end).Hex());
+    EXPECT_EQ(k["layer"]["op"], g.layers[static_cast<size_t>(want.begin)].op_type);
+    if (want.ms) {
+      EXPECT_NEAR(k["ms"].get<double>(), *want.ms, 1e-9 * *want.ms);
+    } else {
+      EXPECT_TRUE(k["ms"].is_null());
+    }
+  }
+  EXPECT_EQ(n, m.kernels.size());
+}
+
+// ---- Session 8: labels calibrated to the fastest of several re-measured rounds ------------
+
+// The same sweep networks with every label of a family multiplied by its factor (or left out).
+std::vector<Sample> Remeasured(std::vector<Sample> samples, const std::map<std::string, double>& factor, size_t first) {
+  samples.resize(std::min(first, samples.size()));
+  std::vector<Sample> out;
+  for (Sample& s : samples)
+    if (factor.count(s.family)) s.ms *= factor.at(s.family), out.push_back(std::move(s));
+  return out;
+}
+
+// Two rounds re-measure the first 40 networks: conv ran at 0.9x and 0.8x of its stored labels,
+// gemm at 0.5x and 0.6x. Per group the fastest round counts; every label of the group is
+// scaled, also those no round re-measured; a group with too few items takes the overall median.
+TEST(Calibration, LabelsScaleToTheFastestRoundPerGroup) {
+  const std::string sys = "8c8c8c8c8c8c8c8c8c8c8c8c8c8c8c8c";
+  const std::vector<Sample> all = SyntheticSamples(60, {"conv", "gemm", "act"});
+  TempDir train, round1, round2;
+  const std::string db = SyntheticStore(train, all, sys);
+  const std::string r1 = SyntheticStore(round1, Remeasured(all, {{"conv", 0.9}, {"gemm", 0.5}, {"act", 0.7}}, 40), sys);
+  const std::string r2 = SyntheticStore(round2, Remeasured(all, {{"conv", 0.8}, {"gemm", 0.6}}, 40), sys);
+  std::vector<Sample> samples;
+  std::string system_id;
+  ASSERT_TRUE(LoadDataset(db, DatasetQuery{}, &samples, &system_id).ok());
+  const std::vector<Sample> stored = samples;
+  std::map<std::string, int> matched;
+  for (size_t i = 0; i < 40; ++i) ++matched[CalibrationGroup(all[i])];
+  ASSERT_GE(matched["conv"], 5);
+  ASSERT_GE(matched["gemm"], 5);
+  ASSERT_GE(matched["act"], 1);
+  CalibrationOptions o;
+  o.dbs = {r1, r2};
+  o.min_items = std::min(matched["conv"], matched["gemm"]);
+  const bool act_own = matched["act"] >= o.min_items;
+  LabelCalibration c;
+  ASSERT_TRUE(CalibrateLabels(o, DatasetQuery{}, system_id, &samples, &c).ok());
+  EXPECT_EQ(c.stores, 2);
+  EXPECT_NEAR(c.scale.at("conv"), 0.8, 1e-9);
+  EXPECT_NEAR(c.scale.at("gemm"), 0.5, 1e-9);
+  EXPECT_EQ(c.items.at("conv"), matched["conv"]);
+  EXPECT_EQ(c.scale.count("act"), act_own ? 1u : 0u);
+  ASSERT_EQ(samples.size(), stored.size());
+  int unmatched = 0;
+  for (size_t i = 0; i < samples.size(); ++i) {
+    const std::string group = CalibrationGroup(stored[i]);
+    const double want = c.scale.count(group) ? c.scale.at(group) : c.scale.at("*");
+    EXPECT_NEAR(samples[i].ms, stored[i].ms * want, 1e-12) << group;
+    unmatched += std::find_if(all.begin(), all.begin() + 40,
+                              [&](const Sample& a) { return a.item_id == stored[i].item_id; }) == all.begin() + 40;
+  }
+  EXPECT_GT(unmatched, 0);  // labels no round re-measured are scaled too
+  // The scales travel with the predictor file.
+  Predictor p = QuickXgboost(samples);
+  p.calibration = c;
+  const std::string file = train.File("cal.dlbp");
+  ASSERT_TRUE(SavePredictor(p, file).ok());
+  Predictor back;
+  ASSERT_TRUE(LoadPredictor(file, &back).ok());
+  EXPECT_EQ(back.calibration.stores, 2);
+  EXPECT_EQ(back.calibration.scale, c.scale);
+  EXPECT_EQ(back.calibration.items, c.items);
+  // Rounds of other networks: an error, not a silent 1.0.
+  TempDir other;
+  const std::vector<Sample> unrelated = SyntheticSamples(3, {"pool"});
+  o.dbs = {SyntheticStore(other, unrelated, sys)};
+  samples = stored;
+  EXPECT_FALSE(CalibrateLabels(o, DatasetQuery{}, system_id, &samples, &c).ok());
+  // The CLI applies and reports it.
+  const testing::CommandResult res = testing::RunCli({"predictor", "train", "--db", db, "--models", "xgboost",
+                                                      "--xgb-rounds", "5", "--calibrate", r1 + "," + r2, "-o", file});
+  ASSERT_EQ(res.exit_code, 0) << res.err;
+  EXPECT_NE(res.out.find("label calibration *"), std::string::npos) << res.out;
+  ASSERT_TRUE(LoadPredictor(file, &back).ok());
+  EXPECT_EQ(back.calibration.stores, 2);
+  EXPECT_GE(back.calibration.scale.at("*"), 0.5);  // the overall median of 0.5 to 0.8
+  EXPECT_LE(back.calibration.scale.at("*"), 0.8);
 }
 
 }  // namespace

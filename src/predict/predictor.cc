@@ -94,6 +94,62 @@ Status LoadDataset(const std::string& db_path, const DatasetQuery& query, std::v
   return Status::OK();
 }
 
+std::string CalibrationGroup(const Sample& s) {
+  if ((s.family == "conv" || s.family == "matmul") && s.layer.macs >= 3e8) return s.family + ":large";
+  return s.family;
+}
+
+namespace {
+
+double Median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  const size_t n = v.size();
+  return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
+}  // namespace
+
+Status CalibrateLabels(const CalibrationOptions& o, const DatasetQuery& query, const std::string& system_id,
+                       std::vector<Sample>* samples, LabelCalibration* out) {
+  *out = LabelCalibration{};
+  if (o.dbs.empty()) return Status::OK();
+  std::map<std::string, double> fastest;  // item -> fastest round
+  DatasetQuery q = query;
+  q.store.system_id = system_id;
+  for (const std::string& db : o.dbs) {
+    std::vector<Sample> round;
+    std::string system;
+    DLB_RETURN_IF_ERROR(LoadDataset(db, q, &round, &system).WithPrefix("calibration"));
+    for (const Sample& s : round) {
+      auto [it, added] = fastest.emplace(s.item_id, s.ms);
+      if (!added) it->second = std::min(it->second, s.ms);
+    }
+    ++out->stores;
+  }
+  std::map<std::string, std::vector<double>> ratios;
+  std::vector<double> all;
+  for (const Sample& s : *samples) {
+    auto f = fastest.find(s.item_id);
+    if (f == fastest.end() || s.ms <= 0) continue;
+    ratios[CalibrationGroup(s)].push_back(f->second / s.ms);
+    all.push_back(f->second / s.ms);
+  }
+  if (all.empty())
+    return Status::NotFound("calibration: no calibration item is a training sample (same sweep seeds and system?)");
+  const double overall = Median(all);
+  out->scale["*"] = overall;
+  out->items["*"] = static_cast<int>(all.size());
+  for (auto& [group, r] : ratios) {
+    out->items[group] = static_cast<int>(r.size());
+    if (static_cast<int>(r.size()) >= o.min_items) out->scale[group] = Median(r);
+  }
+  for (Sample& s : *samples) {
+    auto g = out->scale.find(CalibrationGroup(s));
+    s.ms *= g == out->scale.end() ? overall : g->second;
+  }
+  return Status::OK();
+}
+
 ErrorMetrics ComputeErrors(const std::vector<double>& p, const std::vector<double>& m) {
   ErrorMetrics e;
   e.n = static_cast<int>(std::min(p.size(), m.size()));
@@ -306,8 +362,9 @@ namespace {
 
 constexpr char kMagic[] = "DLBRICKS-PREDICTOR";
 // 2: `ops` (the op types trained on) and the data-movement features; 3: the alignment
-// features and XGBoost's `training` record; 4: `fused_bias`. 1 to 3 are still read.
-constexpr int kFormatVersion = 4;
+// features and XGBoost's `training` record; 4: `fused_bias`; 5: `nchwc_layout`. 1 to 4 are
+// still read.
+constexpr int kFormatVersion = 5;
 
 json MetricsJson(const ErrorMetrics& e) {
   return {{"n", e.n}, {"mape", e.mape}, {"rmse_ms", e.rmse_ms}, {"mae_ms", e.mae_ms}, {"r2", e.r2}};
@@ -333,6 +390,9 @@ Status SavePredictor(const Predictor& p, const std::string& path) {
                  {"train_s", p.train_s},
                  {"run_overhead_ms", p.run_overhead_ms},
                  {"kernel_times", p.kernel_times},
+                 {"label_calibration", {{"stores", p.calibration.stores},
+                                        {"scale", p.calibration.scale},
+                                        {"items", p.calibration.items}}},
                  {"target", "latency ms (value_ms of the store rows)"},
                  {"features", p.feature_names}};
   json norm = json::array();
@@ -425,6 +485,12 @@ Status LoadPredictor(const std::string& path, Predictor* p) {
     p->train_s = header.value("train_s", 0.0);
     p->run_overhead_ms = header.value("run_overhead_ms", 0.0);  // absent before 0.2: no correction
     p->kernel_times = header.value("kernel_times", false);
+    if (header.contains("label_calibration")) {  // since format 5
+      const json& c = header["label_calibration"];
+      p->calibration.stores = c.value("stores", 0);
+      p->calibration.scale = c.value("scale", std::map<std::string, double>{});
+      p->calibration.items = c.value("items", std::map<std::string, int>{});
+    }
     FeatureNormalizer& n = p->normalizer;
     n = FeatureNormalizer{};
     for (const json& f : header.at("normalization")) {

@@ -261,8 +261,10 @@ Status ValidateWholeModels(const std::vector<std::string>& model_paths, const st
     return Status::InvalidArgument("whole-model validation needs a predictor file or leave-family-out");
   std::vector<Sample> samples;
   std::string system_id = predictor ? predictor->system_id : "";
+  LabelCalibration calibration;
   if (o.leave_family_out) {
     DLB_RETURN_IF_ERROR(LoadDataset(db_path, o.dataset, &samples, &system_id));
+    DLB_RETURN_IF_ERROR(CalibrateLabels(o.calibration, o.dataset, system_id, &samples, &calibration));
   } else if (system_id.empty()) {
     return Status::InvalidArgument("predictor file names no system: retrain it with this version");
   }
@@ -316,6 +318,7 @@ Status ValidateWholeModels(const std::vector<std::string>& model_paths, const st
         trained.system_id = system_id;
         trained.run_overhead_ms = overhead;
         trained.kernel_times = o.dataset.statistic == "kernel";
+        trained.calibration = calibration;
         lofo[m.family] = std::move(trained);
       }
       p = &lofo[m.family];

@@ -78,7 +78,7 @@ void RegisterHarvest(CLI::App* parent, Context& ctx) {
 
 struct TrainFlags {
   TrainOptions options;
-  std::string db, out, kinds = "resperfnet,perfnet,xgboost,linear", save = "best", system, table;
+  std::string db, out, kinds = "resperfnet,perfnet,xgboost,linear", save = "best", system, table, calibrate;
   std::string statistic = "value";
 };
 
@@ -117,6 +117,8 @@ void RegisterTrain(CLI::App* parent, Context& ctx) {
   cmd->add_option("--target", f->statistic, "latency statistic to learn: value (protocol headline, default) | min | kernel (op-profiled "
                                          "kernel time: sweep --kernel-times)");
   cmd->add_option("--table", f->table, "also write the error table (markdown) to this file");
+  cmd->add_option("--calibrate", f->calibrate, "comma-separated stores that re-measured some of the same sweep networks "
+                                               "(one per round): labels scaled to their fastest rounds");
   cmd->add_flag("-v,--verbose", f->options.verbose, "per-epoch losses on stderr");
   cmd->callback([f, &ctx] {
     f->options.kinds.clear();
@@ -133,6 +135,13 @@ void RegisterTrain(CLI::App* parent, Context& ctx) {
     std::string system_id;
     Status st = LoadDataset(f->db, q, &samples, &system_id);
     if (!st.ok()) return void(ctx.exit_code = Fail(st));
+    CalibrationOptions calibration;
+    calibration.dbs = SplitComma(f->calibrate);
+    LabelCalibration scales;
+    st = CalibrateLabels(calibration, q, system_id, &samples, &scales);
+    if (!st.ok()) return void(ctx.exit_code = Fail(st));
+    for (const auto& [group, scale] : scales.scale)
+      std::printf("label calibration %-14s x%.3f (%d items)\n", group.c_str(), scale, scales.items[group]);
     std::map<std::string, Predictor> predictors;
     TrainReport report;
     st = TrainPredictors(samples, f->options, &predictors, &report);
@@ -149,6 +158,7 @@ void RegisterTrain(CLI::App* parent, Context& ctx) {
     it->second.system_id = system_id;
     it->second.protocol = ProtocolKey(SweepProtocol());
     it->second.kernel_times = f->statistic == "kernel";
+    it->second.calibration = scales;
     st = LoadRunOverhead(f->db, system_id, &it->second.run_overhead_ms);
     if (!st.ok()) return void(ctx.exit_code = Fail(st));
     st = SavePredictor(it->second, f->out);
@@ -203,8 +213,12 @@ void RegisterPredict(CLI::App* parent, Context& ctx) {
   cmd->add_option("--predictor", *pred, "predictor file")->required();
   cmd->add_option("model", *model, "ONNX model")->required();
   auto kernels = std::make_shared<bool>(false);
-  cmd->add_flag("--kernels", *kernels, "list the ONNX Runtime kernels the model is composed of, not its layers");
-  cmd->callback([pred, model, kernels, &ctx] {
+  auto json = std::make_shared<bool>(false);
+  CLI::Option* kernels_flag =
+      cmd->add_flag("--kernels", *kernels, "list the ONNX Runtime kernels the model is composed of, not its layers");
+  cmd->add_flag("--json", *json, "with --kernels: one JSON line per kernel (layers, brick id, descriptor, ms)")
+      ->needs(kernels_flag);
+  cmd->callback([pred, model, kernels, json, &ctx] {
     Predictor p;
     Status st = LoadPredictor(*pred, &p);
     if (!st.ok()) return void(ctx.exit_code = Fail(st));
@@ -224,11 +238,22 @@ void RegisterPredict(CLI::App* parent, Context& ctx) {
                     l.ms ? fmt::format("{:.4f}", *l.ms).c_str() : "n/a");
     }
     const ModelPrediction m = PredictModel(p, g, ModelPredictionOptions{});
-    if (*kernels) {
-      std::printf("%11s  %-20s %-20s %12s\n", "layers", "op", "predicted as", "ms");
+    if (*kernels && *json) {
       for (const PredictedKernel& k : m.kernels)
-        std::printf("%5d-%-5d  %-20s %-20s %12s\n", k.begin, k.end - 1, k.op_type.c_str(),
-                    k.free ? "(free)" : k.predicted_as.c_str(), k.ms ? fmt::format("{:.4f}", *k.ms).c_str() : "n/a");
+        std::printf("{\"begin\": %d, \"end\": %d, \"op\": \"%s\", \"predicted_as\": \"%s\", \"free\": %s, \"ms\": %s, "
+                    "\"brick\": \"%s\", \"layer\": %s}\n",
+                    k.begin, k.end, k.op_type.c_str(), k.predicted_as.c_str(), k.free ? "true" : "false",
+                    k.ms ? fmt::format("{}", *k.ms).c_str() : "null", BrickSignature(g, k.begin, k.end).Hex().c_str(),
+                    DescriptorToJson(DescribeUnit(g, k.begin, k.end)).c_str());
+      return;
+    }
+    if (*kernels) {
+      // The brick id joins a kernel with the G=1 brick `validate -G 1 --fusion onnxruntime` profiles.
+      std::printf("%11s  %-20s %-20s %12s  %s\n", "layers", "op", "predicted as", "ms", "brick");
+      for (const PredictedKernel& k : m.kernels)
+        std::printf("%5d-%-5d  %-20s %-20s %12s  %s\n", k.begin, k.end - 1, k.op_type.c_str(),
+                    k.free ? "(free)" : k.predicted_as.c_str(), k.ms ? fmt::format("{:.4f}", *k.ms).c_str() : "n/a",
+                    BrickSignature(g, k.begin, k.end).Hex().c_str());
     }
     std::printf("sum of layers %.3f ms (+/- %.3f ms from per-family test MAPE); %d of %zu layers not modelled\n",
                 total, uncertainty, unmodelled, g.layers.size());
@@ -241,7 +266,7 @@ void RegisterPredict(CLI::App* parent, Context& ctx) {
 void RegisterValidate(CLI::App* parent, Context& ctx) {
   struct Flags {
     WholeModelOptions options;
-    std::string db, predictor, fusion = "onnxruntime", kinds = "xgboost", system;
+    std::string db, predictor, fusion = "onnxruntime", kinds = "xgboost", system, calibrate;
     std::vector<std::string> models;
     bool no_overhead = false, json = false;
   };
@@ -258,6 +283,7 @@ void RegisterValidate(CLI::App* parent, Context& ctx) {
   cmd->add_flag("!--xgb-log-ms", f->options.train.xgb_per_work, "xgboost learns ln(ms) instead of ln(ms / work)");
   cmd->add_option("--system", f->system, "leave-family-out: system id or unique prefix (default: the store's only one)");
   cmd->add_option("--target", f->options.dataset.statistic, "leave-family-out: value (default) | min | kernel");
+  cmd->add_option("--calibrate", f->calibrate, "leave-family-out: calibration stores, as for train");
   cmd->add_option("--e2e-db", f->options.e2e_db, "store with the end-to-end references (default: --db)");
   cmd->add_option("--protocol", f->options.e2e_protocol, "protocol of the references (default dlbricks)");
   cmd->add_option("--fusion", f->fusion, "kernel rules for composing a model: onnxruntime (default) | none (sum of layers)");
@@ -270,6 +296,7 @@ void RegisterValidate(CLI::App* parent, Context& ctx) {
     if (!st.ok()) return void(ctx.exit_code = Fail(st.WithPrefix("--fusion")));
     f->options.predict.overhead_correction = !f->no_overhead;
     f->options.dataset.store.system_id = f->system;
+    f->options.calibration.dbs = SplitComma(f->calibrate);
     f->options.train.kinds.clear();
     for (const std::string& k : SplitComma(f->kinds)) {
       ModelKind kind;
