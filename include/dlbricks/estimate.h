@@ -4,7 +4,6 @@
 #pragma once
 
 #include <optional>
-#include <set>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -137,10 +136,6 @@ inline constexpr int kMinProfilerBiasBricks = 5;
 // Over every brick of the system with an ok timed row under query.protocol and an op profile
 // at query.batch. Fewer than kMinProfilerBiasBricks → NotFound.
 Status CalibrateProfilerBias(Store* store, const StoreQuery& query, double run_overhead_ms, ProfilerBias* bias);
-// Up to n bricks to time for the calibration: a deterministic sample (lowest ids; ids are
-// hashes) of those at or below the suite's median FLOPs, where a few µs per kernel matter and
-// timing is cheap; a suite with fewer such bricks than n adds its next cheapest.
-std::set<std::string> SelectCalibrationBricks(const std::vector<SuiteBrick>& bricks, int n);
 // The measured end-to-end latency of a model, if stored (status ok).
 Status LookupModelLatency(Store* store, const StoreQuery& query, const Graph& graph,
                           std::optional<Measurement>* measurement);
@@ -187,9 +182,8 @@ struct ValidateOptions {
   std::string work_dir;                  // suites are generated here (required when measuring)
   // Measure the empty-network overhead and apply it (EstimateOptions::run_overhead_ms).
   bool overhead_correction = false;      // Default: false (the paper)
-  // Kernel times: with run.pack, time this many bricks of the first G (SelectCalibrationBricks)
-  // in four chunks spread over its pack visits (a lone run times every brick anyway); then
-  // calibrate the profiler's per-kernel bias on every brick the store holds both timed and
+  // Kernel times: with run.pack, time this many bricks of the first G during its packs
+  // (RunOptions::calibration_bricks; a lone run times every brick anyway); then calibrate the profiler's per-kernel bias on every brick the store holds both timed and
   // profiled (CalibrateProfilerBias) and subtract it (EstimateOptions::profiler_bias_ms).
   // Read-only: calibrate on what the store holds. 0 = off. Default: 0
   int profiler_bias_bricks = 0;

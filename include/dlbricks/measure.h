@@ -186,6 +186,10 @@ struct SuiteBrick {
 // Bad or missing manifest, or a brick file that is missing → InvalidArgument/Corruption
 // naming the file.
 Status ReadSuiteBricks(const std::string& suite_dir, std::vector<SuiteBrick>* bricks);
+// Up to n bricks to time for the profiler-bias calibration: a deterministic sample (lowest
+// ids; ids are hashes) of those at or below the suite's median FLOPs, where a few µs per kernel
+// matter and timing is cheap; a suite with fewer such bricks than n adds its next cheapest.
+std::set<std::string> SelectCalibrationBricks(const std::vector<SuiteBrick>& bricks, int n);
 
 // ---- Runners ---------------------------------------------------------------------------
 
@@ -225,6 +229,11 @@ struct RunOptions {
   // alone they stay cached: alexnet's fc6 (151 MB) took 5.5 ms alone, 9.5 ms flushed and
   // 9.6 ms in the model (docs/results.md, session 7). 0 = off. Default: 0
   int64_t cold_weight_bytes = 0;
+  // With pack: also time this many bricks (SelectCalibrationBricks) under the protocol, in
+  // four chunks at 0, 1/4, 1/2 and 3/4 of the pack visits, so one slow stretch of the host
+  // cannot skew them all. They calibrate the profiler's own cost per kernel
+  // (CalibrateProfilerBias; `--profiler-bias N`). Default: 0 (off)
+  int calibration_bricks = 0;
   std::string work_dir;            // measure: temp files (re-batched models). Default: system temp
   // measure: fixed graph-input shapes (--input-shape NAME=1x3x224x224, see ParseInputShape),
   // applied before re-batching; they change the model signature, so the store key. Default: none.
@@ -258,6 +267,7 @@ struct RunSummary {
   int profiled = 0;                // profile_ops: items profiled by this run
   double wall_s = 0;
   double profile_wall_s = 0;       // profile_ops: wall clock of the profiling runs (in wall_s)
+  int calibrated = 0;              // pack with calibration_bricks: bricks timed now (in wall_s)
   std::vector<std::string> warnings;
 };
 

@@ -1,7 +1,6 @@
 // Reading what construction needs from a results store.
 #include <algorithm>
 #include <map>
-#include <tuple>
 
 #include <fmt/format.h>
 
@@ -90,24 +89,6 @@ Status CalibrateProfilerBias(Store* store, const StoreQuery& query, double run_o
   bias->q3_ms = Quantile(per_kernel, 0.75);
   bias->bricks = static_cast<int>(per_kernel.size());
   return Status::OK();
-}
-
-std::set<std::string> SelectCalibrationBricks(const std::vector<SuiteBrick>& bricks, int n) {
-  if (bricks.empty() || n <= 0) return {};
-  std::vector<double> flops;
-  for (const SuiteBrick& b : bricks) flops.push_back(b.flops);
-  std::nth_element(flops.begin(), flops.begin() + static_cast<long>(flops.size() / 2), flops.end());
-  const double median = flops[flops.size() / 2];
-  // The cheaper half by id, then (a small suite) the rest by FLOPs.
-  std::vector<const SuiteBrick*> order;
-  for (const SuiteBrick& b : bricks) order.push_back(&b);
-  auto rank = [median](const SuiteBrick* b) {
-    return b->flops <= median ? std::make_tuple(0, 0.0, b->id) : std::make_tuple(1, b->flops, b->id);
-  };
-  std::sort(order.begin(), order.end(), [&](const SuiteBrick* x, const SuiteBrick* y) { return rank(x) < rank(y); });
-  std::set<std::string> picked;
-  for (size_t i = 0; i < order.size() && i < static_cast<size_t>(n); ++i) picked.insert(order[i]->id);
-  return picked;
 }
 
 Status LookupModelLatency(Store* store, const StoreQuery& query, const Graph& graph,

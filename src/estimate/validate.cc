@@ -6,7 +6,6 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
-#include <set>
 
 #include <fmt/format.h>
 
@@ -17,9 +16,6 @@ namespace dlbricks {
 
 const char kEmptyNetworkId[] = "empty-network";
 
-namespace {
-constexpr size_t kCalibrationChunks = 4;  // profiler-bias bricks are timed at 0, 1/4, 1/2, 3/4 of the packs
-}  // namespace
 
 Status WriteEmptyNetwork(const std::string& path) {
   onnx::ModelProto m;
@@ -180,29 +176,9 @@ Status Validate(const std::vector<std::string>& model_paths, const IngestOptions
   brick_run.profile_ops = options.run.profile_ops || options.estimate.kernel_times;
   std::map<std::string, double> profile_wall_s;  // brick id -> wall of its profiling run here
   if (options.measure_missing) {
-    // Profiler-bias calibration bricks of the first G (packed runs; a lone run times every
-    // brick anyway), timed in chunks spread over its packs: chunk c once c/C of the visits are
-    // done, so a slow stretch of the host spoils one chunk, not the calibration.
-    std::vector<std::set<std::string>> chunks;
-    size_t chunks_done = 0;
-    std::string calibration_suite;
-    auto time_chunks = [&](double done) -> Status {
-      const double c = static_cast<double>(chunks.size());
-      const size_t due = std::min(chunks.size(), static_cast<size_t>(std::floor(done * c + 1e-9)) + 1);
-      for (; chunks_done < due; ++chunks_done) {
-        RunOptions timing = options.run;
-        timing.profile_ops = false;
-        timing.pack = 0;
-        timing.only_bricks = chunks[chunks_done];
-        RunSummary calibration;
-        DLB_RETURN_IF_ERROR(RunSuite(calibration_suite, timing, store, &calibration));
-      }
-      return Status::OK();
-    };
     // Reference round r once r/R of the brick visits are done (a no-op once all have run).
     brick_run.after_visit = [&, r = references->rounds()](double done) {
-      DLB_RETURN_IF_ERROR(references->RunUntil(static_cast<int>(std::floor(done * r + 1e-9))));
-      return time_chunks(done);
+      return references->RunUntil(static_cast<int>(std::floor(done * r + 1e-9)));
     };
     for (size_t k = 0; k < options.granularities.size(); ++k) {
       const int g = options.granularities[k];
@@ -215,20 +191,11 @@ Status Validate(const std::vector<std::string>& model_paths, const IngestOptions
       sopt.force = true;
       SuiteSummary ss;
       DLB_RETURN_IF_ERROR(GenerateSuite(views, sopt, &ss));
-      if (k == 0 && options.profiler_bias_bricks > 0 && brick_run.pack > 0) {
-        std::vector<SuiteBrick> suite;
-        DLB_RETURN_IF_ERROR(ReadSuiteBricks(sopt.out_dir, &suite));
-        const std::set<std::string> picked = SelectCalibrationBricks(suite, options.profiler_bias_bricks);
-        chunks.assign(std::min<size_t>(kCalibrationChunks, picked.size()), {});
-        size_t i = 0;
-        for (const std::string& id : picked) chunks[i++ % chunks.size()].insert(id);
-        calibration_suite = sopt.out_dir;
-      }
+      brick_run.calibration_bricks = k == 0 && brick_run.pack > 0 ? options.profiler_bias_bricks : 0;
       RunSummary rs;
       DLB_RETURN_IF_ERROR(est.kernel_times && brick_run.pack > 0 ? ProfileSuitePacked(sopt.out_dir, brick_run, store, &rs)
                                                                  : RunSuite(sopt.out_dir, brick_run, store, &rs));
       DLB_RETURN_IF_ERROR(references->RunUntil(references->rounds()));  // the rounds the visits did not reach
-      DLB_RETURN_IF_ERROR(time_chunks(1));                                // and the chunks
       for (const RunItem& item : rs.items) profile_wall_s[item.m.key.item_id] += item.profile_wall_s;
       // Spread the remaining passes over the G values (the last G takes whatever is left).
       const int gs_left = static_cast<int>(options.granularities.size() - k);

@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <cstdio>
 #include <filesystem>
 #include <fmt/format.h>
@@ -71,6 +72,8 @@ void Rename(const std::string& prefix, std::string* name) {
 
 // Name prefix of the nodes the pack adds around each brick; their kernels are dropped.
 constexpr std::string_view kGluePrefix = "glue/";
+// Profiler-bias calibration bricks are timed at 0, 1/4, 1/2 and 3/4 of the pack visits.
+constexpr size_t kCalibrationChunks = 4;
 
 // Appends brick k's graph to `pack` with every name prefixed, and glue that makes a packed
 // brick see the caches a layer inside a model sees, as a lone brick does:
@@ -248,6 +251,33 @@ Status ProfileSuitePacked(const std::string& suite_dir, const RunOptions& option
   summary->protocol = ProtocolKey(options.protocol);
   summary->warnings = SystemNoiseWarnings();
   const auto start = Clock::now();
+
+  // Profiler-bias calibration bricks, timed in chunks spread over the visits: chunk c once c/C
+  // of them are done.
+  std::vector<std::set<std::string>> chunks;
+  if (options.calibration_bricks > 0) {
+    const std::set<std::string> picked = SelectCalibrationBricks(bricks, options.calibration_bricks);
+    chunks.assign(std::min<size_t>(kCalibrationChunks, picked.size()), {});
+    size_t i = 0;
+    for (const std::string& id : picked) chunks[i++ % chunks.size()].insert(id);
+  }
+  size_t chunks_done = 0;
+  auto time_chunks = [&](double done) -> Status {
+    const double c = static_cast<double>(chunks.size());
+    const size_t due = std::min(chunks.size(), static_cast<size_t>(std::floor(done * c + 1e-9)) + 1);
+    for (; chunks_done < due; ++chunks_done) {
+      RunOptions timing = options;
+      timing.pack = 0;
+      timing.profile_ops = false;
+      timing.calibration_bricks = 0;
+      timing.after_visit = {};
+      timing.only_bricks = chunks[chunks_done];
+      RunSummary calibration;
+      DLB_RETURN_IF_ERROR(RunSuite(suite_dir, timing, store, &calibration));
+      summary->calibrated += calibration.measured;
+    }
+    return Status::OK();
+  };
 
   std::map<OpProfileKey, std::vector<OpTypeTime>> stored;  // profiles already in the store
   if (!options.force) {
@@ -429,11 +459,13 @@ Status ProfileSuitePacked(const std::string& suite_dir, const RunOptions& option
         finished[p] = true;
         DLB_RETURN_IF_ERROR(finish(p));
       }
-      if (options.after_visit)
-        DLB_RETURN_IF_ERROR(options.after_visit(static_cast<double>((round - 1) * packs.size() + p + 1) /
-                                                static_cast<double>(rounds * packs.size())));
+      const double done = static_cast<double>((round - 1) * packs.size() + p + 1) /
+                          static_cast<double>(rounds * packs.size());
+      DLB_RETURN_IF_ERROR(time_chunks(done));
+      if (options.after_visit) DLB_RETURN_IF_ERROR(options.after_visit(done));
     }
   }
+  DLB_RETURN_IF_ERROR(time_chunks(1));  // every chunk, when no pack was visited
   summary->wall_s = std::chrono::duration<double>(Clock::now() - start).count();
   return Status::OK();
 }

@@ -301,6 +301,8 @@ TEST(RunCliTest, PackedProfilingRejectsBadCountsAndNeedsAKernelProfiler) {
   testing::ExpectOneLineError(r, "--cold-weights needs --pack and MIB >= 0 (got -1)");
   r = RunCli({"run", dir.File("suite"), "--fastest-round", "--db", dir.File("none.db")});
   testing::ExpectOneLineError(r, "--fastest-round needs --rounds >= 2");
+  r = RunCli({"run", dir.File("suite"), "--profiler-bias", "2", "--db", dir.File("none.db")});
+  testing::ExpectOneLineError(r, "--profiler-bias needs --pack and N >= 1");
   EXPECT_FALSE(std::filesystem::exists(dir.File("none.db")));
   // Bricks that cannot be packed (the fake backend's are no ONNX) fall back to lone profiles.
   const std::string db = dir.File("f.db");
@@ -311,6 +313,13 @@ TEST(RunCliTest, PackedProfilingRejectsBadCountsAndNeedsAKernelProfiler) {
   EXPECT_NE(r.err.find("not an ONNX model; profiling its bricks one by one"), std::string::npos) << r.err;
   EXPECT_EQ(Query(db, "SELECT count(DISTINCT item_id) FROM op_profiles"), "2");
   EXPECT_EQ(Query(db, "SELECT count(*) FROM measurements"), "0");  // profile only: no latency rows
+  // With --profiler-bias N, N bricks are also timed (for `estimate --profiler-bias`).
+  const std::string calibrated = dir.File("c.db");
+  r = RunCli({"run", dir.File("suite"), "--backend", "fake", "--pack", "8", "--profiler-bias", "1", "--db", calibrated,
+              "--json"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(nlohmann::json::parse(r.out)["calibrated"].get<int>(), 1);
+  EXPECT_EQ(Query(calibrated, "SELECT count(*) FROM measurements WHERE kind = 'brick'"), "1");
 }
 
 TEST(RunCliTest, MeasureRejectsABadInputShape) {

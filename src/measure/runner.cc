@@ -456,6 +456,7 @@ std::string RunSummaryJson(const RunSummary& s) {
                       {"wall_s", s.wall_s},
                       {"profiled", s.profiled},
                       {"profile_wall_s", s.profile_wall_s},
+                      {"calibrated", s.calibrated},
                       {"warnings", s.warnings},
                       {"items", items}};
   return j.dump(2);

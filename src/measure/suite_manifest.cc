@@ -1,6 +1,9 @@
-// Reads the fields of SUITE/manifest.json that `dlbricks run` needs (docs/suite.md).
+// Reads the fields of SUITE/manifest.json that `dlbricks run` needs (docs/suite.md), and picks
+// the bricks a packed run times for the profiler-bias calibration.
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
+#include <tuple>
 #include <nlohmann/json.hpp>
 
 #include "dlbricks/measure.h"
@@ -42,6 +45,24 @@ Status ReadSuiteBricks(const std::string& suite_dir, std::vector<SuiteBrick>* br
     bricks->push_back(std::move(brick));
   }
   return Status::OK();
+}
+
+std::set<std::string> SelectCalibrationBricks(const std::vector<SuiteBrick>& bricks, int n) {
+  if (bricks.empty() || n <= 0) return {};
+  std::vector<double> flops;
+  for (const SuiteBrick& b : bricks) flops.push_back(b.flops);
+  std::nth_element(flops.begin(), flops.begin() + static_cast<long>(flops.size() / 2), flops.end());
+  const double median = flops[flops.size() / 2];
+  // The cheaper half by id, then (a small suite) the rest by FLOPs.
+  std::vector<const SuiteBrick*> order;
+  for (const SuiteBrick& b : bricks) order.push_back(&b);
+  auto rank = [median](const SuiteBrick* b) {
+    return b->flops <= median ? std::make_tuple(0, 0.0, b->id) : std::make_tuple(1, b->flops, b->id);
+  };
+  std::sort(order.begin(), order.end(), [&](const SuiteBrick* x, const SuiteBrick* y) { return rank(x) < rank(y); });
+  std::set<std::string> picked;
+  for (size_t i = 0; i < order.size() && i < static_cast<size_t>(n); ++i) picked.insert(order[i]->id);
+  return picked;
 }
 
 }  // namespace dlbricks

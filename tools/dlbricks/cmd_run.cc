@@ -1,7 +1,7 @@
 // dlbricks run SUITE --backend onnxruntime|opencv [--threads N] [--inter-op-threads N]
 //   [--opt-level disable|basic|extended|all] [--execution-mode sequential|parallel]
 //   [--protocol dlbricks|embench|auto] [--min-runs N ...] [--rounds R] [--timeout S] [--force] [--json] --db FILE
-//   [--profile-ops [--profile-runs N]] [--pack N [--pack-rounds R]]
+//   [--profile-ops [--profile-runs N]] [--pack N [--pack-rounds R] [--profiler-bias N]]
 #include <cstdio>
 #include <fmt/format.h>
 
@@ -114,10 +114,15 @@ void RegisterRun(CLI::App& app, Context& ctx) {
                   "onnxruntime session");
   cmd->add_option("--pack-rounds", flags->options.pack_rounds, "--pack: visits per pack (default: --rounds)");
   AddColdWeightsFlag(cmd, flags.get());
+  cmd->add_option("--profiler-bias", flags->options.calibration_bricks,
+                  "--pack: also time N cheap bricks, spread over the packs, so `estimate --kernel-times "
+                  "--profiler-bias` can calibrate the profiler's per-kernel cost");
   cmd->callback([flags, suite, cmd, &ctx] {
     Status st = ResolveMeasureFlags(*cmd, flags.get());
     if (st.ok() && cmd->count("--pack") && flags->options.pack < 1)
       st = Status::InvalidArgument(fmt::format("--pack must be >= 1 (got {})", flags->options.pack));
+    if (st.ok() && cmd->count("--profiler-bias") && (flags->options.calibration_bricks < 1 || flags->options.pack < 1))
+      st = Status::InvalidArgument("--profiler-bias needs --pack and N >= 1");
     if (st.ok()) st = ResolvePackFlags(*cmd, flags.get());
     std::vector<SuiteBrick> bricks;
     if (st.ok()) st = ReadSuiteBricks(*suite, &bricks);  // before the store is created
@@ -142,6 +147,8 @@ void RegisterRun(CLI::App& app, Context& ctx) {
       if (flags->options.profile_ops || flags->options.pack > 0)
         std::printf("%s", fmt::format("op profiles: {} profiled now ({:.1f} s), the rest from the store\n",
                                       summary.profiled, summary.profile_wall_s).c_str());
+      if (flags->options.calibration_bricks > 0)
+        std::printf("%s", fmt::format("profiler-bias calibration: {} bricks timed now\n", summary.calibrated).c_str());
       for (const RunItem& item : summary.items)
         if (!item.skipped && item.m.status != "ok")
           std::printf("  %s %s: %s\n", item.m.status.c_str(), item.m.name.c_str(), item.m.error.c_str());
