@@ -65,19 +65,20 @@ Status LoadBrickKernelTimes(Store* store, const StoreQuery& query, BrickLatencie
 Status CalibrateProfilerBias(Store* store, const StoreQuery& query, double run_overhead_ms, ProfilerBias* bias) {
   std::vector<OpProfileRow> rows;
   DLB_RETURN_IF_ERROR(store->ListOpProfiles(query.system_id, &rows));
+  const std::map<OpProfileKey, std::vector<OpTypeTime>> profiles = GroupOpProfiles(rows);
+  std::vector<Measurement> timed;  // one read of the timed bricks, not a lookup per profile
+  DLB_RETURN_IF_ERROR(store->List(query.system_id, "brick", &timed));
   std::vector<double> per_kernel;
-  for (const auto& [key, ops] : GroupOpProfiles(rows)) {
-    const auto& [kind, item_id, batch] = key;
-    if (kind != "brick" || batch != query.batch || item_id == kEmptyNetworkId) continue;
-    std::optional<Measurement> timed;
-    DLB_RETURN_IF_ERROR(store->Lookup({query.system_id, kind, item_id, batch, query.protocol}, &timed));
-    if (!timed || timed->status != "ok") continue;
+  for (const Measurement& m : timed) {
+    if (m.status != "ok" || m.key.batch != query.batch || m.key.protocol != query.protocol) continue;
+    auto ops = profiles.find({"brick", m.key.item_id, m.key.batch});
+    if (ops == profiles.end()) continue;  // timed only (e.g. the empty-network probe)
     double profiled_ms = 0, calls = 0;
-    for (const OpTypeTime& t : ops) {
+    for (const OpTypeTime& t : ops->second) {
       profiled_ms += t.ms;
       calls += t.calls;
     }
-    if (calls > 0) per_kernel.push_back((profiled_ms - (timed->value_ms - run_overhead_ms)) / calls);
+    if (calls > 0) per_kernel.push_back((profiled_ms - (m.value_ms - run_overhead_ms)) / calls);
   }
   if (per_kernel.size() < static_cast<size_t>(kMinProfilerBiasBricks))
     return Status::NotFound(fmt::format("profiler bias: {} brick(s) both timed under protocol {} and profiled; "
