@@ -19,6 +19,7 @@
 #include "dlbricks/backend.h"
 #include "dlbricks/scoped_paths.h"
 #include "model_inputs.h"
+#include "profile_loop.h"
 
 namespace dlbricks {
 namespace {
@@ -216,15 +217,6 @@ Status ProfileNodeMedians(const std::string& trace_path, int warmup_runs, std::v
 
 namespace {
 
-constexpr double kMinProfileSeconds = 0.03;
-constexpr int kMaxProfileRuns = 2000;
-// Warm-up before profiling: kProfileWarmupRuns inferences, or fewer once they took
-// kMaxProfileWarmupSeconds. A session's first inferences run slow for a while, not just once:
-// a pack of 32 small bricks took 8.6, 6.8, 5.0, 4.9, ... ms, and settled at 4.5 ms from its
-// 8th inference on.
-constexpr int kProfileWarmupRuns = 10;
-constexpr double kMaxProfileWarmupSeconds = 1.0;
-
 class OnnxRuntimeBackend : public Backend {
  public:
   std::string name() const override { return "onnxruntime"; }
@@ -265,9 +257,7 @@ class OnnxRuntimeBackend : public Backend {
   }
 
  private:
-  // One profiling session: a warm-up, then at least `runs` inferences spanning
-  // kMinProfileSeconds (so the medians outlast a host hiccup even for a brick of a few
-  // microseconds), at most kMaxProfileRuns. with_graph: ORT also saves the graph it ran, and
+  // One profiling session (RunProfileLoop). with_graph: ORT also saves the graph it ran, and
   // each kernel gets its tensors from it.
   Status Profile(const std::string& path, const BackendOptions& options, int runs, bool with_graph,
                  const ProfileHook& on_run, std::vector<NodeTime>* nodes) {
@@ -286,18 +276,8 @@ class OnnxRuntimeBackend : public Backend {
     {
       OrtPreparedModel m;
       DLB_RETURN_IF_ERROR(m.Init(path, options, stem.c_str(), optimized));
-      auto start = std::chrono::steady_clock::now();
-      auto elapsed_s = [&] { return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count(); };
-      for (bool warm = false; !warm;) {  // warm-ups, skipped by ProfileNodeMedians
-        DLB_RETURN_IF_ERROR(m.Run());
-        warm = ++warmups >= kProfileWarmupRuns || elapsed_s() >= kMaxProfileWarmupSeconds;
-        if (on_run) on_run(warm);
-      }
-      start = std::chrono::steady_clock::now();
-      for (int r = 0; r < runs || (r < kMaxProfileRuns && elapsed_s() < kMinProfileSeconds); ++r) {
-        DLB_RETURN_IF_ERROR(m.Run());
-        if (on_run) on_run(true);
-      }
+      // The warm-ups are in the trace too; ProfileNodeMedians skips them.
+      DLB_RETURN_IF_ERROR(backend_internal::RunProfileLoop(m, runs, on_run, {}, &warmups));
       try {
         trace = m.EndProfiling();
       } catch (const Ort::Exception& e) {

@@ -48,7 +48,7 @@ std::vector<OpTypeTime> SumNodesByOpType(const std::vector<NodeTime>& nodes) {
 
 Status Backend::ProfileNodes(const std::string&, const BackendOptions&, int, const ProfileHook&,
                              std::vector<NodeTime>*) {
-  return Status::Unsupported("backend " + name() + " has no per-kernel profiler (packed profiling needs onnxruntime)");
+  return Status::Unsupported("backend " + name() + " has no per-kernel profiler (packed profiling needs onnxruntime or opencv)");
 }
 
 Status BackendRegistry::Create(const std::string& name, std::unique_ptr<Backend>* backend) {
