@@ -181,6 +181,9 @@ class OpenCvPreparedModel : public PreparedModel {
   // the layers the importer added itself (named "<node layer>/<suffix>", reported under their
   // node's name) connect to their neighbours. A fused layer (always 0) is dropped; its tensors
   // go to the layer it was fused into (its first producer), which now reads and writes them.
+  // Layers skipped in place stay, as 0 ms kernels: a Concat whose inputs were written into its
+  // output (or with one input), and a skipped layer fed by the graph inputs only (a brick of one
+  // such layer still has its profile, and constructs as 0).
   // No kernels: the input layer (it feeds every graph input, and would join packed bricks) and
   // the Identity layers the importer names after the graph outputs (a model has one, each
   // brick would add its own).
@@ -219,16 +222,16 @@ class OpenCvPreparedModel : public PreparedModel {
         for (const cv::Ptr<cv::dnn::Layer>& producer : net_.getLayerInputs(id))
           if (net_.getLayerId(producer->name) > 0) AppendUnique({producer->name}, &k.inputs);
         const std::vector<double>& ms = layer_ms_[static_cast<size_t>(id - 1)];
-        if (*std::max_element(ms.begin(), ms.end()) > 0) {
-          k.ms = Median(ms);
+        const bool ran = *std::max_element(ms.begin(), ms.end()) > 0;
+        const std::vector<cv::Ptr<cv::dnn::Layer>> producers = net_.getLayerInputs(id);
+        auto host = producers.empty() ? kernel_of_layer.end()
+                                      : kernel_of_layer.find(net_.getLayerId(producers.front()->name));
+        if (ran || layer->type == "Concat" || host == kernel_of_layer.end()) {
+          k.ms = ran ? Median(ms) : 0;
           kernel_of_layer[id] = out->size();
           out->push_back(std::move(k));
           continue;
         }
-        const std::vector<cv::Ptr<cv::dnn::Layer>> producers = net_.getLayerInputs(id);
-        if (producers.empty()) continue;
-        auto host = kernel_of_layer.find(net_.getLayerId(producers.front()->name));
-        if (host == kernel_of_layer.end()) continue;  // fed by the input layer: nothing to join
         kernel_of_layer[id] = host->second;
         NodeTime& h = (*out)[host->second];
         AppendUnique(k.inputs, &h.inputs);

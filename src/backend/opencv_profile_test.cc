@@ -87,6 +87,23 @@ TEST(OpenCvProfileTest, OnlyTheBatchNormAfterAConvIsFusedAway) {
   EXPECT_NE(std::find(out.begin(), out.end(), "y"), out.end());
 }
 
+// densenet's one-input Concat bricks: OpenCV runs no layer for them (the output is the input),
+// yet the brick has a profile, a 0 ms Concat, so its construction is 0 rather than missing.
+TEST(OpenCvProfileTest, AConcatSkippedInPlaceIsAZeroKernel) {
+  testing::ModelBuilder b;
+  b.Input("x", {1, 64, 28, 28});
+  testing::AttrInt(b.Node("Concat", {"x"}, {"y"}, "cat"), "axis", 1);
+  b.Output("y");
+  TempDir dir;
+  std::vector<OpTypeTime> times;
+  Status st = OpenCv()->ProfileOps(b.Write(dir.path(), "cat.onnx"), BackendOptions{}, 3, {}, &times);
+  ASSERT_TRUE(st.ok()) << st.message();
+  ASSERT_EQ(times.size(), 1u);
+  EXPECT_EQ(times[0].op_type, "Concat");
+  EXPECT_DOUBLE_EQ(times[0].calls, 1.0);
+  EXPECT_DOUBLE_EQ(times[0].ms, 0.0);
+}
+
 // Kernel times are the layers of one inference: their sum is of the order of the latency
 // (loose bounds: shared machines are noisy, and a forward() costs more than its layers).
 TEST(OpenCvProfileTest, KernelTimesAddUpToAboutTheLatency) {
