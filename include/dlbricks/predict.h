@@ -112,6 +112,18 @@ struct SweepOptions {
   // Default: false.
   bool kernel_times = false;
   int profile_runs = 20;
+  // > 0: profile the networks packed, this many side by side per ONNX Runtime session
+  // (ProfileSuitePacked, as `dlbricks run --pack`), instead of timing and profiling each alone:
+  // the sweep stores op profiles only (kernel times, no latency rows; implies kernel_times).
+  // Default: 0 (each network timed and profiled alone)
+  int pack = 0;
+  // With pack: visits per pack, each profiling ceil(profile_runs / R) inferences; a network
+  // keeps its fastest visit (`run --pack-rounds R --fastest-round`). Default: 1
+  int pack_rounds = 1;
+  // With pack: networks written out and profiled as one suite folder at a time (disk: a
+  // network's weights are written twice, in its file and in its pack's). A pack's visits are
+  // spread over its chunk. Default: 512
+  int pack_chunk = 512;
 };
 
 // One random single-layer network: (seed, index) → the same model every time.
@@ -124,7 +136,7 @@ Status MakeSweepNetwork(uint64_t seed, int64_t index, const std::vector<std::str
 
 struct SweepSummary {
   std::string system_id, protocol, sidecar;
-  int measured = 0, failed = 0, skipped = 0;  // skipped: already stored
+  int measured = 0, failed = 0, skipped = 0;  // skipped: already stored (packed: already profiled)
   int profiled = 0, profile_failed = 0;        // kernel_times: op profiles stored / failed
   double wall_s = 0;
   std::map<std::string, int> per_family;
@@ -135,7 +147,9 @@ std::string SidecarPath(const std::string& db_path);
 
 // Builds, measures (a fresh session per network, in a child process unless !isolate) and stores `samples`
 // networks: Store::Put under kind "brick", item_id = the G=1 brick signature of the layer;
-// the layer descriptor goes to SidecarPath(db_path).
+// the layer descriptor goes to SidecarPath(db_path). With options.pack the networks are written
+// as suite folders of options.pack_chunk networks and profiled by ProfileSuitePacked: op
+// profiles under the same item ids, no latency rows (per-family counts are profiled networks).
 Status RunSweep(const std::string& db_path, const SweepOptions& options, SweepSummary* summary);
 
 // Adds the layers of real models to the sidecar (their G=1 bricks measured by `dlbricks run`
@@ -160,11 +174,13 @@ struct DatasetQuery {
   std::vector<std::string> protocols;
   // Which statistic of a row is the target: "value" (the protocol's headline; sweep: median),
   // "min" (robust to preemption on a loaded machine, as EmBench) or "kernel" (KernelMs of the
-  // item's op profile in the store, SweepOptions::kernel_times). Default: value.
+  // item's op profile in the store, SweepOptions::kernel_times; no latency row needed, as a
+  // packed sweep stores none). Default: value.
   std::string statistic = "value";
 };
 
-// Samples with an ok measurement for the query's system and protocol.
+// Samples with an ok measurement for the query's system and protocol (kernel target: with an
+// op profile of the system).
 Status LoadDataset(const std::string& db_path, const DatasetQuery& query, std::vector<Sample>* samples,
                    std::string* system_id);
 // Deterministic 80/20 split by item id hash (stable when the store grows).

@@ -329,16 +329,24 @@ TEST(Integration, FillsOnlyMissingSingleLayerBricks) {
     }
 }
 
+// A small sweep with kernel times (real ONNX Runtime, a child per network) working in `dir`.
+SweepOptions SmallKernelSweep(const TempDir& dir, int samples, const std::vector<std::string>& families,
+                              int profile_runs) {
+  SweepOptions o;
+  o.samples = samples;
+  o.families = families;
+  o.kernel_times = true;
+  o.profile_runs = profile_runs;
+  o.progress = false;
+  o.work_dir = dir.path();
+  return o;
+}
+
 TEST(Sweep, MeasuresProfilesAndResumes) {
   TempDir dir;
   const std::string db = dir.File("sweep.db");
-  SweepOptions o;
-  o.samples = 4;
-  o.families = {"act", "pool"};
-  o.kernel_times = true;  // the sweep protocol: the dataset and the probe are read under its key
-  o.profile_runs = 3;
-  o.progress = false;
-  o.work_dir = dir.path();
+  // The sweep protocol: the dataset and the probe are read under its key.
+  const SweepOptions o = SmallKernelSweep(dir, 4, {"act", "pool"}, 3);
   SweepSummary first;
   Status st = RunSweep(db, o, &first);
   ASSERT_TRUE(st.ok()) << st.message();
@@ -377,6 +385,120 @@ TEST(Sweep, MeasuresProfilesAndResumes) {
   latency.clear();
   ASSERT_TRUE(LoadDataset(db, DatasetQuery{}, &latency, &system_id).ok());
   EXPECT_EQ(static_cast<int>(latency.size()), first.measured);
+}
+
+std::multiset<std::string> SidecarLines(const std::string& db) {
+  std::multiset<std::string> lines;
+  std::ifstream in(SidecarPath(db));
+  std::string line;
+  while (std::getline(in, line)) lines.insert(line);
+  return lines;
+}
+
+// Packed: the same networks as a lone sweep (item ids, sidecar lines), op profiles only, a
+// packed-only store trains a kernel-time predictor, and a second run profiles nothing again.
+TEST(Sweep, PackedProfilesTheLoneSweepsNetworksAndResumes) {
+  TempDir dir;
+  const std::string lone_db = dir.File("lone.db"), packed_db = dir.File("packed.db");
+  const SweepOptions o = SmallKernelSweep(dir, 16, {"act", "pool", "add"}, 4);
+  SweepSummary lone;
+  Status st = RunSweep(lone_db, o, &lone);
+  ASSERT_TRUE(st.ok()) << st.message();
+  ASSERT_EQ(lone.failed, 0);
+
+  SweepOptions p = o;
+  p.kernel_times = false;  // implied by pack
+  p.pack = 4;
+  p.pack_rounds = 2;
+  p.pack_chunk = 7;  // three suite folders: 7, 7 and 2 networks (less the repeated draws)
+  SweepSummary packed;
+  st = RunSweep(packed_db, p, &packed);
+  ASSERT_TRUE(st.ok()) << st.message();
+  EXPECT_EQ(packed.system_id, lone.system_id);
+  EXPECT_EQ(packed.profile_failed, 0);
+  EXPECT_EQ(packed.measured, 0);  // nothing timed
+  EXPECT_EQ(packed.profiled, lone.measured);
+  EXPECT_EQ(packed.profiled + packed.skipped, 16);
+  EXPECT_EQ(packed.per_family, lone.per_family);
+  EXPECT_EQ(SidecarLines(packed_db), SidecarLines(lone_db));
+
+  // One op profile per network, under the lone sweep's item ids; no latency row but the probe.
+  std::set<std::string> lone_ids, packed_ids;
+  std::vector<Sample> lone_samples, kernel;
+  std::string system_id;
+  DatasetQuery kq;
+  kq.statistic = "kernel";
+  ASSERT_TRUE(LoadDataset(lone_db, kq, &lone_samples, &system_id).ok());
+  for (const Sample& s : lone_samples) lone_ids.insert(s.item_id);
+  {
+    std::unique_ptr<Store> store;
+    ASSERT_TRUE(OpenStore(packed_db, {}, &store).ok());
+    std::vector<OpProfileRow> rows;
+    ASSERT_TRUE(store->ListOpProfiles(packed.system_id, &rows).ok());
+    for (const auto& [key, ops] : GroupOpProfiles(rows)) {
+      packed_ids.insert(std::get<1>(key));
+      EXPECT_GT(KernelMs(ops), 0) << std::get<1>(key);
+    }
+    std::vector<Measurement> timed;
+    ASSERT_TRUE(store->List(packed.system_id, "brick", &timed).ok());
+    for (const Measurement& m : timed) EXPECT_FALSE(packed_ids.count(m.key.item_id)) << m.name;
+  }
+  EXPECT_EQ(packed_ids, lone_ids);
+  ASSERT_TRUE(LoadDataset(packed_db, kq, &kernel, &system_id).ok());
+  EXPECT_EQ(kernel.size(), lone_samples.size());
+  for (const Sample& s : kernel) EXPECT_GT(s.ms, 0) << s.item_id;
+  std::vector<Sample> latency;  // the latency target has no rows to learn from
+  ASSERT_TRUE(LoadDataset(packed_db, DatasetQuery{}, &latency, &system_id).ok());
+  EXPECT_TRUE(latency.empty());
+  double overhead = 0;
+  ASSERT_TRUE(LoadRunOverhead(packed_db, system_id, &overhead).ok());
+  EXPECT_GT(overhead, 0);
+
+  // Resumes: nothing profiled again; a lost sidecar is rewritten from the stored profiles.
+  std::filesystem::remove(SidecarPath(packed_db));
+  SweepSummary again;
+  ASSERT_TRUE(RunSweep(packed_db, p, &again).ok());
+  EXPECT_EQ(again.profiled, 0);
+  EXPECT_EQ(again.skipped, 16);
+  EXPECT_EQ(SidecarLines(packed_db), SidecarLines(lone_db));
+
+  // `predictor train --target kernel` from the packed-only store.
+  const std::string out = dir.File("k.dlbp");
+  const testing::CommandResult train = testing::RunCli(
+      {"predictor", "train", "--db", packed_db, "-o", out, "--models", "linear", "--target", "kernel"});
+  ASSERT_EQ(train.exit_code, 0) << train.err;
+  Predictor trained;
+  ASSERT_TRUE(LoadPredictor(out, &trained).ok());
+  EXPECT_TRUE(trained.kernel_times);
+  EXPECT_EQ(trained.system_id, packed.system_id);
+  EXPECT_EQ(trained.train_samples + trained.test_samples, static_cast<int>(kernel.size()));
+  EXPECT_GT(trained.run_overhead_ms, 0);
+}
+
+TEST(Sweep, PackFlagErrors) {
+  TempDir dir;
+  const std::string db = dir.File("s.db");
+  testing::ExpectOneLineError(testing::RunCli({"predictor", "sweep", "--db", db, "-n", "1", "--pack-rounds", "2"}),
+                              "--pack-rounds needs --pack");
+  testing::ExpectOneLineError(
+      testing::RunCli({"predictor", "sweep", "--db", db, "-n", "1", "--pack", "0", "--pack-rounds", "2"}),
+      "--pack-rounds needs --pack");
+  testing::ExpectOneLineError(
+      testing::RunCli({"predictor", "sweep", "--db", db, "-n", "1", "--pack", "4", "--pack-rounds", "0"}),
+      "--pack-rounds must be >= 1");
+  testing::ExpectOneLineError(testing::RunCli({"predictor", "sweep", "--db", db, "-n", "1", "--pack", "-1"}),
+                              "--pack must be >= 0");
+  testing::ExpectOneLineError(testing::RunCli({"predictor", "sweep", "--db", db, "-n", "1", "--pack", "4", "--in-process"}),
+                              "--in-process cannot be combined with --pack");
+  testing::ExpectOneLineError(
+      testing::RunCli({"predictor", "sweep", "--db", db, "-n", "1", "--pack", "4", "--profile-runs", "0"}),
+      "--profile-runs must be >= 1");
+  SweepOptions o;
+  o.pack = 2;
+  o.pack_chunk = 0;
+  SweepSummary s;
+  EXPECT_EQ(RunSweep(db, o, &s).ExitCode(), 2);
+  EXPECT_FALSE(std::filesystem::exists(db));  // refused before the store was opened
 }
 
 TEST(Dataset, KernelTargetIsTheProfileWithoutLayoutReorders) {

@@ -79,15 +79,17 @@ Status LoadDataset(const std::string& db_path, const DatasetQuery& query, std::v
       if (m && m->status == "ok" && m->value_ms > 0) break;
       m.reset();
     }
-    if (!m) continue;
-    s.ms = query.statistic == "min" && m->min_ms > 0 ? m->min_ms : m->value_ms;
     if (query.statistic == "kernel") {
+      // The op profile is the label; a packed sweep profiles without a latency row.
       Hash128 id;
       auto k = Hash128::FromHex(s.item_id, &id) ? kernels.find(id) : kernels.end();
       if (k == kernels.end() || k->second.ms <= 0) continue;
       s.ms = k->second.ms;
+    } else {
+      if (!m) continue;
+      s.ms = query.statistic == "min" && m->min_ms > 0 ? m->min_ms : m->value_ms;
     }
-    s.protocol = m->key.protocol;
+    s.protocol = m ? m->key.protocol : "";
     s.features = LayerFeatures(s.layer);
     samples->push_back(std::move(s));
   }

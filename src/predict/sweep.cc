@@ -14,6 +14,7 @@
 
 #include "dlbricks/decompose.h"
 #include "dlbricks/predict.h"
+#include "dlbricks/suite.h"
 
 namespace dlbricks {
 namespace {
@@ -591,8 +592,55 @@ std::string SidecarLine(const std::string& item_id, const std::string& source, c
   return j.dump();
 }
 
+// The item ids the sidecar of `db_path` already describes (none when it does not exist).
+std::set<std::string> SidecarIds(const std::string& db_path) {
+  std::set<std::string> ids;
+  std::ifstream in(SidecarPath(db_path));
+  std::string line;
+  while (std::getline(in, line)) {
+    nlohmann::json j = nlohmann::json::parse(line, nullptr, false);
+    if (j.is_object() && j.contains("item_id") && j["item_id"].is_string()) ids.insert(j["item_id"].get<std::string>());
+  }
+  return ids;
+}
+
 double Seconds(std::chrono::steady_clock::time_point since) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - since).count();
+}
+
+// Sweep network `index`, written to `path` and ingested: what the store and the sidecar need.
+struct SweepItem {
+  std::string family;     // the family drawn
+  Measurement m;          // key (G=1 brick signature) and name "sweep:<seed>:<index>:<op>"
+  LayerDescriptor desc;   // the layer (a MatMul with its fused bias: the unit)
+  BrickInfo brick;        // the manifest's view of the network (packed sweeps)
+};
+
+Status BuildSweepItem(const SweepOptions& options, int index, const std::string& path, const MeasurementKey& key,
+                      SweepItem* item) {
+  SweepNetwork net;
+  DLB_RETURN_IF_ERROR(MakeSweepNetwork(options.seed, index, options.families, options, &net));
+  {
+    std::ofstream f(path, std::ios::binary | std::ios::trunc);
+    if (!net.model.SerializeToOstream(&f)) return Status::IOError(path + ": cannot write");
+  }
+  Graph graph;
+  IngestOptions ingest;
+  ingest.check = false;  // built by us; shape inference still runs
+  DLB_RETURN_IF_ERROR(LoadGraph(path, ingest, &graph));
+  const int layers = static_cast<int>(graph.layers.size());
+  // One layer, or a MatMul with the bias Add ONNX Runtime runs inside its Gemm.
+  item->desc = layers > 0 ? DescribeUnit(graph, 0, layers) : LayerDescriptor{};
+  if (!(layers == 1 || (layers == 2 && item->desc.fused_bias)))
+    return Status::Internal("sweep network " + std::to_string(index) + " has " + std::to_string(layers) +
+                            " layers after ingest");
+  item->family = net.family;
+  item->m = Measurement{};
+  item->m.key = key;
+  item->m.key.item_id = BrickSignature(graph, 0, layers).Hex();
+  item->m.name = "sweep:" + std::to_string(options.seed) + ":" + std::to_string(index) + ":" + item->desc.op_type;
+  item->brick = DescribeBrick(graph, 0, layers);
+  return Status::OK();
 }
 
 // Profiles the network at `path` (item of `m`) into the store's op-profile table, unless
@@ -610,11 +658,177 @@ Status ProfileKernels(const SweepOptions& options, const std::string& path, cons
   return store->PutOpProfile(OpProfileRows(m.key, m.name, r.timing.op_times));
 }
 
+// Each network timed and profiled alone (a fresh session per network).
+Status SweepAlone(const SweepOptions& options, const std::string& dir, Backend& backend, const MeasurementKey& key,
+                  Store* store, std::set<std::string>* profiled, std::ostream& sidecar, SweepSummary* summary) {
+  const auto start = std::chrono::steady_clock::now();
+  const std::string path = dir + "/layer.onnx";
+  for (int i = 0; i < options.samples; ++i) {
+    SweepItem item;
+    DLB_RETURN_IF_ERROR(BuildSweepItem(options, i, path, key, &item));
+    Measurement& m = item.m;
+    std::optional<Measurement> existing;
+    DLB_RETURN_IF_ERROR(store->Lookup(m.key, &existing));
+    if (existing && existing->status == "ok") {
+      if (options.kernel_times) DLB_RETURN_IF_ERROR(ProfileKernels(options, path, m, store, profiled, summary));
+      ++summary->skipped;
+      continue;
+    }
+    ItemTiming timing;
+    Status st;
+    if (options.isolate) {
+      IsolatedResult r = RunIsolated(options.backend, path, options.backend_options, options.protocol,
+                                     IsolatedTask::kTime, 0, options.timeout_s);
+      timing = std::move(r.timing);
+      if (r.status != "ok") st = Status::Internal(r.status + ": " + r.error);
+    } else {
+      st = TimeModelFile(backend, path, options.backend_options, options.protocol, &timing);
+    }
+    if (st.ok()) {
+      SetMeasurementTiming(timing, &m);
+      ++summary->measured;
+      ++summary->per_family[item.family];
+    } else {
+      m.status = "failed";
+      m.error = st.message();
+      ++summary->failed;
+    }
+    DLB_RETURN_IF_ERROR(store->Put(m));
+    if (st.ok()) sidecar << SidecarLine(m.key.item_id, "sweep", item.desc) << "\n" << std::flush;
+    if (st.ok() && options.kernel_times) DLB_RETURN_IF_ERROR(ProfileKernels(options, path, m, store, profiled, summary));
+    if (options.progress && (i + 1) % 100 == 0)
+      std::fprintf(stderr, "sweep: %d/%d networks, %.0f s\n", i + 1, options.samples, Seconds(start));
+  }
+  return Status::OK();
+}
+
+nlohmann::json TensorTypesJson(const std::vector<TensorType>& types) {
+  nlohmann::json out = nlohmann::json::array();
+  for (const TensorType& t : types) out.push_back({{"dtype", DtypeName(t.dtype)}, {"dims", t.dims}});
+  return out;
+}
+
+// manifest.json of a suite folder holding sweep networks as G=1 bricks (docs/suite.md): the
+// networks themselves, not re-exported, so a packed profile times what a lone one would.
+Status WriteSweepManifest(const std::string& suite_dir, const std::vector<SweepItem>& items) {
+  nlohmann::json bricks = nlohmann::json::array();
+  for (const SweepItem& item : items) {
+    const BrickInfo& b = item.brick;
+    bricks.push_back({{"id", item.m.key.item_id},
+                      {"file", BrickFileName(b.id)},
+                      {"op_types", b.op_types},
+                      {"layers", b.layers},
+                      {"inputs", TensorTypesJson(b.inputs)},
+                      {"outputs", TensorTypesJson(b.outputs)},
+                      {"macs", std::llround(b.cost.macs)},
+                      {"flops", std::llround(b.cost.flops)},
+                      {"params", b.cost.params}});
+  }
+  const nlohmann::json manifest = {{"schema_version", kSuiteSchemaVersion}, {"tool_version", "0.1.0"},
+                                   {"granularity", 1}, {"mode", "chain"}, {"bricks", bricks}, {"decoys", 0}};
+  const std::string path = suite_dir + "/manifest.json";
+  std::ofstream out(path, std::ios::trunc);
+  if (!(out << manifest.dump(2) << "\n") || !out.flush()) return Status::IOError(path + ": cannot write");
+  return Status::OK();
+}
+
+// The networks packed: suite folders of options.pack_chunk networks, each profiled by
+// ProfileSuitePacked (R visits, the fastest kept). Networks already profiled are not written;
+// any of them the sidecar lacks (a run killed between store and sidecar) gets its line.
+Status SweepPacked(const std::string& db_path, const SweepOptions& options, const std::string& dir,
+                   const MeasurementKey& key, Store* store, std::set<std::string>* profiled, std::ostream& sidecar,
+                   SweepSummary* summary) {
+  namespace fs = std::filesystem;
+  const auto start = std::chrono::steady_clock::now();
+  std::set<std::string> described = SidecarIds(db_path);
+  auto describe = [&](const SweepItem& item) {
+    if (described.insert(item.m.key.item_id).second)
+      sidecar << SidecarLine(item.m.key.item_id, "sweep", item.desc) << "\n" << std::flush;
+  };
+  RunOptions run;
+  run.backend = options.backend;
+  run.backend_options = options.backend_options;
+  run.protocol = options.protocol;  // its warm-ups precede every visit's profiled inferences
+  run.protocol.fastest_round = true;
+  run.timeout_s = options.timeout_s;
+  run.progress = false;
+  run.profile_runs = options.profile_runs;
+  run.pack = options.pack;
+  run.pack_rounds = options.pack_rounds;
+  const std::string suite = dir + "/suite", path = dir + "/layer.onnx";
+  std::vector<SweepItem> chunk;
+  std::set<std::string> in_chunk;
+  auto profile_chunk = [&](int done) -> Status {
+    if (chunk.empty()) return Status::OK();
+    DLB_RETURN_IF_ERROR(WriteSweepManifest(suite, chunk));
+    RunSummary rs;
+    DLB_RETURN_IF_ERROR(ProfileSuitePacked(suite, run, store, &rs));
+    std::map<std::string, const SweepItem*> by_id;
+    for (const SweepItem& item : chunk) by_id[item.m.key.item_id] = &item;
+    for (const RunItem& r : rs.items) {
+      auto it = by_id.find(r.m.key.item_id);
+      if (it == by_id.end()) return Status::Internal("packed sweep: profiled an item it did not write: " + r.m.key.item_id);
+      const SweepItem& item = *it->second;
+      if (r.m.status != "ok") {
+        ++summary->profile_failed;
+        continue;
+      }
+      describe(item);
+      profiled->insert(r.m.key.item_id);
+      if (r.skipped) {  // profiled meanwhile by a concurrent run
+        ++summary->skipped;
+        continue;
+      }
+      ++summary->profiled;
+      ++summary->per_family[item.family];
+    }
+    chunk.clear();
+    in_chunk.clear();
+    std::error_code ec;
+    fs::remove_all(suite, ec);
+    if (options.progress)
+      std::fprintf(stderr, "sweep: %d/%d networks (%d profiled, %d skipped), %.0f s\n", done, options.samples,
+                   summary->profiled, summary->skipped, Seconds(start));
+    return Status::OK();
+  };
+  for (int i = 0; i < options.samples; ++i) {
+    if (chunk.empty()) {
+      std::error_code ec;
+      fs::create_directories(suite + "/bricks", ec);
+      if (ec) return Status::IOError(suite + ": cannot create: " + ec.message());
+    }
+    SweepItem item;
+    DLB_RETURN_IF_ERROR(BuildSweepItem(options, i, path, key, &item));
+    const std::string& id = item.m.key.item_id;
+    if (profiled->count(id) || in_chunk.count(id)) {  // stored, or drawn twice
+      if (profiled->count(id)) describe(item);
+      ++summary->skipped;
+      continue;
+    }
+    std::error_code ec;
+    const std::string brick = suite + "/" + BrickFileName(item.brick.id);
+    fs::rename(path, brick, ec);
+    if (ec) return Status::IOError(brick + ": cannot move the network there: " + ec.message());
+    in_chunk.insert(id);
+    chunk.push_back(std::move(item));
+    if (static_cast<int>(chunk.size()) >= options.pack_chunk) DLB_RETURN_IF_ERROR(profile_chunk(i + 1));
+  }
+  return profile_chunk(options.samples);
+}
+
 }  // namespace
 
-Status RunSweep(const std::string& db_path, const SweepOptions& options, SweepSummary* summary) {
+Status RunSweep(const std::string& db_path, const SweepOptions& options_in, SweepSummary* summary) {
   const auto start = std::chrono::steady_clock::now();
+  SweepOptions options = options_in;
   if (options.samples < 0) return Status::InvalidArgument("sweep: -n must be >= 0");
+  if (options.pack < 0) return Status::InvalidArgument("sweep: --pack must be >= 0");
+  if (options.pack_rounds < 1) return Status::InvalidArgument("sweep: --pack-rounds must be >= 1");
+  if (options.pack == 0 && options.pack_rounds != 1) return Status::InvalidArgument("sweep: --pack-rounds needs --pack");
+  if (options.pack > 0 && !options.isolate)
+    return Status::InvalidArgument("sweep: --in-process cannot be combined with --pack (packs are profiled in a child)");
+  if (options.pack > 0 && options.pack_chunk < 1) return Status::InvalidArgument("sweep: pack_chunk must be >= 1");
+  if (options.pack > 0) options.kernel_times = true;
   if (options.kernel_times && options.profile_runs < 1) return Status::InvalidArgument("sweep: --profile-runs must be >= 1");
   if (options.min_macs > options.max_macs)
     return Status::InvalidArgument(fmt::format("sweep: --min-macs ({:g}) must be <= --max-macs ({:g})", options.min_macs,
@@ -636,7 +850,6 @@ Status RunSweep(const std::string& db_path, const SweepOptions& options, SweepSu
                           "/dlbricks-sweep-" + std::to_string(::getpid());
   std::filesystem::create_directories(dir, ec);
   if (ec) return Status::IOError(dir + ": cannot create: " + ec.message());
-  const std::string path = dir + "/layer.onnx";
   std::ofstream sidecar(summary->sidecar, std::ios::app);
   if (!sidecar) return Status::IOError(summary->sidecar + ": cannot open for appending");
 
@@ -659,74 +872,10 @@ Status RunSweep(const std::string& db_path, const SweepOptions& options, SweepSu
     for (const OpProfileRow& r : rows) profiled.insert(r.item_id);
   }
 
-  Status result;
-  for (int i = 0; i < options.samples; ++i) {
-    SweepNetwork net;
-    result = MakeSweepNetwork(options.seed, i, options.families, options, &net);
-    if (!result.ok()) break;
-    {
-      std::ofstream f(path, std::ios::binary | std::ios::trunc);
-      if (!net.model.SerializeToOstream(&f)) {
-        result = Status::IOError(path + ": cannot write");
-        break;
-      }
-    }
-    Graph graph;
-    IngestOptions ingest;
-    ingest.check = false;  // built by us; shape inference still runs
-    result = LoadGraph(path, ingest, &graph);
-    const int layers = static_cast<int>(graph.layers.size());
-    // One layer, or a MatMul with the bias Add ONNX Runtime runs inside its Gemm.
-    const LayerDescriptor desc = result.ok() && layers > 0 ? DescribeUnit(graph, 0, layers) : LayerDescriptor{};
-    if (!result.ok() || !(layers == 1 || (layers == 2 && desc.fused_bias))) {
-      result = result.ok() ? Status::Internal("sweep network " + std::to_string(i) + " has " +
-                                              std::to_string(graph.layers.size()) + " layers after ingest")
-                           : result;
-      break;
-    }
-    Measurement m;
-    m.key = {system.id, "brick", BrickSignature(graph, 0, layers).Hex(), 1, summary->protocol};
-    m.name = "sweep:" + std::to_string(options.seed) + ":" + std::to_string(i) + ":" + desc.op_type;
-    std::optional<Measurement> existing;
-    result = store->Lookup(m.key, &existing);
-    if (!result.ok()) break;
-    if (existing && existing->status == "ok") {
-      if (options.kernel_times) {
-        result = ProfileKernels(options, path, m, store.get(), &profiled, summary);
-        if (!result.ok()) break;
-      }
-      ++summary->skipped;
-      continue;
-    }
-    ItemTiming timing;
-    Status st;
-    if (options.isolate) {
-      IsolatedResult r = RunIsolated(options.backend, path, options.backend_options, options.protocol,
-                                     IsolatedTask::kTime, 0, options.timeout_s);
-      timing = std::move(r.timing);
-      if (r.status != "ok") st = Status::Internal(r.status + ": " + r.error);
-    } else {
-      st = TimeModelFile(*backend, path, options.backend_options, options.protocol, &timing);
-    }
-    if (st.ok()) {
-      SetMeasurementTiming(timing, &m);
-      ++summary->measured;
-      ++summary->per_family[net.family];
-    } else {
-      m.status = "failed";
-      m.error = st.message();
-      ++summary->failed;
-    }
-    result = store->Put(m);
-    if (!result.ok()) break;
-    if (st.ok()) sidecar << SidecarLine(m.key.item_id, "sweep", desc) << "\n" << std::flush;
-    if (st.ok() && options.kernel_times) {
-      result = ProfileKernels(options, path, m, store.get(), &profiled, summary);
-      if (!result.ok()) break;
-    }
-    if (options.progress && (i + 1) % 100 == 0)
-      std::fprintf(stderr, "sweep: %d/%d networks, %.0f s\n", i + 1, options.samples, Seconds(start));
-  }
+  const MeasurementKey key{system.id, "brick", "", 1, summary->protocol};
+  const Status result =
+      options.pack > 0 ? SweepPacked(db_path, options, dir, key, store.get(), &profiled, sidecar, summary)
+                       : SweepAlone(options, dir, *backend, key, store.get(), &profiled, sidecar, summary);
   std::filesystem::remove_all(dir, ec);
   summary->wall_s = Seconds(start);
   return result;
@@ -734,15 +883,7 @@ Status RunSweep(const std::string& db_path, const SweepOptions& options, SweepSu
 
 Status HarvestModelLayers(const std::vector<std::string>& model_paths, const std::string& db_path, int* added) {
   *added = 0;
-  std::set<std::string> seen;
-  {
-    std::ifstream in(SidecarPath(db_path));
-    std::string line;
-    while (std::getline(in, line)) {
-      nlohmann::json j = nlohmann::json::parse(line, nullptr, false);
-      if (j.is_object() && j.contains("item_id") && j["item_id"].is_string()) seen.insert(j["item_id"].get<std::string>());
-    }
-  }
+  std::set<std::string> seen = SidecarIds(db_path);
   std::ofstream sidecar(SidecarPath(db_path), std::ios::app);
   if (!sidecar) return Status::IOError(SidecarPath(db_path) + ": cannot open for appending");
   for (const std::string& path : model_paths) {

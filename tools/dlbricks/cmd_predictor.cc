@@ -43,6 +43,10 @@ void RegisterSweep(CLI::App* parent, Context& ctx) {
   cmd->add_flag("--kernel-times", flags->options.kernel_times,
                 "also profile every network (stored op profiles; `train --target kernel` learns kernel time)");
   cmd->add_option("--profile-runs", flags->options.profile_runs, "inferences per profiling run (default 20)");
+  cmd->add_option("--pack", flags->options.pack,
+                  "profile N networks side by side per session (as run --pack): op profiles only, implies --kernel-times");
+  cmd->add_option("--pack-rounds", flags->options.pack_rounds,
+                  "with --pack: visits per pack, each network keeps its fastest (default 1)");
   cmd->add_flag("!--in-process", flags->options.isolate,
                 "time every network in this process instead of a fresh child (faster, but not how `run` times bricks)");
   cmd->callback([flags, cmd, &ctx] {
@@ -50,12 +54,20 @@ void RegisterSweep(CLI::App* parent, Context& ctx) {
     o.families = SplitComma(flags->families);
     o.backend_options.intra_op_threads = flags->threads;
     if (cmd->count("--runs")) o.protocol.max_runs = o.protocol.min_runs;
+    if (cmd->count("--pack-rounds") && !cmd->count("--pack"))
+      return void(ctx.exit_code = Fail(Status::InvalidArgument("sweep: --pack-rounds needs --pack")));
     SweepSummary summary;
     const Status st = RunSweep(flags->db, o, &summary);
-    std::printf("sweep: %d measured, %d skipped (stored), %d failed in %.1f s; system %s, protocol %s\n",
-                summary.measured, summary.skipped, summary.failed, summary.wall_s, summary.system_id.c_str(),
-                summary.protocol.c_str());
-    if (o.kernel_times) std::printf("op profiles: %d stored, %d failed\n", summary.profiled, summary.profile_failed);
+    if (o.pack > 0)
+      std::printf("sweep (packed by %d, %d visits): %d profiled, %d skipped (stored), %d failed in %.1f s; system %s\n",
+                  o.pack, o.pack_rounds, summary.profiled, summary.skipped, summary.profile_failed, summary.wall_s,
+                  summary.system_id.c_str());
+    else
+      std::printf("sweep: %d measured, %d skipped (stored), %d failed in %.1f s; system %s, protocol %s\n",
+                  summary.measured, summary.skipped, summary.failed, summary.wall_s, summary.system_id.c_str(),
+                  summary.protocol.c_str());
+    if (o.kernel_times && o.pack == 0)
+      std::printf("op profiles: %d stored, %d failed\n", summary.profiled, summary.profile_failed);
     for (const auto& [family, n] : summary.per_family) std::printf("  %-10s %d\n", family.c_str(), n);
     if (!st.ok()) ctx.exit_code = Fail(st);
   });
