@@ -80,11 +80,11 @@ class Backend {
   virtual Status Prepare(const std::string& model_path, const BackendOptions& options,
                          std::unique_ptr<PreparedModel>* model) = 0;
   // Per-operator profiling, a separate opt-in run: at least `runs` inferences after the
-  // warm-up (onnxruntime: 10 inferences or 1 s, whichever ends first; then at least 30 ms of
-  // inferences, at most 2000), summed by operator type. `on_run` (may be empty) is called
-  // after every inference, so a watchdog sees a long profile progress; `next_profiled` is
-  // true once the warm-up is over (a caller can then prepare the caches for the next one).
-  // Default: Unsupported.
+  // warm-up (onnxruntime and opencv share src/backend/profile_loop.h: 10 inferences or 1 s,
+  // whichever ends first; then at least 30 ms of inferences, at most 2000), summed by operator
+  // type. `on_run` (may be empty) is called after every inference, so a watchdog sees a long
+  // profile progress; `next_profiled` is true once the warm-up is over (a caller can then
+  // prepare the caches for the next one). Default: Unsupported.
   virtual Status ProfileOps(const std::string& model_path, const BackendOptions& options, int runs,
                             const ProfileHook& on_run, std::vector<OpTypeTime>* times);
   // The same profiling run, kernel by kernel, with each kernel's place in the rewritten graph
