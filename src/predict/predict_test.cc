@@ -1013,12 +1013,12 @@ TEST(NewFamilies, FormatOnePredictorStillLoads) {
   EXPECT_NE(res.out.find("LayerNormalization"), std::string::npos) << res.out;
   EXPECT_NE(res.out.find("(free)"), std::string::npos);
   EXPECT_NE(res.out.find("7 kernels not modelled"), std::string::npos) << res.out;
-  // Saved by this build (format 5, its own feature list kept) it predicts the same.
+  // Saved by this build (format 6, its own feature list kept) it predicts the same.
   const std::string again = dir.File("again.dlbp");
   ASSERT_TRUE(SavePredictor(p, again).ok());
   Predictor back;
   ASSERT_TRUE(LoadPredictor(again, &back).ok());
-  EXPECT_EQ(back.format_version, 5);
+  EXPECT_EQ(back.format_version, 6);
   EXPECT_EQ(back.ops, p.ops);
   EXPECT_EQ(back.feature_names, p.feature_names);
   EXPECT_DOUBLE_EQ(*back.PredictLayer(DescribeLayer(small, 0)), *conv);
@@ -1173,7 +1173,7 @@ TEST(Format, FormatTwoPredictorStillLoads) {
   ASSERT_FALSE(::testing::Test::HasFailure());
   EXPECT_TRUE(p.ops.count("Conv") && p.ops.count("Transpose"));
   EXPECT_EQ(std::count(p.feature_names.begin(), p.feature_names.end(), "in_channels_x16"), 0);
-  EXPECT_EQ(p.feature_names.size() + 8, FeatureNames().size());  // alignment (3), fused_bias (4), nchwc_layout (5)
+  EXPECT_EQ(p.feature_names.size() + 9, FeatureNames().size());  // alignment (3), fused_bias (4), nchwc (5, 6)
   const std::optional<double> ms = p.PredictLayer(DepthwiseConv(768));
   ASSERT_TRUE(ms.has_value());
   EXPECT_GT(*ms, 0);
@@ -1298,7 +1298,7 @@ TEST(Format, FormatThreePredictorStillLoads) {
   ASSERT_FALSE(::testing::Test::HasFailure());
   EXPECT_EQ(std::count(p.feature_names.begin(), p.feature_names.end(), "in_channels_x16"), 1);
   EXPECT_EQ(std::count(p.feature_names.begin(), p.feature_names.end(), "fused_bias"), 0);
-  EXPECT_EQ(p.feature_names.size() + 2, FeatureNames().size());  // fused_bias (4), nchwc_layout (5)
+  EXPECT_EQ(p.feature_names.size() + 3, FeatureNames().size());  // fused_bias (4), nchwc (5, 6)
   TempDir dir;
   const Graph g = MatMulBlock(dir, {1, 14, 14, 384}, 384, 1536, {1536});
   const std::optional<double> fused = p.PredictLayer(DescribeUnit(g, 0, 2));
@@ -1345,6 +1345,19 @@ TEST(Features, NchwcLayoutFollowsOnnxRuntimesRule) {
   EXPECT_EQ(nchwc(pool), 0.0);  // not a layout ONNX Runtime blocks
 }
 
+// Resaved by this build, an old file becomes the current format, keeps its feature list and
+// predicts `layer` as before (`ms`).
+void ExpectResavedAsItWas(const Predictor& p, const LayerDescriptor& layer, double ms) {
+  TempDir dir;
+  const std::string again = dir.File("again.dlbp");
+  ASSERT_TRUE(SavePredictor(p, again).ok());
+  Predictor back;
+  ASSERT_TRUE(LoadPredictor(again, &back).ok());
+  EXPECT_EQ(back.format_version, 6);
+  EXPECT_EQ(back.feature_names, p.feature_names);
+  EXPECT_DOUBLE_EQ(*back.PredictLayer(layer), ms);
+}
+
 // A format-4 file (session 6's build, XGBoost, 4 rounds) loads: it lacks nchwc_layout, so
 // ResNeXt's and RegNet's grouped Convs differ to it only by shape; resaved it is format 5.
 TEST(NchwcLayout, FormatFourPredictorStillLoads) {
@@ -1352,19 +1365,54 @@ TEST(NchwcLayout, FormatFourPredictorStillLoads) {
   ASSERT_FALSE(::testing::Test::HasFailure());
   EXPECT_EQ(std::count(p.feature_names.begin(), p.feature_names.end(), "fused_bias"), 1);
   EXPECT_EQ(std::count(p.feature_names.begin(), p.feature_names.end(), "nchwc_layout"), 0);
-  EXPECT_EQ(p.feature_names.size() + 1, FeatureNames().size());
+  EXPECT_EQ(p.feature_names.size() + 2, FeatureNames().size());
   const std::optional<double> ms = p.PredictLayer(GroupedConv(512, 512, 32, 14));
   ASSERT_TRUE(ms.has_value());
   EXPECT_GT(*ms, 0);
   EXPECT_TRUE(std::isfinite(*ms));
-  TempDir dir;
-  const std::string again = dir.File("again.dlbp");
-  ASSERT_TRUE(SavePredictor(p, again).ok());
-  Predictor back;
-  ASSERT_TRUE(LoadPredictor(again, &back).ok());
-  EXPECT_EQ(back.format_version, 5);
-  EXPECT_EQ(back.feature_names, p.feature_names);
-  EXPECT_DOUBLE_EQ(*back.PredictLayer(GroupedConv(512, 512, 32, 14)), *ms);
+  ExpectResavedAsItWas(p, GroupedConv(512, 512, 32, 14), *ms);
+}
+
+// ---- Session 9: the NCHWc decision as ONNX Runtime's profiles show it, format 6 -----------
+
+// Read off the sweep's profiles (a lone layer that runs blocked is wrapped in Reorder kernels):
+// group-1 and depthwise Convs need channels that are a multiple of 4, not whole blocks; pools
+// and other grouped Convs need whole blocks. nchwc_layout (format 5) keeps its old values.
+TEST(Features, NchwcMeasuredFollowsTheProfiles) {
+  const int measured = FeatureIndex("nchwc_measured"), rule5 = FeatureIndex("nchwc_layout");
+  auto at = [](int f, const LayerDescriptor& d) { return LayerFeatures(d)[f]; };
+  EXPECT_EQ(at(measured, GroupedConv(24, 64, 1, 56)), 1.0);  // 24 = 6 x 4: blocked (sweep: all 1,524 group-1 Convs)
+  EXPECT_EQ(at(rule5, GroupedConv(24, 64, 1, 56)), 0.0);     // format 5's values stay as they were
+  EXPECT_EQ(at(measured, GroupedConv(532, 16, 1, 14)), 1.0);
+  EXPECT_EQ(at(measured, GroupedConv(58, 64, 1, 56)), 0.0);  // not a multiple of 4
+  EXPECT_EQ(at(measured, GroupedConv(3, 64, 1, 224)), 1.0);  // fewer than a block: NCHW input
+  EXPECT_EQ(at(measured, DepthwiseConv(76)), 1.0);           // depthwise over 4k channels
+  EXPECT_EQ(at(rule5, DepthwiseConv(76)), 0.0);
+  EXPECT_EQ(at(measured, DepthwiseConv(570)), 0.0);
+  EXPECT_EQ(at(measured, GroupedConv(16, 320, 16, 94)), 0.0);  // a channel multiplier is no depthwise Conv
+  EXPECT_EQ(at(measured, GroupedConv(512, 512, 32, 14)), 1.0); // ResNeXt: 16 per group
+  EXPECT_EQ(at(measured, GroupedConv(168, 168, 7, 28)), 0.0);  // RegNetX: 24 per group
+  LayerDescriptor pool;
+  pool.op_type = "AveragePool";
+  pool.inputs = pool.outputs = {{1, 40, 28, 28}};
+  EXPECT_EQ(at(measured, pool), 0.0);  // a pool still needs whole blocks
+  pool.inputs = pool.outputs = {{1, 48, 28, 28}};
+  EXPECT_EQ(at(measured, pool), 1.0);
+}
+
+// A format-5 file (session 8's build, XGBoost, 4 rounds) loads: it has nchwc_layout, not
+// nchwc_measured, and predicts with format 5's values; resaved it is format 6.
+TEST(NchwcMeasured, FormatFivePredictorStillLoads) {
+  const Predictor p = LoadOldPredictor(5);
+  ASSERT_FALSE(::testing::Test::HasFailure());
+  EXPECT_EQ(std::count(p.feature_names.begin(), p.feature_names.end(), "nchwc_layout"), 1);
+  EXPECT_EQ(std::count(p.feature_names.begin(), p.feature_names.end(), "nchwc_measured"), 0);
+  EXPECT_EQ(p.feature_names.size() + 1, FeatureNames().size());
+  const std::optional<double> ms = p.PredictLayer(DepthwiseConv(76));
+  ASSERT_TRUE(ms.has_value());
+  EXPECT_GT(*ms, 0);
+  EXPECT_TRUE(std::isfinite(*ms));
+  ExpectResavedAsItWas(p, DepthwiseConv(76), *ms);
 }
 
 // `predict --kernels --json`: one line per kernel with its G=1 brick id (the id a

@@ -364,9 +364,9 @@ namespace {
 
 constexpr char kMagic[] = "DLBRICKS-PREDICTOR";
 // 2: `ops` (the op types trained on) and the data-movement features; 3: the alignment
-// features and XGBoost's `training` record; 4: `fused_bias`; 5: `nchwc_layout`. 1 to 4 are
-// still read.
-constexpr int kFormatVersion = 5;
+// features and XGBoost's `training` record; 4: `fused_bias`; 5: `nchwc_layout`;
+// 6: `nchwc_measured`. 1 to 5 are still read.
+constexpr int kFormatVersion = 6;
 
 json MetricsJson(const ErrorMetrics& e) {
   return {{"n", e.n}, {"mape", e.mape}, {"rmse_ms", e.rmse_ms}, {"mae_ms", e.mae_ms}, {"r2", e.r2}};
