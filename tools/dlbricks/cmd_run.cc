@@ -57,7 +57,7 @@ Status ResolvePackFlags(const CLI::App& cmd, MeasureFlags* f) {
 
 void AddProfileFlags(CLI::App* cmd, MeasureFlags* f) {
   cmd->add_flag("--profile-ops", f->options.profile_ops,
-                "also profile time per operator type into the store (onnxruntime; a separate run per item, "
+                "also profile time per operator type into the store (onnxruntime, opencv; a separate run per item, "
                 "skipped when stored unless --force)");
   cmd->add_option("--profile-runs", f->options.profile_runs, "inferences in the profiling run (default 20)");
 }
@@ -111,7 +111,7 @@ void RegisterRun(CLI::App& app, Context& ctx) {
   AddProfileFlags(cmd, flags.get());
   cmd->add_option("--pack", flags->options.pack,
                   "profile only (no latency runs; for kernel-time construction): N bricks side by side per "
-                  "onnxruntime session");
+                  "engine session (onnxruntime, opencv)");
   cmd->add_option("--pack-rounds", flags->options.pack_rounds, "--pack: visits per pack (default: --rounds)");
   AddColdWeightsFlag(cmd, flags.get());
   cmd->add_option("--profiler-bias", flags->options.calibration_bricks,

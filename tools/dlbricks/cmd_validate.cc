@@ -87,7 +87,7 @@ void RegisterValidate(CLI::App& app, Context& ctx) {
   cmd->add_option("--profile-runs", f->measure.options.profile_runs,
                   "--kernel-times: inferences in each brick's profiling run (default 20)");
   cmd->add_option("--pack", f->measure.options.pack,
-                  "--kernel-times: profile bricks only (no latency runs), N side by side per onnxruntime session");
+                  "--kernel-times: profile bricks only (no latency runs), N side by side per engine session (onnxruntime, opencv)");
   cmd->add_option("--profiler-bias", f->profiler_bias,
                   "--kernel-times: also time N cheap bricks, calibrate the profiler's per-kernel cost on every "
                   "brick both timed and profiled, and subtract it from every kernel (read-only: calibrate on "
