@@ -49,16 +49,20 @@ TEST(EstimateCli, KernelTimesAgreeWithValidateAndNeedProfiles) {
   testing::TempDir dir;
   std::string model = testing::SmallConvNet().Write(dir.path(), "net.onnx");
   std::string db = dir.File("r.db");
+  // The fake profiler adds 1 ms to every kernel it reports (far above what a loaded machine adds
+  // to the spun latencies), so the calibrated bias below is positive however busy the host is.
+  const std::string bias = "profile_bias_us=1000";
   // Latencies but no op profiles: every brick is missing for kernel-time construction.
-  auto v = RunCli({"validate", model, "--backend", "fake", "--min-runs", "3", "--db", db, "--json"});
+  auto v = RunCli({"validate", model, "--backend", "fake", "--backend-option", bias, "--min-runs", "3", "--db", db,
+                   "--json"});
   ASSERT_EQ(v.exit_code, 0) << v.err;
   const std::string protocol = nlohmann::json::parse(v.out)["protocol"];
   ExpectErrorOnly(RunCli({"estimate", model, "--db", db, "--protocol", protocol, "--kernel-times"}),
                   "9 brick(s) not profiled");
   // validate --kernel-times profiles the bricks and measures the empty-network probe; estimate
   // then constructs the same latency from the store (the probe as the overhead).
-  v = RunCli({"validate", model, "--backend", "fake", "--min-runs", "3", "--kernel-times", "--profile-runs", "2",
-              "--db", db, "--json"});
+  v = RunCli({"validate", model, "--backend", "fake", "--backend-option", bias, "--min-runs", "3", "--kernel-times",
+              "--profile-runs", "2", "--db", db, "--json"});
   ASSERT_EQ(v.exit_code, 0) << v.err;
   auto jv = nlohmann::json::parse(v.out);
   EXPECT_TRUE(jv["kernel_times"].get<bool>());

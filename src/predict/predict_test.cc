@@ -1130,7 +1130,7 @@ TEST(Train, TrainingRecordRoundTrips) {
   const size_t len_at = text.find('\n') + 1;
   const size_t header_len = std::stoull(text.substr(len_at));
   const nlohmann::json header = nlohmann::json::parse(text.substr(text.find('\n', len_at) + 1, header_len));
-  EXPECT_EQ(header["format_version"], 5);
+  EXPECT_EQ(header["format_version"], 6);
   const nlohmann::json training = header["models"]["*"]["params"]["training"];
   EXPECT_EQ(training["loss"], "huber");
   EXPECT_DOUBLE_EQ(training["weight_power"].get<double>(), 0.5);
