@@ -3,6 +3,7 @@
 // format is fixed in docs/suite.md (contract with `run` and `estimate`).
 #pragma once
 
+#include <nlohmann/json.hpp>
 #include <onnx/onnx_pb.h>
 
 #include <cstdint>
@@ -47,6 +48,10 @@ struct BrickInfo {
 };
 
 BrickInfo DescribeBrick(const Graph& graph, int begin, int end);
+
+// The brick's entry in manifest.json's "bricks" (docs/suite.md): id, file, op types, layers,
+// input and output types, whole MACs and FLOPs, params.
+nlohmann::ordered_json ManifestBrickJson(const BrickInfo& info);
 
 // Builds the standalone model of window [begin, end) (runnable under the mode it came from):
 // graph inputs "input_<k>" (WindowInterface order), outputs "output_<k>", nodes "n<i>",

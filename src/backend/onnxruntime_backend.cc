@@ -201,13 +201,12 @@ Status ProfileNodeMedians(const std::string& trace_path, int warmup_runs, std::v
   }
   nodes->clear();
   for (auto& [name, node] : by_node) {
-    std::vector<double>& us = node.second;
-    std::nth_element(us.begin(), us.begin() + static_cast<std::ptrdiff_t>(us.size() / 2), us.end());
+    const std::vector<double>& us = node.second;
     NodeTime t;
     t.name = name;
     t.op_type = node.first;
     t.calls = static_cast<double>(us.size()) / counted;  // calls of this kernel per inference
-    t.ms = us[us.size() / 2] / 1000.0 * t.calls;
+    t.ms = KernelMedian(us) / 1000.0 * t.calls;
     nodes->push_back(std::move(t));
   }
   return Status::OK();

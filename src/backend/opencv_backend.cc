@@ -92,11 +92,6 @@ bool SortNodesTopologically(onnx::GraphProto* g) {
   return true;
 }
 
-double Median(std::vector<double> v) {
-  std::nth_element(v.begin(), v.begin() + static_cast<std::ptrdiff_t>(v.size() / 2), v.end());
-  return v[v.size() / 2];
-}
-
 void AppendUnique(const std::vector<std::string>& from, std::vector<std::string>* to) {
   for (const std::string& s : from)
     if (std::find(to->begin(), to->end(), s) == to->end()) to->push_back(s);
@@ -219,15 +214,15 @@ class OpenCvPreparedModel : public PreparedModel {
           k.op_type = OnnxOpOfLayerType(layer->type);
         }
         k.outputs.push_back(layer->name);
-        for (const cv::Ptr<cv::dnn::Layer>& producer : net_.getLayerInputs(id))
+        const std::vector<cv::Ptr<cv::dnn::Layer>> producers = net_.getLayerInputs(id);
+        for (const cv::Ptr<cv::dnn::Layer>& producer : producers)
           if (net_.getLayerId(producer->name) > 0) AppendUnique({producer->name}, &k.inputs);
         const std::vector<double>& ms = layer_ms_[static_cast<size_t>(id - 1)];
         const bool ran = *std::max_element(ms.begin(), ms.end()) > 0;
-        const std::vector<cv::Ptr<cv::dnn::Layer>> producers = net_.getLayerInputs(id);
         auto host = producers.empty() ? kernel_of_layer.end()
                                       : kernel_of_layer.find(net_.getLayerId(producers.front()->name));
         if (ran || layer->type == "Concat" || host == kernel_of_layer.end()) {
-          k.ms = ran ? Median(ms) : 0;
+          k.ms = ran ? backend_internal::KernelMedian(ms) : 0;
           kernel_of_layer[id] = out->size();
           out->push_back(std::move(k));
           continue;

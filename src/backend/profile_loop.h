@@ -2,8 +2,10 @@
 // (Backend::ProfileOps / ProfileNodes), so that all backends profile under one protocol.
 #pragma once
 
+#include <algorithm>
 #include <chrono>
 #include <functional>
+#include <vector>
 
 #include "dlbricks/backend.h"
 
@@ -19,6 +21,15 @@ inline constexpr int kMaxProfileRuns = 2000;
 // 4.5 ms from its 8th inference on.
 inline constexpr int kProfileWarmupRuns = 10;
 inline constexpr double kMaxProfileWarmupSeconds = 1.0;
+
+// A kernel's time over the profiled inferences: the median (the upper one of an even count), so a
+// host preemption inflates the few inferences it hits, not the kernel's time.
+// REQUIRES: !samples.empty().
+inline double KernelMedian(std::vector<double> samples) {
+  const auto mid = samples.begin() + static_cast<std::ptrdiff_t>(samples.size() / 2);
+  std::nth_element(samples.begin(), mid, samples.end());
+  return *mid;
+}
 
 // Runs the warm-up, then at least `runs` profiled inferences (above). on_run (may be empty)
 // follows every inference as backend.h documents; after_profiled (may be empty) follows every

@@ -702,30 +702,13 @@ Status SweepAlone(const SweepOptions& options, const std::string& dir, Backend& 
   return Status::OK();
 }
 
-nlohmann::json TensorTypesJson(const std::vector<TensorType>& types) {
-  nlohmann::json out = nlohmann::json::array();
-  for (const TensorType& t : types) out.push_back({{"dtype", DtypeName(t.dtype)}, {"dims", t.dims}});
-  return out;
-}
-
 // manifest.json of a suite folder holding sweep networks as G=1 bricks (docs/suite.md): the
 // networks themselves, not re-exported, so a packed profile times what a lone one would.
 Status WriteSweepManifest(const std::string& suite_dir, const std::vector<SweepItem>& items) {
-  nlohmann::json bricks = nlohmann::json::array();
-  for (const SweepItem& item : items) {
-    const BrickInfo& b = item.brick;
-    bricks.push_back({{"id", item.m.key.item_id},
-                      {"file", BrickFileName(b.id)},
-                      {"op_types", b.op_types},
-                      {"layers", b.layers},
-                      {"inputs", TensorTypesJson(b.inputs)},
-                      {"outputs", TensorTypesJson(b.outputs)},
-                      {"macs", std::llround(b.cost.macs)},
-                      {"flops", std::llround(b.cost.flops)},
-                      {"params", b.cost.params}});
-  }
-  const nlohmann::json manifest = {{"schema_version", kSuiteSchemaVersion}, {"tool_version", "0.1.0"},
-                                   {"granularity", 1}, {"mode", "chain"}, {"bricks", bricks}, {"decoys", 0}};
+  nlohmann::ordered_json bricks = nlohmann::ordered_json::array();
+  for (const SweepItem& item : items) bricks.push_back(ManifestBrickJson(item.brick));
+  const nlohmann::ordered_json manifest = {{"schema_version", kSuiteSchemaVersion}, {"tool_version", "0.1.0"},
+                                           {"granularity", 1}, {"mode", "chain"}, {"bricks", bricks}, {"decoys", 0}};
   const std::string path = suite_dir + "/manifest.json";
   std::ofstream out(path, std::ios::trunc);
   if (!(out << manifest.dump(2) << "\n") || !out.flush()) return Status::IOError(path + ": cannot write");

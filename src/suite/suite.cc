@@ -138,6 +138,21 @@ Status WriteSuite(const std::vector<const Graph*>& graphs, const SuiteOptions& o
 
 }  // namespace
 
+Json ManifestBrickJson(const BrickInfo& info) {
+  Json inputs = Json::array(), outputs = Json::array();
+  for (const TensorType& t : info.inputs) inputs.push_back(TypeJson(t));
+  for (const TensorType& t : info.outputs) outputs.push_back(TypeJson(t));
+  return {{"id", info.id.Hex()},
+          {"file", BrickFileName(info.id)},
+          {"op_types", info.op_types},
+          {"layers", info.layers},
+          {"inputs", inputs},
+          {"outputs", outputs},
+          {"macs", std::llround(info.cost.macs)},  // whole counts, as in the contract
+          {"flops", std::llround(info.cost.flops)},
+          {"params", info.cost.params}};
+}
+
 namespace {
 
 // A suite never holds source weights, so they are not even read (only shapes and constants).
@@ -240,18 +255,7 @@ Status WriteSuite(const std::vector<const Graph*>& graphs, const SuiteOptions& o
     DLB_RETURN_IF_ERROR(WriteModel(dir / BrickFileName(u.id), model));
     pool_extent = std::max(pool_extent, WeightPoolExtent(model));
     BrickInfo info = DescribeBrick(g, u.begin, u.end);
-    Json inputs = Json::array(), outputs = Json::array();
-    for (const TensorType& t : info.inputs) inputs.push_back(TypeJson(t));
-    for (const TensorType& t : info.outputs) outputs.push_back(TypeJson(t));
-    bricks.push_back({{"id", u.id.Hex()},
-                      {"file", BrickFileName(u.id)},
-                      {"op_types", info.op_types},
-                      {"layers", info.layers},
-                      {"inputs", inputs},
-                      {"outputs", outputs},
-                      {"macs", std::llround(info.cost.macs)},  // whole counts, as in the contract
-                      {"flops", std::llround(info.cost.flops)},
-                      {"params", info.cost.params}});
+    bricks.push_back(ManifestBrickJson(info));
     summary->suite_macs += info.cost.macs;
   }
 
