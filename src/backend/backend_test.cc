@@ -11,6 +11,7 @@
 #include "dlbricks/backend.h"
 #include "model_inputs.h"
 #include "opencv_import.h"
+#include "profile_loop.h"
 #include "testing/model_builder.h"
 
 namespace dlbricks {
@@ -123,14 +124,31 @@ TEST(BackendTest, ProfileSumsEachKernelsMedian) {
   std::map<std::string, OpTypeTime> by;
   for (const OpTypeTime& t : SumNodesByOpType(nodes)) by[t.op_type] = t;
   ASSERT_EQ(by.size(), 2u);
-  EXPECT_NEAR(by["Conv"].ms, 0.040, 1e-12);
+  // The trace's whole microseconds, interpolated (TruncatedMicrosecondMedian): two of three
+  // samples in [40, 41) put the median 1.5 / 2 of the way into it.
+  EXPECT_NEAR(by["Conv"].ms, 0.04075, 1e-12);
   EXPECT_NEAR(by["Conv"].calls, 1.0, 1e-12);
-  EXPECT_NEAR(by["ReorderOutput"].ms, 0.008, 1e-12);
+  EXPECT_NEAR(by["ReorderOutput"].ms, 0.0085, 1e-12);
   // Not a trace: a one-line error naming the file.
   std::ofstream(path) << "{}";
   Status st = backend_internal::ProfileNodeMedians(path, 1, &nodes);
   EXPECT_FALSE(st.ok());
   EXPECT_NE(st.message().find(path), std::string::npos);
+}
+
+// ONNX Runtime truncates each kernel's duration to whole microseconds. A 2.6 us kernel whose
+// runs spread evenly over [2.1, 3.1) reads 2 in 9 runs of 10 and 3 in one: the plain median
+// says 2 (23% low), the interpolated one 2 + 0.5 / 0.9.
+TEST(BackendTest, TruncatedMicrosecondMedianReadsBetweenTheMicroseconds) {
+  std::vector<double> us(90, 2.0);
+  us.insert(us.end(), 10, 3.0);
+  EXPECT_EQ(backend_internal::KernelMedian(us), 2.0);
+  EXPECT_NEAR(backend_internal::TruncatedMicrosecondMedian(us), 2.0 + 0.5 / 0.9, 1e-12);
+  // Every run in one microsecond: its middle, not its floor.
+  EXPECT_NEAR(backend_internal::TruncatedMicrosecondMedian({5, 5, 5, 5}), 5.5, 1e-12);
+  // Preemptions in a third of the runs move it within its microsecond only.
+  EXPECT_NEAR(backend_internal::TruncatedMicrosecondMedian({7, 7, 7, 7, 900, 1200}), 7.75, 1e-12);
+  EXPECT_NEAR(backend_internal::TruncatedMicrosecondMedian({0}), 0.5, 1e-12);
 }
 
 // --backend-option entries are ONNX Runtime session config entries, recorded in the fingerprint.

@@ -169,8 +169,8 @@ namespace backend_internal {
 
 // Reads ORT profiler "Node" events ("<node>_kernel_time", args.op_name), skipping everything
 // up to the end of the first `warmup_runs` "model_run"s (the warm-up inferences). Each kernel counts with its
-// median time over the inferences: a host preemption inflates the few inferences it hits, not
-// the kernel's time (a mean over 20 inferences of a 0.1 ms brick moved by 20-30% between runs
+// median time over the inferences (TruncatedMicrosecondMedian: the trace's whole microseconds
+// interpolated): a host preemption inflates the few inferences it hits, not the kernel's time (a mean over 20 inferences of a 0.1 ms brick moved by 20-30% between runs
 // on a shared VM).
 Status ProfileNodeMedians(const std::string& trace_path, int warmup_runs, std::vector<NodeTime>* nodes) {
   std::ifstream in(trace_path);
@@ -206,7 +206,7 @@ Status ProfileNodeMedians(const std::string& trace_path, int warmup_runs, std::v
     t.name = name;
     t.op_type = node.first;
     t.calls = static_cast<double>(us.size()) / counted;  // calls of this kernel per inference
-    t.ms = KernelMedian(us) / 1000.0 * t.calls;
+    t.ms = TruncatedMicrosecondMedian(us) / 1000.0 * t.calls;
     nodes->push_back(std::move(t));
   }
   return Status::OK();
