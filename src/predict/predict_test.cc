@@ -1120,6 +1120,8 @@ TEST(Train, TrainingRecordRoundTrips) {
   o.xgb_rounds = 30;
   o.xgb_loss = "huber";
   o.xgb_weight_power = 0.5;
+  o.xgb_max_depth = 5;
+  o.xgb_eta = 0.2;
   std::map<std::string, Predictor> predictors;
   TrainReport report;
   ASSERT_TRUE(TrainPredictors(samples, o, &predictors, &report).ok());
@@ -1135,6 +1137,8 @@ TEST(Train, TrainingRecordRoundTrips) {
   EXPECT_EQ(training["loss"], "huber");
   EXPECT_DOUBLE_EQ(training["weight_power"].get<double>(), 0.5);
   EXPECT_DOUBLE_EQ(training["huber_slope"].get<double>(), 0.1);
+  EXPECT_EQ(training["max_depth"], 5);
+  EXPECT_DOUBLE_EQ(training["eta"].get<double>(), 0.2);
   Predictor back;
   ASSERT_TRUE(LoadPredictor(path, &back).ok());
   for (int i = 0; i < 10; ++i)
@@ -1521,6 +1525,7 @@ TEST(Calibration, LabelsScaleToTheFastestRoundPerGroup) {
   EXPECT_GE(back.calibration.scale.at("*"), 0.5);  // the overall median of 0.5 to 0.8
   EXPECT_LE(back.calibration.scale.at("*"), 0.8);
 }
+
 
 }  // namespace
 }  // namespace dlbricks

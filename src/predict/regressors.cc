@@ -136,7 +136,11 @@ Status TrainXgboost(const Matrix& raw, const Matrix& z, const std::vector<double
   std::nth_element(sorted.begin(), sorted.begin() + static_cast<std::ptrdiff_t>(sorted.size() / 2), sorted.end());
   DMatrixHandle d = nullptr;
   DLB_XGB(XGDMatrixCreateFromMat(flat.data(), z.size(), z[0].size(), NAN, &d));
-  json training = {{"loss", o.xgb_loss}, {"weight_power", o.xgb_weight_power}, {"rounds", o.xgb_rounds}};
+  json training = {{"loss", o.xgb_loss},
+                   {"weight_power", o.xgb_weight_power},
+                   {"rounds", o.xgb_rounds},
+                   {"max_depth", o.xgb_max_depth},
+                   {"eta", o.xgb_eta}};
   if (o.xgb_loss == "huber") training["huber_slope"] = o.xgb_huber_slope;
   auto reg = std::make_shared<XgbRegressor>(o.xgb_per_work, training);
   Status st = reg->Create(d);
@@ -146,7 +150,7 @@ Status TrainXgboost(const Matrix& raw, const Matrix& z, const std::vector<double
     st = Status::Internal(std::string("xgboost: ") + XGBGetLastError());
   const std::pair<const char*, std::string> params[] = {
       {"objective", objective}, {"base_score", std::to_string(sorted[sorted.size() / 2])},
-      {"huber_slope", std::to_string(o.xgb_huber_slope)}, {"max_depth", "8"}, {"eta", "0.08"}, {"subsample", "0.9"},
+      {"huber_slope", std::to_string(o.xgb_huber_slope)}, {"max_depth", std::to_string(o.xgb_max_depth)}, {"eta", std::to_string(o.xgb_eta)}, {"subsample", "0.9"},
       {"colsample_bytree", "0.9"}, {"min_child_weight", "2"}, {"nthread", "2"}, {"seed", std::to_string(o.seed)}};
   for (const auto& [k, v] : params)
     if (st.ok() && XGBoosterSetParam(reg->booster(), k, v.c_str()) != 0)
