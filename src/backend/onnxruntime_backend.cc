@@ -12,6 +12,7 @@
 #include <map>
 #include <set>
 #include <string_view>
+#include <utility>
 #include <nlohmann/json.hpp>
 #include <sstream>
 #include <unistd.h>
@@ -168,10 +169,11 @@ class OrtPreparedModel : public PreparedModel {
 namespace backend_internal {
 
 // Reads ORT profiler "Node" events ("<node>_kernel_time", args.op_name), skipping everything
-// up to the end of the first `warmup_runs` "model_run"s (the warm-up inferences). Each kernel counts with its
-// median time over the inferences (TruncatedMicrosecondMedian: the trace's whole microseconds
-// interpolated): a host preemption inflates the few inferences it hits, not the kernel's time (a mean over 20 inferences of a 0.1 ms brick moved by 20-30% between runs
-// on a shared VM).
+// up to the end of the first `warmup_runs` "model_run"s (the warm-up inferences). Each kernel
+// counts with its median time over the inferences, read between the trace's whole microseconds
+// (TruncatedMicrosecondMedian): a host preemption inflates the few inferences it hits, not the
+// kernel's time (a mean over 20 inferences of a 0.1 ms brick moved by 20-30% between runs on a
+// shared VM).
 Status ProfileNodeMedians(const std::string& trace_path, int warmup_runs, std::vector<NodeTime>* nodes) {
   std::ifstream in(trace_path);
   if (!in) return Status::IOError(trace_path + ": cannot open onnxruntime profile");
@@ -201,12 +203,11 @@ Status ProfileNodeMedians(const std::string& trace_path, int warmup_runs, std::v
   }
   nodes->clear();
   for (auto& [name, node] : by_node) {
-    const std::vector<double>& us = node.second;
     NodeTime t;
     t.name = name;
     t.op_type = node.first;
-    t.calls = static_cast<double>(us.size()) / counted;  // calls of this kernel per inference
-    t.ms = TruncatedMicrosecondMedian(us) / 1000.0 * t.calls;
+    t.calls = static_cast<double>(node.second.size()) / counted;  // calls of this kernel per inference
+    t.ms = TruncatedMicrosecondMedian(std::move(node.second)) / 1000.0 * t.calls;
     nodes->push_back(std::move(t));
   }
   return Status::OK();

@@ -297,6 +297,12 @@ TEST(Eval, RecordsPerLayerPredictionsInTheStore) {
   // Bad predictor files: one line naming the file, the store keeps what it had.
   testing::WriteFile(dir.File("junk.dlbp"), "not a predictor\n");
   testing::ExpectOneLineError(testing::RunCli({"predictor", "eval", dir.File("junk.dlbp"), "--db", db}), "junk.dlbp");
+  testing::ExpectOneLineError(
+      testing::RunCli({"predictor", "train", "--db", db, "--models", "xgboost", "--xgb-depth", "0", "-o", dir.File("d.dlbp")}),
+      "--xgb-depth must be 1 to 20, not 0");
+  testing::ExpectOneLineError(
+      testing::RunCli({"predictor", "train", "--db", db, "--models", "xgboost", "--xgb-eta", "1.5", "-o", dir.File("e.dlbp")}),
+      "--xgb-eta must be in (0, 1], not 1.5");
   testing::ExpectOneLineError(testing::RunCli({"predictor", "eval", dir.File("absent.dlbp"), "--db", db}),
                               "absent.dlbp");
   EXPECT_EQ(list().size(), samples.size());
@@ -1110,6 +1116,13 @@ TEST(Train, HuberLossResistsOneSidedSlowdowns) {
   const Status st = TrainPredictors(samples, bad, &predictors, &report);
   EXPECT_EQ(st.code(), Status::Code::kInvalidArgument);
   EXPECT_NE(st.message().find("quartic"), std::string::npos);
+  // Trees that cannot be grown: one clear error each.
+  bad.xgb_loss = "huber";
+  bad.xgb_max_depth = 0;
+  EXPECT_NE(TrainPredictors(samples, bad, &predictors, &report).message().find("--xgb-depth"), std::string::npos);
+  bad.xgb_max_depth = 10;
+  bad.xgb_eta = 0;
+  EXPECT_NE(TrainPredictors(samples, bad, &predictors, &report).message().find("--xgb-eta"), std::string::npos);
 }
 
 // Sample weights ms^p and the loss are recorded in the file (format 3) and reload.

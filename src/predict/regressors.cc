@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <fmt/format.h>
 
 #include "internal.h"
 
@@ -120,6 +121,10 @@ Status TrainXgboost(const Matrix& raw, const Matrix& z, const std::vector<double
   else if (o.xgb_loss == "huber") objective = "reg:pseudohubererror";
   else if (o.xgb_loss == "absolute") objective = "reg:absoluteerror";
   else return Status::InvalidArgument("xgboost loss must be squared, huber or absolute, not '" + o.xgb_loss + "'");
+  if (o.xgb_max_depth < 1 || o.xgb_max_depth > 20)
+    return Status::InvalidArgument(fmt::format("--xgb-depth must be 1 to 20, not {}", o.xgb_max_depth));
+  if (!(o.xgb_eta > 0 && o.xgb_eta <= 1))
+    return Status::InvalidArgument(fmt::format("--xgb-eta must be in (0, 1], not {:g}", o.xgb_eta));
   if (!(o.xgb_huber_slope > 0)) return Status::InvalidArgument("xgboost huber slope must be > 0");
   const std::vector<float> flat = Flatten(z);
   std::vector<float> label(ms.size()), weight;

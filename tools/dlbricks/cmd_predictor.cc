@@ -105,6 +105,13 @@ std::string BestPredictor(const std::map<std::string, Predictor>& predictors) {
   return best;
 }
 
+// XGBoost's trees (`train` and `validate --leave-family-out`): rounds, depth, learning rate.
+void AddXgbTreeFlags(CLI::App* cmd, TrainOptions* o) {
+  cmd->add_option("--xgb-rounds", o->xgb_rounds, "xgboost boosting rounds (default 800)");
+  cmd->add_option("--xgb-depth", o->xgb_max_depth, "xgboost tree depth (default 10)");
+  cmd->add_option("--xgb-eta", o->xgb_eta, "xgboost learning rate per round (default 0.04)");
+}
+
 void RegisterTrain(CLI::App* parent, Context& ctx) {
   auto f = std::make_shared<TrainFlags>();
   CLI::App* cmd = parent->add_subcommand("train", "train predictors on the 80% split, report the 20% test split");
@@ -119,13 +126,11 @@ void RegisterTrain(CLI::App* parent, Context& ctx) {
   cmd->add_option("--lr", f->options.lr, "neural nets: initial learning rate (default 1e-3)");
   cmd->add_option("--decay-every", f->options.decay_every, "neural nets: step-decay period in epochs (default 10)");
   cmd->add_option("--max-train-time", f->options.max_train_s, "neural nets: stop after S seconds each (default: none)");
-  cmd->add_option("--xgb-rounds", f->options.xgb_rounds, "xgboost boosting rounds (default 800)");
+  AddXgbTreeFlags(cmd, &f->options);
   cmd->add_flag("!--xgb-log-ms", f->options.xgb_per_work,
                 "xgboost learns ln(ms) instead of ln(ms / (MACs + bytes)) (which extrapolates past the sweep)");
   cmd->add_option("--xgb-loss", f->options.xgb_loss, "xgboost loss on the log target: huber (default) | squared | absolute");
   cmd->add_option("--xgb-huber-slope", f->options.xgb_huber_slope, "xgboost huber loss: where it turns linear, in ln units (default 0.1)");
-  cmd->add_option("--xgb-depth", f->options.xgb_max_depth, "xgboost tree depth (default 10)")->check(CLI::Range(1, 20));
-  cmd->add_option("--xgb-eta", f->options.xgb_eta, "xgboost learning rate per round (default 0.04)")->check(CLI::Range(1e-4, 1.0));
   cmd->add_option("--xgb-weight-power", f->options.xgb_weight_power, "xgboost: weight each sample by ms^P (default 0: unweighted)");
   cmd->add_option("--seed", f->options.seed, "training seed (default 1)");
   cmd->add_option("--target", f->statistic, "latency statistic to learn: value (protocol headline, default) | min | kernel (op-profiled "
@@ -293,9 +298,7 @@ void RegisterValidate(CLI::App* parent, Context& ctx) {
   cmd->add_flag("--leave-family-out", f->options.leave_family_out,
                 "per model family: train without any layer of that family's models, then predict them");
   cmd->add_option("--models", f->kinds, "leave-family-out: regressor to train (default xgboost)");
-  cmd->add_option("--xgb-rounds", f->options.train.xgb_rounds, "xgboost boosting rounds (default 800)");
-  cmd->add_option("--xgb-depth", f->options.train.xgb_max_depth, "xgboost tree depth (default 10)")->check(CLI::Range(1, 20));
-  cmd->add_option("--xgb-eta", f->options.train.xgb_eta, "xgboost learning rate per round (default 0.04)")->check(CLI::Range(1e-4, 1.0));
+  AddXgbTreeFlags(cmd, &f->options.train);
   cmd->add_flag("!--xgb-log-ms", f->options.train.xgb_per_work, "xgboost learns ln(ms) instead of ln(ms / work)");
   cmd->add_option("--system", f->system, "leave-family-out: system id or unique prefix (default: the store's only one)");
   cmd->add_option("--target", f->options.dataset.statistic, "leave-family-out: value (default) | min | kernel");
