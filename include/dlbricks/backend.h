@@ -46,6 +46,11 @@ class PreparedModel {
   virtual const std::vector<TensorInfo>& inputs() const = 0;
   // Float outputs of the last Run(), flattened (for sanity checks such as "all finite").
   virtual Status LastOutputs(std::vector<std::vector<float>>* outputs) const = 0;
+  // Reads every byte of the synthetic inputs (one load per cache line), outside any timed
+  // region: after a cache flush the inputs are back in cache, as a layer inside a model finds
+  // the activation its producer just wrote while its weights were evicted by the layers before
+  // (ProtocolOptions::rewarm_inputs). Returns the bytes read. Default: none, 0.
+  virtual int64_t TouchInputs() { return 0; }
 };
 
 // Time spent in one operator type over one profiled inference (EmBench Fig. 4).
@@ -64,8 +69,9 @@ struct NodeTime {
   std::vector<std::string> inputs, outputs;  // tensor names in the rewritten graph, initializers left out
 };
 
-// Called after every inference of a profiling run (Backend::ProfileOps).
-using ProfileHook = std::function<void(bool next_profiled)>;
+// Called after every inference of a profiling run (Backend::ProfileOps), with the model being
+// profiled (so a caller that flushes the caches can re-read its inputs).
+using ProfileHook = std::function<void(bool next_profiled, PreparedModel& model)>;
 
 class Backend {
  public:

@@ -67,6 +67,12 @@ struct ProtocolOptions {
   // starts with caches as cold as inside a whole model, where the layers before evict a
   // layer's weights. 0 = off (default; the paper's protocol runs hot).
   int64_t cache_flush_bytes = 0;
+  // With cache_flush_bytes: re-read the inputs after every flush (PreparedModel::TouchInputs),
+  // so a layer starts as it does inside a model, its weights evicted by the layers before but
+  // its input just written by its producer. Alone, flushed layers read their input from memory
+  // too, and activation-heavy ones run slower than in the model. In the protocol key only when
+  // set. Default: false
+  bool rewarm_inputs = false;
   // Rounds per item: a runner visits its whole item list this many times and pools each item's
   // samples, so every item averages over the same drift of the host; each visit gets
   // RoundProtocol's share of the run budget. In the protocol key only when != 1. Default: 1
@@ -99,6 +105,9 @@ double HeadlineValue(const ProtocolOptions& options, const SampleStats& stats);
 // Rewrites one byte per cache line of a buffer of `bytes` (outside any timed region), evicting
 // what the caches held (ProtocolOptions::cache_flush_bytes).
 void FlushCaches(int64_t bytes);
+// The caches before a timed or profiled run of `model`: flushed (options.cache_flush_bytes),
+// then its inputs re-read if options.rewarm_inputs. REQUIRES: options.cache_flush_bytes > 0
+void PrepareCaches(const ProtocolOptions& options, PreparedModel& model);
 
 // Result of timing one item.
 struct ItemTiming {

@@ -6,7 +6,9 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <map>
+#include <numeric>
 
 #include "dlbricks/backend.h"
 #include "model_inputs.h"
@@ -176,7 +178,7 @@ TEST(BackendTest, OnnxRuntimeProfilesOpTypes) {
   o.opt_level = "disable";  // keep Conv/BN/Relu separate so each type shows up
   std::vector<OpTypeTime> times;
   std::vector<bool> next_profiled;  // one per inference
-  Status st = b->ProfileOps(path, o, 5, [&](bool next) { next_profiled.push_back(next); }, &times);
+  Status st = b->ProfileOps(path, o, 5, [&](bool next, PreparedModel&) { next_profiled.push_back(next); }, &times);
   ASSERT_TRUE(st.ok()) << st.message();
   std::map<std::string, OpTypeTime> by;
   for (const auto& t : times) by[t.op_type] = t;
@@ -189,6 +191,27 @@ TEST(BackendTest, OnnxRuntimeProfilesOpTypes) {
   ASSERT_NE(first, next_profiled.end());
   EXPECT_TRUE(std::all_of(first, next_profiled.end(), [](bool next) { return next; }));
   EXPECT_GE(next_profiled.end() - first, 6);
+}
+
+// TouchInputs reads every input buffer whole, and a profiling hook can call it on the model
+// being profiled (what a flushed, re-warmed profile does between inferences).
+TEST(BackendTest, OnnxRuntimeTouchesEveryInputByte) {
+  TempDir dir;
+  const std::string path = WriteSmallConvNet(dir);
+  std::unique_ptr<Backend> b;
+  ASSERT_TRUE(BackendRegistry::Create("onnxruntime", &b).ok());
+  std::unique_ptr<PreparedModel> m;
+  ASSERT_TRUE(b->Prepare(path, BackendOptions{}, &m).ok());
+  int64_t bytes = 0;
+  for (const TensorInfo& in : m->inputs()) bytes += 4 * std::accumulate(in.dims.begin(), in.dims.end(), int64_t{1}, std::multiplies<>());
+  ASSERT_GT(bytes, 0);
+  EXPECT_EQ(m->TouchInputs(), bytes);
+  std::vector<OpTypeTime> times;
+  std::vector<int64_t> touched;
+  ASSERT_TRUE(b->ProfileOps(path, BackendOptions{}, 3, [&](bool, PreparedModel& p) { touched.push_back(p.TouchInputs()); },
+                            &times).ok());
+  ASSERT_FALSE(touched.empty());
+  for (int64_t t : touched) EXPECT_EQ(t, bytes);
 }
 
 // ORT's telemetry recursed over /proc/self/cmdline and overflowed the stack on long command

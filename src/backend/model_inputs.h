@@ -24,6 +24,10 @@ Status ReadFileBytes(const std::string& path, std::string* bytes);
 // Elements of a tensor with these dims (1 for a scalar).
 int64_t ElementCount(const std::vector<int64_t>& dims);
 
+// Loads one byte of every 64-byte cache line of [data, data + bytes), so the buffer is in cache
+// (PreparedModel::TouchInputs). Returns bytes.
+int64_t ReadEveryLine(const char* data, size_t bytes);
+
 // An ONNX Runtime profile (its JSON trace) kernel by kernel (name, op type, median ms x calls,
 // calls; no graph places), over the inferences after the first `warmup_runs` (at least 1).
 // Bad or short trace → Status naming the file.

@@ -111,6 +111,12 @@ class OrtPreparedModel : public PreparedModel {
 
   const std::vector<TensorInfo>& inputs() const override { return inputs_; }
 
+  int64_t TouchInputs() override {
+    int64_t bytes = 0;
+    for (const std::vector<char>& buf : buffers_) bytes += backend_internal::ReadEveryLine(buf.data(), buf.size());
+    return bytes;
+  }
+
   // Ends profiling; returns the trace file ORT wrote.
   std::string EndProfiling() {
     Ort::AllocatorWithDefaultOptions alloc;

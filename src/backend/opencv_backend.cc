@@ -153,6 +153,12 @@ class OpenCvPreparedModel : public PreparedModel {
 
   const std::vector<TensorInfo>& inputs() const override { return inputs_; }
 
+  int64_t TouchInputs() override {
+    int64_t bytes = 0;
+    for (const cv::Mat& blob : blobs_) bytes += backend_internal::ReadEveryLine(blob.ptr<char>(), blob.total() * blob.elemSize());
+    return bytes;
+  }
+
   // Appends each layer's time in the last Run() (ms) to layer_ms_. getPerfProfile's vector is
   // indexed by layer id - 1: it leaves out the input layer (id 0), as getLayerNames does. A
   // layer OpenCV fused into another reports 0.

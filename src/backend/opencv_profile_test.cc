@@ -32,7 +32,7 @@ TEST(OpenCvProfileTest, ProfileOpsReportsOnnxOpTypesWithoutFusedLayers) {
   const std::string path = SmallConvNet().Write(dir.path(), "net.onnx");
   std::vector<OpTypeTime> times;
   std::vector<bool> next_profiled;  // one per inference
-  Status st = OpenCv()->ProfileOps(path, BackendOptions{}, 5, [&](bool next) { next_profiled.push_back(next); },
+  Status st = OpenCv()->ProfileOps(path, BackendOptions{}, 5, [&](bool next, PreparedModel&) { next_profiled.push_back(next); },
                                    &times);
   ASSERT_TRUE(st.ok()) << st.message();
   std::map<std::string, OpTypeTime> by;

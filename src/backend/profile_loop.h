@@ -63,13 +63,13 @@ inline Status RunProfileLoop(PreparedModel& model, int runs, const ProfileHook& 
   for (bool warm = false; !warm;) {
     DLB_RETURN_IF_ERROR(model.Run());
     warm = ++*warmups >= kProfileWarmupRuns || elapsed_s() >= kMaxProfileWarmupSeconds;
-    if (on_run) on_run(warm);
+    if (on_run) on_run(warm, model);
   }
   start = std::chrono::steady_clock::now();
   for (int r = 0; r < runs || (r < kMaxProfileRuns && elapsed_s() < kMinProfileSeconds); ++r) {
     DLB_RETURN_IF_ERROR(model.Run());
     if (after_profiled) DLB_RETURN_IF_ERROR(after_profiled());
-    if (on_run) on_run(true);
+    if (on_run) on_run(true, model);
   }
   return Status::OK();
 }

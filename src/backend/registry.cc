@@ -110,6 +110,14 @@ int64_t ElementCount(const std::vector<int64_t>& dims) {
   return n;
 }
 
+int64_t ReadEveryLine(const char* data, size_t bytes) {
+  unsigned char sum = 0;
+  for (size_t i = 0; i < bytes; i += 64) sum = static_cast<unsigned char>(sum + static_cast<unsigned char>(data[i]));
+  volatile unsigned char sink = sum;  // the loads are the point; keep them
+  (void)sink;
+  return static_cast<int64_t>(bytes);
+}
+
 Status ReadModelProto(const std::string& path, onnx::ModelProto* model) {
   std::string bytes;
   DLB_RETURN_IF_ERROR(ReadFileBytes(path, &bytes));

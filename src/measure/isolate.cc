@@ -83,11 +83,10 @@ std::string ChildWork(Backend& backend, const std::string& path, const BackendOp
   if (task == IsolatedTask::kTime) {
     st = TimeModelFile(backend, path, options, protocol, &t, beat);
   } else {
-    // Each profiled inference starts with the caches flushed, as a timed run does.
-    const int64_t flush = protocol.cache_flush_bytes;
-    auto on_run = [&](bool next_profiled) {
+    // Each profiled inference starts with the caches prepared as a timed run's are.
+    auto on_run = [&](bool next_profiled, PreparedModel& model) {
       beat();
-      if (flush > 0 && next_profiled) FlushCaches(flush);
+      if (protocol.cache_flush_bytes > 0 && next_profiled) PrepareCaches(protocol, model);
     };
     const auto start = Clock::now();
     st = task == IsolatedTask::kProfileOps ? backend.ProfileOps(path, options, profile_runs, on_run, &t.op_times)

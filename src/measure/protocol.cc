@@ -35,6 +35,7 @@ std::string CanonicalText(const ProtocolOptions& o) {
                      o.warmup_runs, o.warmup_s, o.min_runs, o.min_time_s, o.ci_target, o.max_runs, o.max_time_s,
                      o.cool_off_s, HeadlineName(o.headline), o.trim) +
          (o.cache_flush_bytes > 0 ? fmt::format(";cache_flush_bytes={}", o.cache_flush_bytes) : "") +
+         (o.rewarm_inputs ? ";rewarm_inputs" : "") +
          (o.rounds != 1 ? fmt::format(";rounds={}", o.rounds) : "") + (o.fastest_round ? ";fastest_round" : "");
 }
 
@@ -44,6 +45,11 @@ void FlushCaches(int64_t bytes) {
   static std::vector<unsigned char> buffer;
   if (static_cast<int64_t>(buffer.size()) < bytes) buffer.assign(static_cast<size_t>(bytes), 0);
   for (int64_t i = 0; i < bytes; i += 64) buffer[static_cast<size_t>(i)] += 1;
+}
+
+void PrepareCaches(const ProtocolOptions& o, PreparedModel& model) {
+  FlushCaches(o.cache_flush_bytes);
+  if (o.rewarm_inputs) model.TouchInputs();
 }
 
 double HeadlineValue(const ProtocolOptions& o, const SampleStats& s) {
@@ -97,6 +103,7 @@ Status ValidateProtocol(const ProtocolOptions& o) {
   if (o.trim < 0 || o.trim >= 0.5) return Status::InvalidArgument("trim must be in [0, 0.5)");
   if (o.cache_flush_bytes < 0 || o.cache_flush_bytes > (int64_t{1} << 33))
     return Status::InvalidArgument("--cache-flush must be between 0 and 8192 MiB");
+  if (o.rewarm_inputs && o.cache_flush_bytes == 0) return Status::InvalidArgument("--rewarm-inputs needs --cache-flush");
   if (o.rounds < 1) return Status::InvalidArgument(fmt::format("--rounds must be >= 1 (got {})", o.rounds));
   if (o.fastest_round && o.rounds < 2) return Status::InvalidArgument("--fastest-round needs --rounds >= 2");
   return Status::OK();
@@ -150,7 +157,7 @@ Status TimePreparedModel(PreparedModel& model, const ProtocolOptions& o, ItemTim
   int64_t next_ci_check = o.min_runs;
   Clock::duration timed{0};
   for (;;) {
-    if (o.cache_flush_bytes > 0) FlushCaches(o.cache_flush_bytes);
+    if (o.cache_flush_bytes > 0) PrepareCaches(o, model);
     const Clock::time_point t0 = Clock::now();
     Status st = model.Run();
     const Clock::time_point t1 = Clock::now();

@@ -177,6 +177,61 @@ TEST(ProtocolTest, CacheFlushIsOutsideTheTimedRegionAndInTheKey) {
   EXPECT_EQ(ValidateProtocol(o).ExitCode(), 2);
 }
 
+// Counts what the protocol does to a model: inferences, and input reads since the last one.
+class CountingModel : public PreparedModel {
+ public:
+  Status Run() override {
+    ++runs_;
+    if (touched_since_run_) ++runs_after_touch_;
+    touched_since_run_ = false;
+    return Status::OK();
+  }
+  const std::vector<TensorInfo>& inputs() const override { return inputs_; }
+  Status LastOutputs(std::vector<std::vector<float>>* outputs) const override {
+    outputs->clear();
+    return Status::OK();
+  }
+  int64_t TouchInputs() override {
+    ++touches_;
+    touched_since_run_ = true;
+    return 4;
+  }
+  int runs_ = 0, runs_after_touch_ = 0, touches_ = 0;
+
+ private:
+  bool touched_since_run_ = false;
+  std::vector<TensorInfo> inputs_;
+};
+
+TEST(ProtocolTest, RewarmInputsReadsThemAfterEveryFlush) {
+  ProtocolOptions o = Preset("dlbricks");
+  o.min_runs = o.max_runs = 12;
+  o.warmup_runs = 3;
+  o.cache_flush_bytes = 1 << 20;
+  {
+    CountingModel m;  // flushed only: the inputs are never read again
+    ItemTiming t;
+    ASSERT_TRUE(TimePreparedModel(m, o, &t).ok());
+    EXPECT_EQ(t.samples_ms.size(), 12u);
+    EXPECT_EQ(m.touches_, 0);
+  }
+  const std::string flushed_key = ProtocolKey(o);
+  o.rewarm_inputs = true;
+  EXPECT_NE(ProtocolKey(o), flushed_key);
+  CountingModel m;
+  ItemTiming t;
+  ASSERT_TRUE(TimePreparedModel(m, o, &t).ok());
+  // Every timed run, and only those, follows a flush and then a read of the inputs.
+  EXPECT_EQ(m.touches_, 12);
+  EXPECT_EQ(m.runs_after_touch_, 12);
+  EXPECT_EQ(m.runs_, 12 + 3);
+  // Re-warming inputs means nothing without a flush before it.
+  o.cache_flush_bytes = 0;
+  const Status st = ValidateProtocol(o);
+  EXPECT_EQ(st.ExitCode(), 2);
+  EXPECT_NE(st.message().find("--rewarm-inputs needs --cache-flush"), std::string::npos) << st.message();
+}
+
 TEST(ProtocolTest, AutoStopsOnTimeAndCi) {
   testing::TempDir dir;
   testing::WriteFile(dir.File("m.onnx"), "another fake model");

@@ -388,6 +388,10 @@ TEST(Sweep, MeasuresProfilesAndResumes) {
   testing::ExpectOneLineError(
       testing::RunCli({"predictor", "sweep", "--db", db, "-n", "1", "--min-macs", "5e8", "--max-macs", "4e8"}),
       "--min-macs (5e+08) must be <= --max-macs (4e+08)");
+  testing::ExpectOneLineError(testing::RunCli({"predictor", "sweep", "--db", db, "-n", "1", "--rewarm-inputs"}),
+                              "--rewarm-inputs needs --cache-flush");
+  testing::ExpectOneLineError(testing::RunCli({"predictor", "sweep", "--db", db, "-n", "1", "--cache-flush", "nan"}),
+                              "--cache-flush must be between 0 and 8192 MiB (got nan)");
   latency.clear();
   ASSERT_TRUE(LoadDataset(db, DatasetQuery{}, &latency, &system_id).ok());
   EXPECT_EQ(static_cast<int>(latency.size()), first.measured);

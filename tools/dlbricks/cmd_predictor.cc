@@ -7,6 +7,7 @@
 
 #include "commands.h"
 #include "dlbricks/predict.h"
+#include "measure_flags.h"
 
 namespace dlbricks::cli {
 namespace {
@@ -24,6 +25,7 @@ struct SweepFlags {
   SweepOptions options;
   std::string db, families;
   int threads = 1;
+  double cache_flush_mib = 0;
 };
 
 void RegisterSweep(CLI::App* parent, Context& ctx) {
@@ -43,6 +45,10 @@ void RegisterSweep(CLI::App* parent, Context& ctx) {
   cmd->add_flag("--kernel-times", flags->options.kernel_times,
                 "also profile every network (stored op profiles; `train --target kernel` learns kernel time)");
   cmd->add_option("--profile-runs", flags->options.profile_runs, "inferences per profiling run (default 20)");
+  cmd->add_option("--cache-flush", flags->cache_flush_mib,
+                  "MiB rewritten before every timed and profiled inference (cold caches, as `run --cache-flush`; 0 = off)");
+  cmd->add_flag("--rewarm-inputs", flags->options.protocol.rewarm_inputs,
+                "with --cache-flush: re-read the inputs after each flush (weights cold, input warm, as inside a model)");
   cmd->add_option("--pack", flags->options.pack,
                   "profile N networks side by side per session (as run --pack): op profiles only, implies --kernel-times");
   cmd->add_option("--pack-rounds", flags->options.pack_rounds,
@@ -54,6 +60,8 @@ void RegisterSweep(CLI::App* parent, Context& ctx) {
     o.families = SplitComma(flags->families);
     o.backend_options.intra_op_threads = flags->threads;
     if (cmd->count("--runs")) o.protocol.max_runs = o.protocol.min_runs;
+    if (Status st = CacheFlushBytes(flags->cache_flush_mib, &o.protocol.cache_flush_bytes); !st.ok())
+      return void(ctx.exit_code = Fail(st.WithPrefix("sweep")));
     if (cmd->count("--pack-rounds") && !cmd->count("--pack"))
       return void(ctx.exit_code = Fail(Status::InvalidArgument("sweep: --pack-rounds needs --pack")));
     SweepSummary summary;

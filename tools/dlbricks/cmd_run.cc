@@ -29,6 +29,8 @@ void AddMeasureFlags(CLI::App* cmd, MeasureFlags* f) {
   cmd->add_option("--ci-target", f->ci_target, "stop when the median's 95% CI is within this fraction (0 = off)");
   cmd->add_option("--cool-off", f->cool_off_s, "idle seconds before each item");
   cmd->add_option("--cache-flush", f->cache_flush_mib, "MiB rewritten before every timed run (cold caches; 0 = off)");
+  cmd->add_flag("--rewarm-inputs", f->rewarm_inputs,
+                "with --cache-flush: re-read the inputs after each flush (weights cold, input warm, as inside a model)");
   cmd->add_option("--rounds", f->rounds, "visit every item R times, pooling samples; 1/R of the runs each (default 1)");
   cmd->add_flag("--fastest-round", f->fastest_round,
                 "with --rounds: report the fastest round (and, profiling packs, each brick's fastest visit), not the pooled samples");
@@ -62,6 +64,13 @@ void AddProfileFlags(CLI::App* cmd, MeasureFlags* f) {
   cmd->add_option("--profile-runs", f->options.profile_runs, "inferences in the profiling run (default 20)");
 }
 
+Status CacheFlushBytes(double mib, int64_t* bytes) {
+  if (!(mib >= 0 && mib <= 8192))
+    return Status::InvalidArgument(fmt::format("--cache-flush must be between 0 and 8192 MiB (got {})", mib));
+  *bytes = static_cast<int64_t>(mib * 1024 * 1024);
+  return Status::OK();
+}
+
 Status ResolveMeasureFlags(const CLI::App& cmd, MeasureFlags* f) {
   RunOptions& o = f->options;
   ProtocolOptions& p = o.protocol;
@@ -78,7 +87,8 @@ Status ResolveMeasureFlags(const CLI::App& cmd, MeasureFlags* f) {
   if (cmd.count("--max-time")) p.max_time_s = f->max_time_s;
   if (cmd.count("--ci-target")) p.ci_target = f->ci_target;
   if (cmd.count("--cool-off")) p.cool_off_s = f->cool_off_s;
-  if (cmd.count("--cache-flush")) p.cache_flush_bytes = static_cast<int64_t>(f->cache_flush_mib * 1024 * 1024);
+  if (cmd.count("--cache-flush")) DLB_RETURN_IF_ERROR(CacheFlushBytes(f->cache_flush_mib, &p.cache_flush_bytes));
+  p.rewarm_inputs = f->rewarm_inputs;
   if (cmd.count("--rounds")) p.rounds = f->rounds;
   p.fastest_round = f->fastest_round;
   DLB_RETURN_IF_ERROR(ValidateProtocol(p));

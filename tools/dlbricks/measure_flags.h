@@ -24,6 +24,7 @@ struct MeasureFlags {
   int warmup_runs = 0, min_runs = 0, max_runs = 0;
   double warmup_s = 0, min_time_s = 0, max_time_s = 0, ci_target = 0, cool_off_s = 0;
   double cache_flush_mib = 0;
+  bool rewarm_inputs = false;
   int rounds = 1;
   bool fastest_round = false;
   double cold_weights_mib = 0;
@@ -39,6 +40,9 @@ Status ResolvePackFlags(const CLI::App& cmd, MeasureFlags* flags);
 void AddProfileFlags(CLI::App* cmd, MeasureFlags* flags);
 // Resolves the preset and overrides into flags->options (InvalidArgument on bad values).
 Status ResolveMeasureFlags(const CLI::App& cmd, MeasureFlags* flags);
+// --cache-flush MIB in bytes (`run`, `measure`, `predictor sweep`); InvalidArgument outside
+// [0, 8192] MiB or NaN, before any cast.
+Status CacheFlushBytes(double mib, int64_t* bytes);
 // Opens the --db store for writing.
 Status OpenRunStore(const MeasureFlags& flags, std::unique_ptr<Store>* store);
 
