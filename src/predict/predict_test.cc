@@ -472,8 +472,13 @@ TEST(Sweep, PackedProfilesTheLoneSweepsNetworksAndResumes) {
   EXPECT_EQ(again.skipped, 16);
   EXPECT_EQ(SidecarLines(packed_db), SidecarLines(lone_db));
 
-  // `predictor train --target kernel` from the packed-only store.
+  // `predictor train --target kernel` from the packed-only store; the default target finds no
+  // latency row there and says which target would.
   const std::string out = dir.File("k.dlbp");
+  testing::ExpectOneLineError(testing::RunCli({"predictor", "train", "--db", packed_db, "-o", out, "--models", "linear"}),
+                              "no layer with a 'value' label for system " + packed.system_id +
+                                  " (a packed sweep stores kernel times only: --target kernel)");
+  EXPECT_FALSE(std::filesystem::exists(out));
   const testing::CommandResult train = testing::RunCli(
       {"predictor", "train", "--db", packed_db, "-o", out, "--models", "linear", "--target", "kernel"});
   ASSERT_EQ(train.exit_code, 0) << train.err;

@@ -162,6 +162,11 @@ void RegisterTrain(CLI::App* parent, Context& ctx) {
     std::string system_id;
     Status st = LoadDataset(f->db, q, &samples, &system_id);
     if (!st.ok()) return void(ctx.exit_code = Fail(st));
+    if (samples.empty())
+      return void(ctx.exit_code = Fail(Status::NotFound(fmt::format(
+                      "{}: no layer with a '{}' label for system {}{}", f->db, f->statistic, system_id,
+                      f->statistic == "kernel" ? " (sweep --kernel-times or --pack profiles them)"
+                                               : " (a packed sweep stores kernel times only: --target kernel)"))));
     CalibrationOptions calibration;
     calibration.dbs = SplitComma(f->calibrate);
     LabelCalibration scales;
