@@ -106,7 +106,7 @@ double HeadlineValue(const ProtocolOptions& options, const SampleStats& stats);
 // what the caches held (ProtocolOptions::cache_flush_bytes).
 void FlushCaches(int64_t bytes);
 // The caches before a timed or profiled run of `model`: flushed (options.cache_flush_bytes),
-// then its inputs re-read if options.rewarm_inputs. REQUIRES: options.cache_flush_bytes > 0
+// then its inputs re-read if options.rewarm_inputs; nothing when cache_flush_bytes is 0.
 void PrepareCaches(const ProtocolOptions& options, PreparedModel& model);
 
 // Result of timing one item.

@@ -86,7 +86,7 @@ std::string ChildWork(Backend& backend, const std::string& path, const BackendOp
     // Each profiled inference starts with the caches prepared as a timed run's are.
     auto on_run = [&](bool next_profiled, PreparedModel& model) {
       beat();
-      if (protocol.cache_flush_bytes > 0 && next_profiled) PrepareCaches(protocol, model);
+      if (next_profiled) PrepareCaches(protocol, model);
     };
     const auto start = Clock::now();
     st = task == IsolatedTask::kProfileOps ? backend.ProfileOps(path, options, profile_runs, on_run, &t.op_times)

@@ -48,6 +48,7 @@ void FlushCaches(int64_t bytes) {
 }
 
 void PrepareCaches(const ProtocolOptions& o, PreparedModel& model) {
+  if (o.cache_flush_bytes <= 0) return;
   FlushCaches(o.cache_flush_bytes);
   if (o.rewarm_inputs) model.TouchInputs();
 }
@@ -157,7 +158,7 @@ Status TimePreparedModel(PreparedModel& model, const ProtocolOptions& o, ItemTim
   int64_t next_ci_check = o.min_runs;
   Clock::duration timed{0};
   for (;;) {
-    if (o.cache_flush_bytes > 0) PrepareCaches(o, model);
+    PrepareCaches(o, model);
     const Clock::time_point t0 = Clock::now();
     Status st = model.Run();
     const Clock::time_point t1 = Clock::now();

@@ -45,10 +45,7 @@ void RegisterSweep(CLI::App* parent, Context& ctx) {
   cmd->add_flag("--kernel-times", flags->options.kernel_times,
                 "also profile every network (stored op profiles; `train --target kernel` learns kernel time)");
   cmd->add_option("--profile-runs", flags->options.profile_runs, "inferences per profiling run (default 20)");
-  cmd->add_option("--cache-flush", flags->cache_flush_mib,
-                  "MiB rewritten before every timed and profiled inference (cold caches, as `run --cache-flush`; 0 = off)");
-  cmd->add_flag("--rewarm-inputs", flags->options.protocol.rewarm_inputs,
-                "with --cache-flush: re-read the inputs after each flush (weights cold, input warm, as inside a model)");
+  AddCacheFlushFlags(cmd, &flags->cache_flush_mib, &flags->options.protocol.rewarm_inputs);
   cmd->add_option("--pack", flags->options.pack,
                   "profile N networks side by side per session (as run --pack): op profiles only, implies --kernel-times");
   cmd->add_option("--pack-rounds", flags->options.pack_rounds,

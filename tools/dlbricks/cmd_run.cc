@@ -28,9 +28,7 @@ void AddMeasureFlags(CLI::App* cmd, MeasureFlags* f) {
   cmd->add_option("--max-time", f->max_time_s, "timed seconds at most (hard cap)");
   cmd->add_option("--ci-target", f->ci_target, "stop when the median's 95% CI is within this fraction (0 = off)");
   cmd->add_option("--cool-off", f->cool_off_s, "idle seconds before each item");
-  cmd->add_option("--cache-flush", f->cache_flush_mib, "MiB rewritten before every timed run (cold caches; 0 = off)");
-  cmd->add_flag("--rewarm-inputs", f->rewarm_inputs,
-                "with --cache-flush: re-read the inputs after each flush (weights cold, input warm, as inside a model)");
+  AddCacheFlushFlags(cmd, &f->cache_flush_mib, &f->rewarm_inputs);
   cmd->add_option("--rounds", f->rounds, "visit every item R times, pooling samples; 1/R of the runs each (default 1)");
   cmd->add_flag("--fastest-round", f->fastest_round,
                 "with --rounds: report the fastest round (and, profiling packs, each brick's fastest visit), not the pooled samples");
@@ -62,6 +60,13 @@ void AddProfileFlags(CLI::App* cmd, MeasureFlags* f) {
                 "also profile time per operator type into the store (onnxruntime, opencv; a separate run per item, "
                 "skipped when stored unless --force)");
   cmd->add_option("--profile-runs", f->options.profile_runs, "inferences in the profiling run (default 20)");
+}
+
+void AddCacheFlushFlags(CLI::App* cmd, double* cache_flush_mib, bool* rewarm_inputs) {
+  cmd->add_option("--cache-flush", *cache_flush_mib,
+                  "MiB rewritten before every timed and profiled inference (cold caches; 0 = off)");
+  cmd->add_flag("--rewarm-inputs", *rewarm_inputs,
+                "with --cache-flush: re-read the inputs after each flush (weights cold, input warm, as inside a model)");
 }
 
 Status CacheFlushBytes(double mib, int64_t* bytes) {

@@ -40,6 +40,8 @@ Status ResolvePackFlags(const CLI::App& cmd, MeasureFlags* flags);
 void AddProfileFlags(CLI::App* cmd, MeasureFlags* flags);
 // Resolves the preset and overrides into flags->options (InvalidArgument on bad values).
 Status ResolveMeasureFlags(const CLI::App& cmd, MeasureFlags* flags);
+// --cache-flush MIB and --rewarm-inputs (`run`, `measure`, `predictor sweep`).
+void AddCacheFlushFlags(CLI::App* cmd, double* cache_flush_mib, bool* rewarm_inputs);
 // --cache-flush MIB in bytes (`run`, `measure`, `predictor sweep`); InvalidArgument outside
 // [0, 8192] MiB or NaN, before any cast.
 Status CacheFlushBytes(double mib, int64_t* bytes);
