@@ -48,6 +48,9 @@ step "7/8 predictor: XGBoost learns per-layer latency from the G=1 bricks (ResPe
 "$bin" predictor harvest --db "$db" "${models[@]}"
 "$bin" predictor train --db "$db" --models xgboost -o "$out/predictor.dlbp"
 "$bin" predictor eval "$out/predictor.dlbp" --db "$db"
+echo "-- whole models from predictions only, each family held out: its layers from training, its latency from the"
+echo "   in-model context (cold weights) fitted on the other models' end-to-end references:"
+"$bin" predictor validate "${models[@]}" --db "$db" --leave-family-out
 
 step "8/8 compare and report: systems ranked per model (DLBricks section 6), figures in one HTML file"
 "$bin" compare "${models[@]}" --db "$db"

@@ -273,9 +273,40 @@ class Regressor {
   virtual Status Save(std::string* json, std::vector<std::string>* blobs) const = 0;
 };
 
+// ---- In-model context (session 12) ------------------------------------------------------
+// A lone layer is timed with its weights in cache: between two of its inferences nothing else
+// runs. Inside a model every other layer runs in between, so its weights arrive from memory,
+// and the model's own traffic slows it a little more. Fitted on whole models measured end to
+// end (`dlbricks predictor context`), a kernel inside a model costs
+//   kernel_scale x lone prediction + ms_per_mb x min(weight bytes, cache_bytes) / 1e6:
+// weights larger than the last-level cache were streamed from memory in the lone label already.
+struct ModelContext {
+  double kernel_scale = 1;
+  double ms_per_mb = 0;     // cold weights: ms per MB, the inverse of a memory bandwidth
+  double cache_bytes = 0;   // last-level cache of the machine the context was fitted on
+  std::vector<std::string> models;  // the models it was fitted on; empty: no context
+  double mape_before = 0, mape_after = 0;  // whole-model MAPE (%) over those models
+  bool fitted() const { return !models.empty(); }
+  // The in-model time of a kernel predicted at `lone_ms` whose weights hold `weight_bytes`.
+  double Apply(double lone_ms, double weight_bytes) const;
+};
+
+// One whole model for the context fit: its kernels' lone predictions summed (no call
+// overhead), their weights capped at the cache summed (MB), and its measured latency less the
+// call overhead.
+struct ContextPoint {
+  std::string model;
+  double lone_ms = 0, cached_weight_mb = 0, measured_ms = 0;
+};
+// Least squares on relative errors, min sum ((s lone + b cached - measured) / measured)^2, with
+// s > 0 and b >= 0 (refitted with b = 0, the scale alone, when the unconstrained fit leaves
+// them). Fails with fewer than two points or one without a positive latency and prediction.
+// Sets every field but cache_bytes.
+Status FitModelContext(const std::vector<ContextPoint>& points, ModelContext* context);
+
 // The loaded predictor: normaliser + regressors (one "*" or one per family).
 struct Predictor {
-  int format_version = 5;
+  int format_version = 7;
   ModelKind kind = ModelKind::kXgboost;
   bool per_family = false;
   // The file's features, in its order: a subset of this build's FeatureNames() (a file from an
@@ -296,6 +327,7 @@ struct Predictor {
   // Trained on kernel times (no call overhead, no layout reorders) instead of latencies.
   bool kernel_times = false;
   LabelCalibration calibration;  // since format 5; empty: labels as stored
+  ModelContext context;          // since format 7; not fitted: kernels as lone layers
   std::string file_id;  // 32 hex: HashBytes of the file it was loaded from (set by LoadPredictor)
 
   // The model kind, "/per-family" appended when there is one regressor per family.
@@ -373,6 +405,8 @@ struct ModelPredictionOptions {
   // Each sample contains one inference call's fixed cost (Predictor::run_overhead_ms): take
   // it out of every unit and add it once per model. Default: true.
   bool overhead_correction = true;
+  // Apply the predictor's in-model context (Predictor::context) when it has one.
+  bool model_context = true;
 };
 
 // One kernel of a composed model: layers [begin, end) of Graph::layers.
@@ -382,11 +416,14 @@ struct PredictedKernel {
   std::string predicted_as;   // the layer predicted ("" when free): op_type, or the stand-in
                               // for a kernel ONNX Runtime builds (LayerNormalization, Erf)
   bool free = false;          // view op or removed by ONNX Runtime: no kernel
-  std::optional<double> ms;   // nullopt: free or not modelled
+  std::optional<double> ms;   // nullopt: free or not modelled; in-model context applied
+  std::optional<double> lone_ms;  // the layer predictor's own prediction (no context)
+  double weight_bytes = 0;    // of the predicted layer (float32 parameters)
 };
 
 struct ModelPrediction {
   double ms = 0;
+  double lone_ms = 0;         // the same without the in-model context
   double uncertainty_ms = 0;  // sum of unit predictions x their family's test MAPE
   int units = 0;              // fused kernels (or layers with kNone)
   int unmodelled = 0;         // kernels neither modelled nor free (0 ms)
@@ -394,6 +431,11 @@ struct ModelPrediction {
   std::vector<PredictedKernel> kernels;  // in layer order
 };
 ModelPrediction PredictModel(const Predictor& p, const Graph& graph, const ModelPredictionOptions& options);
+// The last-level cache of this machine (sysfs), 32 MiB when the kernel does not say.
+double ContextCacheBytes();
+// The context-fit point of a prediction made without context (options.model_context false).
+ContextPoint ContextPointOf(const std::string& model, const ModelPrediction& lone, double run_overhead_ms,
+                            double measured_ms, double cache_bytes);
 
 // The torchvision family of a model name: its leading letters ("resnet50" -> "resnet",
 // "mobilenet_v3_small" -> "mobilenet").
@@ -409,6 +451,11 @@ struct WholeModelOptions {
   // and predict F's models with it. Otherwise `predictor` predicts every model.
   bool leave_family_out = false;
   CalibrationOptions calibration;  // leave-family-out: labels calibrated before training
+  // The in-model context: kFile uses the predictor's own (none for a leave-family-out
+  // predictor); kLeaveFamilyOut fits one per family on the other families' references (models
+  // with a reference, at least two); kNone predicts kernels as lone layers.
+  enum class Context { kFile, kLeaveFamilyOut, kNone };
+  Context context = Context::kFile;
   TrainOptions train = [] {  // leave-family-out trains train.kinds[0]. Default: xgboost
     TrainOptions t;
     t.kinds = {ModelKind::kXgboost};
@@ -422,6 +469,8 @@ struct WholeModelRow {
   int units = 0, unmodelled = 0;
   std::string predictor;        // "given" or "lofo:<family>"
   int train_samples = 0;
+  double lone_ms = 0;           // predicted without the in-model context
+  std::string context;          // "none", "file" or "lofo:<family>"
 };
 
 struct WholeModelReport {
@@ -429,8 +478,11 @@ struct WholeModelReport {
   double run_overhead_ms = 0;
   std::vector<WholeModelRow> rows;  // models with a measured reference only
   std::vector<std::string> unmeasured;  // models without a reference (named, not scored)
+  // Context::kFile: scored models the file's context was fitted on (in-sample for them).
+  int context_in_sample = 0;
   double mape = 0;                  // mean |predicted / measured - 1| x 100 over rows
   double geomean_normalised = 0;    // geometric mean of predicted / measured
+  double lone_mape = 0, lone_geomean_normalised = 0;  // the same without the in-model context
 };
 
 // Predicts whole models from per-layer predictions only (no measured brick) and scores them
@@ -438,6 +490,12 @@ struct WholeModelReport {
 // `predictor` is required unless options.leave_family_out.
 Status ValidateWholeModels(const std::vector<std::string>& model_paths, const std::string& db_path,
                            const Predictor* predictor, const WholeModelOptions& options, WholeModelReport* report);
+// Fits p's in-model context on the models of `model_paths` that `db_path` holds an end-to-end
+// reference of (system p.system_id, protocol options.e2e_protocol), composed with
+// options.predict. `points` gets one per referenced model, `unmeasured` the others' names.
+Status FitContextOnModels(const Predictor& p, const std::vector<std::string>& model_paths, const std::string& db_path,
+                          const WholeModelOptions& options, ModelContext* context, std::vector<ContextPoint>* points,
+                          std::vector<std::string>* unmeasured);
 std::string WholeModelTable(const WholeModelReport& report);
 std::string WholeModelJson(const WholeModelReport& report);
 

@@ -1033,7 +1033,7 @@ TEST(NewFamilies, FormatOnePredictorStillLoads) {
   ASSERT_TRUE(SavePredictor(p, again).ok());
   Predictor back;
   ASSERT_TRUE(LoadPredictor(again, &back).ok());
-  EXPECT_EQ(back.format_version, 6);
+  EXPECT_EQ(back.format_version, 7);
   EXPECT_EQ(back.ops, p.ops);
   EXPECT_EQ(back.feature_names, p.feature_names);
   EXPECT_DOUBLE_EQ(*back.PredictLayer(DescribeLayer(small, 0)), *conv);
@@ -1154,7 +1154,7 @@ TEST(Train, TrainingRecordRoundTrips) {
   const size_t len_at = text.find('\n') + 1;
   const size_t header_len = std::stoull(text.substr(len_at));
   const nlohmann::json header = nlohmann::json::parse(text.substr(text.find('\n', len_at) + 1, header_len));
-  EXPECT_EQ(header["format_version"], 6);
+  EXPECT_EQ(header["format_version"], 7);
   const nlohmann::json training = header["models"]["*"]["params"]["training"];
   EXPECT_EQ(training["loss"], "huber");
   EXPECT_DOUBLE_EQ(training["weight_power"].get<double>(), 0.5);
@@ -1379,7 +1379,7 @@ void ExpectResavedAsItWas(const Predictor& p, const LayerDescriptor& layer, doub
   ASSERT_TRUE(SavePredictor(p, again).ok());
   Predictor back;
   ASSERT_TRUE(LoadPredictor(again, &back).ok());
-  EXPECT_EQ(back.format_version, 6);
+  EXPECT_EQ(back.format_version, 7);
   EXPECT_EQ(back.feature_names, p.feature_names);
   EXPECT_DOUBLE_EQ(*back.PredictLayer(layer), ms);
 }
@@ -1548,6 +1548,207 @@ TEST(Calibration, LabelsScaleToTheFastestRoundPerGroup) {
   EXPECT_LE(back.calibration.scale.at("*"), 0.8);
 }
 
+
+TEST(Context, FormatSixPredictorStillLoadsWithoutContext) {
+  const Predictor p = LoadOldPredictor(6);
+  ASSERT_FALSE(::testing::Test::HasFailure());
+  EXPECT_FALSE(p.context.fitted());
+  EXPECT_EQ(std::count(p.feature_names.begin(), p.feature_names.end(), "nchwc_measured"), 1);
+  const std::optional<double> ms = p.PredictLayer(DepthwiseConv(76));
+  ASSERT_TRUE(ms.has_value());
+  EXPECT_GT(*ms, 0);
+  ExpectResavedAsItWas(p, DepthwiseConv(76), *ms);
+  TempDir dir;
+  Graph g = LoadSmallConvNet(dir);
+  const ModelPrediction m = PredictModel(p, g, ModelPredictionOptions{});
+  EXPECT_DOUBLE_EQ(m.ms, m.lone_ms);
+}
+
+// ---- In-model context (session 12) -------------------------------------------------------
+
+TEST(Context, FitRecoversScaleAndColdWeightRate) {
+  std::vector<ContextPoint> points;
+  for (int i = 0; i < 6; ++i) {
+    ContextPoint p;
+    p.model = "m" + std::to_string(i);
+    p.lone_ms = 1.0 + 3.0 * i;
+    p.cached_weight_mb = 40.0 / (i + 1);
+    p.measured_ms = 1.05 * p.lone_ms + 0.02 * p.cached_weight_mb;
+    points.push_back(p);
+  }
+  ModelContext c;
+  ASSERT_TRUE(FitModelContext(points, &c).ok());
+  EXPECT_NEAR(c.kernel_scale, 1.05, 1e-9);
+  EXPECT_NEAR(c.ms_per_mb, 0.02, 1e-9);
+  EXPECT_NEAR(c.mape_after, 0, 1e-7);
+  EXPECT_GT(c.mape_before, 1);
+  EXPECT_EQ(c.models.size(), 6u);
+  EXPECT_TRUE(c.fitted());
+
+  // Latencies that fall with the weights: no negative bandwidth, a plain scale instead.
+  double aa = 0, a1 = 0;
+  for (ContextPoint& p : points) {
+    p.measured_ms = 1.2 * p.lone_ms - 0.01 * p.cached_weight_mb;
+    aa += (p.lone_ms / p.measured_ms) * (p.lone_ms / p.measured_ms), a1 += p.lone_ms / p.measured_ms;
+  }
+  ASSERT_TRUE(FitModelContext(points, &c).ok());
+  EXPECT_EQ(c.ms_per_mb, 0);
+  EXPECT_NEAR(c.kernel_scale, a1 / aa, 1e-12);
+
+  // Latencies that fall with the lone predictions: no negative scale either.
+  for (ContextPoint& p : points) p.measured_ms = 2 * p.cached_weight_mb - 0.5 * p.lone_ms;
+  ASSERT_TRUE(FitModelContext(points, &c).ok());
+  EXPECT_EQ(c.ms_per_mb, 0);
+  EXPECT_GT(c.kernel_scale, 0);
+
+  const Status one = FitModelContext({points[0]}, &c);
+  EXPECT_EQ(one.ExitCode(), 2);
+  EXPECT_NE(one.message().find("at least 2"), std::string::npos) << one.message();
+  points[1].measured_ms = 0;
+  const Status zero = FitModelContext(points, &c);
+  EXPECT_EQ(zero.ExitCode(), 2);
+  EXPECT_NE(zero.message().find("m1"), std::string::npos) << zero.message();
+}
+
+TEST(Context, AppliedPerKernelAndKeptInTheFile) {
+  Predictor p = QuickXgboost(SyntheticSamples(60));
+  TempDir dir;
+  Graph g = LoadSmallConvNet(dir);
+  const ModelPrediction lone = PredictModel(p, g, ModelPredictionOptions{});
+  EXPECT_NEAR(lone.ms, lone.lone_ms, 1e-12);  // no context in the file: kernels as lone layers
+  p.context.kernel_scale = 1.1;
+  p.context.ms_per_mb = 0.5;
+  p.context.cache_bytes = 100;  // smaller than the Conv weights, larger than the Gemm's
+  p.context.models = {"alpha", "beta"};
+  const ModelPrediction in_model = PredictModel(p, g, ModelPredictionOptions{});
+  ASSERT_EQ(in_model.kernels.size(), lone.kernels.size());
+  double expected = p.run_overhead_ms, weights = 0;
+  for (size_t k = 0; k < in_model.kernels.size(); ++k) {
+    const PredictedKernel& kernel = in_model.kernels[k];
+    ASSERT_EQ(kernel.ms.has_value(), kernel.lone_ms.has_value());
+    if (!kernel.ms) continue;
+    EXPECT_NEAR(*kernel.lone_ms, *lone.kernels[k].ms, 1e-12);
+    EXPECT_NEAR(*kernel.ms, 1.1 * *kernel.lone_ms + 0.5 * std::min(kernel.weight_bytes, 100.0) / 1e6, 1e-12);
+    expected += *kernel.ms;
+    weights += kernel.weight_bytes;
+  }
+  EXPECT_GT(weights, 100);
+  EXPECT_NEAR(in_model.ms, expected, 1e-12);
+  EXPECT_NEAR(in_model.lone_ms, lone.ms, 1e-12);
+  ModelPredictionOptions off;
+  off.model_context = false;
+  EXPECT_NEAR(PredictModel(p, g, off).ms, lone.ms, 1e-12);
+
+  const std::string file = dir.File("c.dlbp");
+  ASSERT_TRUE(SavePredictor(p, file).ok());
+  Predictor back;
+  ASSERT_TRUE(LoadPredictor(file, &back).ok());
+  EXPECT_EQ(back.format_version, 7);
+  EXPECT_DOUBLE_EQ(back.context.kernel_scale, 1.1);
+  EXPECT_DOUBLE_EQ(back.context.ms_per_mb, 0.5);
+  EXPECT_DOUBLE_EQ(back.context.cache_bytes, 100);
+  EXPECT_EQ(back.context.models, p.context.models);
+  EXPECT_NEAR(PredictModel(back, g, ModelPredictionOptions{}).ms, in_model.ms, 1e-9);
+
+  // A negative rate in the header is a corrupt file, named.
+  std::string bytes;
+  {
+    std::ifstream in(file, std::ios::binary);
+    bytes.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+  }
+  const size_t at = bytes.find("\"ms_per_mb\": 0.5");
+  ASSERT_NE(at, std::string::npos);
+  bytes.replace(at, 16, "\"ms_per_mb\":-0.5");
+  const std::string bad = dir.File("bad.dlbp");
+  std::ofstream(bad, std::ios::binary) << bytes;
+  const Status st = LoadPredictor(bad, &back);
+  EXPECT_EQ(st.code(), Status::Code::kCorruption);
+  EXPECT_NE(st.message().find("bad.dlbp"), std::string::npos) << st.message();
+}
+
+TEST(Context, LeaveFamilyOutFitsWithoutTheFamilyAndCli) {
+  WholeModelFixture f;
+  {  // a third family with a reference: each family is held out against two others
+    std::unique_ptr<Store> store;
+    ASSERT_TRUE(OpenStore(f.db, {}, &store).ok());
+    Graph g;
+    IngestOptions ingest;
+    ingest.load_weights = false;
+    ASSERT_TRUE(LoadGraph(f.models[2], ingest, &g).ok());
+    Measurement e2e;
+    e2e.key = {f.sys, "model", ModelSignature(g).Hex(), 1, "dlbricks"};
+    e2e.value_ms = 0.2;
+    ASSERT_TRUE(store->Put(e2e).ok());
+    f.reference_ms["gamma3"] = 0.2;
+  }
+  Predictor p = QuickXgboost(SyntheticSamples(60));
+  p.system_id = f.sys;
+  p.run_overhead_ms = 0.002;
+  WholeModelOptions o;
+  o.context = WholeModelOptions::Context::kLeaveFamilyOut;
+  WholeModelReport r;
+  Status st = ValidateWholeModels(f.models, f.db, &p, o, &r);
+  ASSERT_TRUE(st.ok()) << st.message();
+  ASSERT_EQ(r.rows.size(), 3u);
+  for (const WholeModelRow& row : r.rows) {
+    EXPECT_EQ(row.context, "lofo:" + row.family);
+    // The context of a family comes from the other two models only.
+    std::vector<std::string> others;
+    for (const std::string& m : f.models)
+      if (std::filesystem::path(m).stem().string() != row.model) others.push_back(m);
+    ModelContext c;
+    std::vector<ContextPoint> points;
+    std::vector<std::string> unmeasured;
+    ASSERT_TRUE(FitContextOnModels(p, others, f.db, o, &c, &points, &unmeasured).ok());
+    ASSERT_EQ(points.size(), 2u);
+    Predictor with = p;
+    with.context = c;
+    Graph g;
+    IngestOptions ingest;
+    ingest.load_weights = false;
+    ASSERT_TRUE(LoadGraph(f.dir.File(row.model + ".onnx"), ingest, &g).ok());
+    EXPECT_NEAR(row.predicted_ms, PredictModel(with, g, ModelPredictionOptions{}).ms, 1e-12) << row.model;
+    EXPECT_NEAR(row.lone_ms, PredictModel(p, g, ModelPredictionOptions{}).ms, 1e-12);
+    EXPECT_NE(row.predicted_ms, row.lone_ms);
+  }
+  o.context = WholeModelOptions::Context::kFile;  // the file has none: lone layers
+  ASSERT_TRUE(ValidateWholeModels(f.models, f.db, &p, o, &r).ok());
+  for (const WholeModelRow& row : r.rows) EXPECT_EQ(row.context, "none");
+  EXPECT_EQ(r.context_in_sample, 0);
+
+  // CLI: fit the context into a new file; validating with it says it is in-sample.
+  const std::string in = f.dir.File("p.dlbp"), out = f.dir.File("ctx.dlbp");
+  ASSERT_TRUE(SavePredictor(p, in).ok());
+  testing::CommandResult res =
+      testing::RunCli({"predictor", "context", in, f.models[0], f.models[1], f.models[2], "--db", f.db, "-o", out});
+  ASSERT_EQ(res.exit_code, 0) << res.err;
+  EXPECT_NE(res.out.find("fitted on 3 models"), std::string::npos) << res.out;
+  Predictor fitted;
+  ASSERT_TRUE(LoadPredictor(out, &fitted).ok());
+  EXPECT_EQ(fitted.context.models, (std::vector<std::string>{"alpha1", "beta2", "gamma3"}));
+  EXPECT_GT(fitted.context.cache_bytes, 0);
+  res = testing::RunCli({"predictor", "validate", f.models[0], f.models[1], f.models[2], "--db", f.db, "--predictor", out});
+  ASSERT_EQ(res.exit_code, 0) << res.err;
+  EXPECT_NE(res.out.find("in-sample for them"), std::string::npos) << res.out;
+  res = testing::RunCli(
+      {"predictor", "validate", f.models[0], f.models[1], f.models[2], "--db", f.db, "--predictor", out, "--json"});
+  ASSERT_EQ(res.exit_code, 0) << res.err;
+  const nlohmann::json j = nlohmann::json::parse(res.out);
+  EXPECT_EQ(j["context_in_sample"], 3);
+  EXPECT_EQ(j["models"][0]["context"], "file");
+
+  // Errors: one line, exit 2, and no file written when the fit fails.
+  const std::string none = f.dir.File("none.dlbp");
+  testing::ExpectOneLineError(testing::RunCli({"predictor", "context", in, f.models[0], "--db", f.db, "-o", none}),
+                              "at least 2");
+  EXPECT_FALSE(std::filesystem::exists(none));
+  testing::ExpectOneLineError(
+      testing::RunCli({"predictor", "validate", f.models[0], "--db", f.db, "--predictor", in, "--context", "warm"}),
+      "--context");
+  testing::ExpectOneLineError(
+      testing::RunCli({"predictor", "validate", f.models[0], "--db", f.db, "--leave-family-out", "--context", "file"}),
+      "--context file");
+}
 
 }  // namespace
 }  // namespace dlbricks

@@ -365,8 +365,9 @@ namespace {
 constexpr char kMagic[] = "DLBRICKS-PREDICTOR";
 // 2: `ops` (the op types trained on) and the data-movement features; 3: the alignment
 // features and XGBoost's `training` record; 4: `fused_bias`; 5: `nchwc_layout`;
-// 6: `nchwc_measured`. 1 to 5 are still read.
-constexpr int kFormatVersion = 6;
+// 6: `nchwc_measured`; 7: `model_context` (the in-model context; a format-6 reader would predict
+// whole models without it). 1 to 6 are still read.
+constexpr int kFormatVersion = 7;
 
 json MetricsJson(const ErrorMetrics& e) {
   return {{"n", e.n}, {"mape", e.mape}, {"rmse_ms", e.rmse_ms}, {"mae_ms", e.mae_ms}, {"r2", e.r2}};
@@ -395,6 +396,12 @@ Status SavePredictor(const Predictor& p, const std::string& path) {
                  {"label_calibration", {{"stores", p.calibration.stores},
                                         {"scale", p.calibration.scale},
                                         {"items", p.calibration.items}}},
+                 {"model_context", {{"kernel_scale", p.context.kernel_scale},
+                                    {"ms_per_mb", p.context.ms_per_mb},
+                                    {"cache_bytes", p.context.cache_bytes},
+                                    {"models", p.context.models},
+                                    {"mape_before", p.context.mape_before},
+                                    {"mape_after", p.context.mape_after}}},
                  {"target", "latency ms (value_ms of the store rows)"},
                  {"features", p.feature_names}};
   json norm = json::array();
@@ -492,6 +499,19 @@ Status LoadPredictor(const std::string& path, Predictor* p) {
       p->calibration.stores = c.value("stores", 0);
       p->calibration.scale = c.value("scale", std::map<std::string, double>{});
       p->calibration.items = c.value("items", std::map<std::string, int>{});
+    }
+    p->context = ModelContext{};
+    if (header.contains("model_context")) {  // since format 7
+      const json& c = header["model_context"];
+      p->context.kernel_scale = c.at("kernel_scale").get<double>();
+      p->context.ms_per_mb = c.at("ms_per_mb").get<double>();
+      p->context.cache_bytes = c.at("cache_bytes").get<double>();
+      p->context.models = c.at("models").get<std::vector<std::string>>();
+      p->context.mape_before = c.value("mape_before", 0.0);
+      p->context.mape_after = c.value("mape_after", 0.0);
+      if (p->context.fitted() && !(p->context.kernel_scale > 0 && p->context.ms_per_mb >= 0 &&
+                                   p->context.cache_bytes >= 0))
+        return Status::Corruption(path + ": model_context has a non-positive scale or a negative rate");
     }
     FeatureNormalizer& n = p->normalizer;
     n = FeatureNormalizer{};

@@ -19,13 +19,21 @@ bool IsViewOp(const std::string& op) {
   return kViews.count(op) > 0;
 }
 
-Status LoadRunOverhead(const std::string& db_path, const std::string& system_id, double* overhead_ms) {
-  *overhead_ms = 0;
-  std::unique_ptr<Store> store;
+namespace {
+
+Status OpenExistingReadOnly(const std::string& path, std::unique_ptr<Store>* store) {
   StoreOptions so;
   so.read_only = true;
   so.create_if_missing = false;
-  DLB_RETURN_IF_ERROR(OpenStore(db_path, so, &store));
+  return OpenStore(path, so, store);
+}
+
+}  // namespace
+
+Status LoadRunOverhead(const std::string& db_path, const std::string& system_id, double* overhead_ms) {
+  *overhead_ms = 0;
+  std::unique_ptr<Store> store;
+  DLB_RETURN_IF_ERROR(OpenExistingReadOnly(db_path, &store));
   for (const std::string& protocol : {ProtocolKey(SweepProtocol()), std::string("dlbricks")}) {
     std::optional<double> have;
     DLB_RETURN_IF_ERROR(LookupRunOverhead(store.get(), system_id, protocol, &have));
@@ -183,6 +191,7 @@ ModelPrediction PredictModel(const Predictor& p, const Graph& graph, const Model
   const double overhead = o.overhead_correction || p.kernel_times ? p.run_overhead_ms : 0;
   const double per_unit = p.kernel_times ? 0 : overhead;
   const std::vector<int> units = FusionUnits(graph, o.fusion);
+  const bool context = o.model_context && p.context.fitted();
   for (size_t u = 0; u + 1 < units.size();) {
     const int head = units[u];
     PredictedKernel kernel;
@@ -202,19 +211,78 @@ ModelPrediction PredictModel(const Predictor& p, const Graph& graph, const Model
     }
     const LayerDescriptor d = rewritten ? rewrite.layer : DescribeUnit(graph, head, kernel.end);
     kernel.predicted_as = d.fused_bias ? d.op_type + "+bias" : d.op_type;
-    kernel.ms = p.PredictLayer(d);
-    if (!kernel.ms) {
+    kernel.lone_ms = p.PredictLayer(d);
+    kernel.weight_bytes = 4.0 * static_cast<double>(d.params);
+    if (!kernel.lone_ms) {
       ++out.unmodelled;
       ++out.unmodelled_ops[kernel.op_type];
     } else {
-      kernel.ms = std::max(0.0, *kernel.ms - per_unit);
+      kernel.lone_ms = std::max(0.0, *kernel.lone_ms - per_unit);
+      kernel.ms = context ? p.context.Apply(*kernel.lone_ms, kernel.weight_bytes) : *kernel.lone_ms;
+      out.lone_ms += *kernel.lone_ms;
       out.ms += *kernel.ms;
       out.uncertainty_ms += *kernel.ms * p.RelativeError(OpFamily(d.op_type));
     }
     out.kernels.push_back(std::move(kernel));
   }
   out.ms += overhead;
+  out.lone_ms += overhead;
   return out;
+}
+
+double ModelContext::Apply(double lone_ms, double weight_bytes) const {
+  return kernel_scale * lone_ms + ms_per_mb * std::min(weight_bytes, cache_bytes) / 1e6;
+}
+
+ContextPoint ContextPointOf(const std::string& model, const ModelPrediction& lone, double run_overhead_ms,
+                            double measured_ms, double cache_bytes) {
+  ContextPoint point;
+  point.model = model;
+  point.lone_ms = lone.lone_ms - run_overhead_ms;
+  point.measured_ms = measured_ms - run_overhead_ms;
+  for (const PredictedKernel& k : lone.kernels)
+    if (k.lone_ms) point.cached_weight_mb += std::min(k.weight_bytes, cache_bytes) / 1e6;
+  return point;
+}
+
+Status FitModelContext(const std::vector<ContextPoint>& points, ModelContext* c) {
+  if (points.size() < 2)
+    return Status::InvalidArgument(
+        fmt::format("in-model context: needs end-to-end references of at least 2 models, found {}", points.size()));
+  for (const ContextPoint& p : points)
+    if (!(p.measured_ms > 0) || !(p.lone_ms > 0))
+      return Status::InvalidArgument("in-model context: " + p.model + " has no positive latency or prediction");
+  // Normal equations of the relative residuals: x = (lone, cached) / measured, target 1.
+  double aa = 0, ab = 0, bb = 0, a1 = 0, b1 = 0;
+  for (const ContextPoint& p : points) {
+    const double a = p.lone_ms / p.measured_ms, b = p.cached_weight_mb / p.measured_ms;
+    aa += a * a, ab += a * b, bb += b * b, a1 += a, b1 += b;
+  }
+  const double det = aa * bb - ab * ab;
+  double scale = 0, per_mb = -1;
+  if (det > 1e-12 * aa * bb) {
+    scale = (a1 * bb - b1 * ab) / det;
+    per_mb = (b1 * aa - a1 * ab) / det;
+  }
+  if (per_mb < 0 || scale <= 0) scale = a1 / aa, per_mb = 0;  // on the boundary: the scale alone
+  if (!(scale > 0)) return Status::InvalidArgument("in-model context: the fit gave a non-positive kernel scale");
+  c->kernel_scale = scale;
+  c->ms_per_mb = per_mb;
+  c->models.clear();
+  double before = 0, after = 0;
+  for (const ContextPoint& p : points) {
+    c->models.push_back(p.model);
+    before += std::abs(p.lone_ms / p.measured_ms - 1);
+    after += std::abs((scale * p.lone_ms + per_mb * p.cached_weight_mb) / p.measured_ms - 1);
+  }
+  c->mape_before = 100 * before / static_cast<double>(points.size());
+  c->mape_after = 100 * after / static_cast<double>(points.size());
+  return Status::OK();
+}
+
+double ContextCacheBytes() {
+  const int64_t llc = LastLevelCacheBytes();
+  return static_cast<double>(llc > 0 ? llc : int64_t{32} << 20);
 }
 
 std::string ModelFamilyOf(const std::string& name) {
@@ -259,6 +327,7 @@ Status ValidateWholeModels(const std::vector<std::string>& model_paths, const st
                            const Predictor* predictor, const WholeModelOptions& o, WholeModelReport* report) {
   if (!o.leave_family_out && predictor == nullptr)
     return Status::InvalidArgument("whole-model validation needs a predictor file or leave-family-out");
+  *report = WholeModelReport{};
   std::vector<Sample> samples;
   std::string system_id = predictor ? predictor->system_id : "";
   LabelCalibration calibration;
@@ -275,10 +344,7 @@ Status ValidateWholeModels(const std::vector<std::string>& model_paths, const st
 
   const std::string e2e_path = o.e2e_db.empty() ? db_path : o.e2e_db;
   std::unique_ptr<Store> store;
-  StoreOptions so;
-  so.read_only = true;
-  so.create_if_missing = false;
-  DLB_RETURN_IF_ERROR(OpenStore(e2e_path, so, &store));
+  DLB_RETURN_IF_ERROR(OpenExistingReadOnly(e2e_path, &store));
   StoreQuery query;
   query.system_id = system_id;
   query.protocol = o.e2e_protocol;
@@ -301,62 +367,136 @@ Status ValidateWholeModels(const std::vector<std::string>& model_paths, const st
 
   std::map<std::string, Predictor> lofo;  // family -> predictor trained without it
   std::map<std::string, int> lofo_samples;
+  // The predictor of a family's models: the given one, or one trained without the family.
+  auto predictor_for = [&](const std::string& family, const Predictor** out) -> Status {
+    *out = predictor;
+    if (!o.leave_family_out) return Status::OK();
+    if (!lofo.count(family)) {
+      Predictor trained;
+      DLB_RETURN_IF_ERROR(TrainWithout(samples, family_layers[family], o, &trained, &lofo_samples[family])
+                              .WithPrefix("leave-family-out " + family));
+      trained.system_id = system_id;
+      trained.run_overhead_ms = overhead;
+      trained.kernel_times = o.dataset.statistic == "kernel";
+      trained.calibration = calibration;
+      lofo[family] = std::move(trained);
+    }
+    *out = &lofo[family];
+    return Status::OK();
+  };
+  std::map<std::string, ModelContext> lofo_context;  // family -> context fitted without it
+  const double cache_bytes = ContextCacheBytes();
+  ModelPredictionOptions lone_options = o.predict;
+  lone_options.model_context = false;
   for (LoadedModel& m : models) {
     if (!m.reference) {
       report->unmeasured.push_back(m.name);
       continue;
     }
-    const Predictor* p = predictor;
+    const Predictor* p = nullptr;
+    DLB_RETURN_IF_ERROR(predictor_for(m.family, &p));
     WholeModelRow row;
-    row.predictor = "given";
-    row.train_samples = predictor ? predictor->train_samples : 0;
-    if (o.leave_family_out) {
-      if (!lofo.count(m.family)) {
-        Predictor trained;
-        DLB_RETURN_IF_ERROR(TrainWithout(samples, family_layers[m.family], o, &trained, &lofo_samples[m.family])
-                                .WithPrefix("leave-family-out " + m.family));
-        trained.system_id = system_id;
-        trained.run_overhead_ms = overhead;
-        trained.kernel_times = o.dataset.statistic == "kernel";
-        trained.calibration = calibration;
-        lofo[m.family] = std::move(trained);
+    row.predictor = o.leave_family_out ? "lofo:" + m.family : "given";
+    row.train_samples = o.leave_family_out ? lofo_samples[m.family] : p->train_samples;
+    Predictor with_context;
+    ModelPredictionOptions po = o.predict;
+    po.model_context = o.context != WholeModelOptions::Context::kNone;
+    row.context = po.model_context && p->context.fitted() ? "file" : "none";
+    if (o.context == WholeModelOptions::Context::kFile && p->context.fitted())
+      report->context_in_sample += static_cast<int>(
+          std::count(p->context.models.begin(), p->context.models.end(), m.name));
+    if (o.context == WholeModelOptions::Context::kLeaveFamilyOut) {
+      if (!lofo_context.count(m.family)) {
+        std::vector<ContextPoint> points;
+        for (const LoadedModel& other : models)
+          if (other.reference && other.family != m.family)
+            points.push_back(ContextPointOf(other.name, PredictModel(*p, other.graph, lone_options),
+                                            p->run_overhead_ms, other.reference->value_ms, cache_bytes));
+        ModelContext fitted;
+        DLB_RETURN_IF_ERROR(FitModelContext(points, &fitted).WithPrefix("leave-family-out " + m.family));
+        fitted.cache_bytes = cache_bytes;
+        lofo_context[m.family] = fitted;
       }
-      p = &lofo[m.family];
-      row.predictor = "lofo:" + m.family;
-      row.train_samples = lofo_samples[m.family];
+      with_context = *p;
+      with_context.context = lofo_context[m.family];
+      p = &with_context;
+      row.context = "lofo:" + m.family;
     }
-    const ModelPrediction pred = PredictModel(*p, m.graph, o.predict);
+    const ModelPrediction pred = PredictModel(*p, m.graph, po);
     row.model = m.name;
     row.family = m.family;
     row.measured_ms = m.reference->value_ms;
     row.predicted_ms = pred.ms;
+    row.lone_ms = pred.lone_ms;
     row.uncertainty_ms = pred.uncertainty_ms;
     row.units = pred.units;
     row.unmodelled = pred.unmodelled;
     report->rows.push_back(row);
   }
   if (report->rows.empty()) return Status::NotFound(e2e_path + ": no end-to-end reference of these models for system " + system_id);
-  std::vector<double> ratios;
-  double ape = 0;
+  std::vector<double> ratios, lone_ratios;
+  double ape = 0, lone_ape = 0;
   for (const WholeModelRow& r : report->rows) {
     ratios.push_back(std::max(r.predicted_ms, 1e-9) / r.measured_ms);
+    lone_ratios.push_back(std::max(r.lone_ms, 1e-9) / r.measured_ms);
     ape += std::abs(r.predicted_ms / r.measured_ms - 1);
+    lone_ape += std::abs(r.lone_ms / r.measured_ms - 1);
   }
   report->mape = 100 * ape / static_cast<double>(report->rows.size());
   report->geomean_normalised = GeoMean(ratios);
+  report->lone_mape = 100 * lone_ape / static_cast<double>(report->rows.size());
+  report->lone_geomean_normalised = GeoMean(lone_ratios);
+  return Status::OK();
+}
+
+Status FitContextOnModels(const Predictor& p, const std::vector<std::string>& model_paths, const std::string& db_path,
+                          const WholeModelOptions& o, ModelContext* context, std::vector<ContextPoint>* points,
+                          std::vector<std::string>* unmeasured) {
+  if (p.system_id.empty()) return Status::InvalidArgument("predictor file names no system: retrain it with this version");
+  std::unique_ptr<Store> store;
+  DLB_RETURN_IF_ERROR(OpenExistingReadOnly(db_path, &store));
+  StoreQuery query;
+  query.system_id = p.system_id;
+  query.protocol = o.e2e_protocol;
+  ModelPredictionOptions lone = o.predict;
+  lone.model_context = false;
+  const double cache_bytes = ContextCacheBytes();
+  points->clear();
+  for (const std::string& path : model_paths) {
+    Graph g;
+    IngestOptions ingest;
+    ingest.load_weights = false;
+    DLB_RETURN_IF_ERROR(LoadGraph(path, ingest, &g));
+    std::optional<Measurement> reference;
+    DLB_RETURN_IF_ERROR(LookupModelLatency(store.get(), query, g, &reference).WithPrefix(db_path));
+    const std::string name = std::filesystem::path(path).stem().string();
+    if (!reference) {
+      unmeasured->push_back(name);
+      continue;
+    }
+    points->push_back(ContextPointOf(name, PredictModel(p, g, lone), p.run_overhead_ms, reference->value_ms, cache_bytes));
+  }
+  DLB_RETURN_IF_ERROR(FitModelContext(*points, context).WithPrefix(db_path));
+  context->cache_bytes = cache_bytes;
   return Status::OK();
 }
 
 std::string WholeModelTable(const WholeModelReport& r) {
   std::string out = fmt::format("system {}  run overhead {:.4f} ms\n", r.system_id, r.run_overhead_ms);
-  out += fmt::format("{:<22} {:<14} {:>12} {:>12} {:>8} {:>6} {:>11}  {}\n", "model", "family", "measured_ms",
-                     "predicted_ms", "error", "units", "unmodelled", "predictor");
+  out += fmt::format("{:<22} {:<14} {:>12} {:>12} {:>8} {:>12} {:>6} {:>11}  {:<18} {}\n", "model", "family",
+                     "measured_ms", "predicted_ms", "error", "lone_ms", "units", "unmodelled", "predictor", "context");
   for (const WholeModelRow& row : r.rows)
-    out += fmt::format("{:<22} {:<14} {:>12.3f} {:>12.3f} {:>+7.1f}% {:>6} {:>11}  {}\n", row.model, row.family,
-                       row.measured_ms, row.predicted_ms, 100 * (row.predicted_ms / row.measured_ms - 1), row.units,
-                       row.unmodelled, row.predictor);
-  out += fmt::format("{} models: MAPE {:.2f}%, geomean predicted/measured {:.3f}\n", r.rows.size(), r.mape,
+    out += fmt::format("{:<22} {:<14} {:>12.3f} {:>12.3f} {:>+7.1f}% {:>12.3f} {:>6} {:>11}  {:<18} {}\n", row.model,
+                       row.family, row.measured_ms, row.predicted_ms, 100 * (row.predicted_ms / row.measured_ms - 1),
+                       row.lone_ms, row.units, row.unmodelled, row.predictor, row.context);
+  out += fmt::format("{} models: MAPE {:.2f}%, geomean predicted/measured {:.3f}", r.rows.size(), r.mape,
                      r.geomean_normalised);
+  out += fmt::format(" (kernels as lone layers: {:.2f}%, {:.3f})\n", r.lone_mape, r.lone_geomean_normalised);
+  if (r.context_in_sample > 0)
+    out += fmt::format(
+        "the file's in-model context was fitted on {} of these models: in-sample for them (--context lofo refits it "
+        "without each family)\n",
+        r.context_in_sample);
   if (!r.unmeasured.empty()) {
     out += "no end-to-end reference (not scored):";
     for (const std::string& m : r.unmeasured) out += " " + m;
@@ -371,6 +511,9 @@ std::string WholeModelJson(const WholeModelReport& r) {
                       {"run_overhead_ms", r.run_overhead_ms},
                       {"mape", r.mape},
                       {"geomean_normalised", r.geomean_normalised},
+                      {"lone_mape", r.lone_mape},
+                      {"lone_geomean_normalised", r.lone_geomean_normalised},
+                      {"context_in_sample", r.context_in_sample},
                       {"unmeasured", r.unmeasured},
                       {"models", nlohmann::json::array()}};
   for (const WholeModelRow& row : r.rows)
@@ -378,10 +521,12 @@ std::string WholeModelJson(const WholeModelReport& r) {
                            {"family", row.family},
                            {"measured_ms", row.measured_ms},
                            {"predicted_ms", row.predicted_ms},
+                           {"lone_ms", row.lone_ms},
                            {"uncertainty_ms", row.uncertainty_ms},
                            {"units", row.units},
                            {"unmodelled", row.unmodelled},
                            {"predictor", row.predictor},
+                           {"context", row.context},
                            {"train_samples", row.train_samples}});
   return j.dump(2) + "\n";
 }

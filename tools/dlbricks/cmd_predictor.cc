@@ -270,9 +270,10 @@ void RegisterPredict(CLI::App* parent, Context& ctx) {
     if (*kernels && *json) {
       for (const PredictedKernel& k : m.kernels)
         std::printf("{\"begin\": %d, \"end\": %d, \"op\": \"%s\", \"predicted_as\": \"%s\", \"free\": %s, \"ms\": %s, "
-                    "\"brick\": \"%s\", \"layer\": %s}\n",
+                    "\"lone_ms\": %s, \"brick\": \"%s\", \"layer\": %s}\n",
                     k.begin, k.end, k.op_type.c_str(), k.predicted_as.c_str(), k.free ? "true" : "false",
-                    k.ms ? fmt::format("{}", *k.ms).c_str() : "null", BrickSignature(g, k.begin, k.end).Hex().c_str(),
+                    k.ms ? fmt::format("{}", *k.ms).c_str() : "null",
+                    k.lone_ms ? fmt::format("{}", *k.lone_ms).c_str() : "null", BrickSignature(g, k.begin, k.end).Hex().c_str(),
                     DescriptorToJson(DescribeUnit(g, k.begin, k.end)).c_str());
       return;
     }
@@ -289,13 +290,65 @@ void RegisterPredict(CLI::App* parent, Context& ctx) {
     std::printf("model %.3f ms (+/- %.3f ms): %d ONNX Runtime kernels, per-call overhead %.4f ms once, %d kernels "
                 "not modelled\n",
                 m.ms, m.uncertainty_ms, m.units, p.run_overhead_ms, m.unmodelled);
+    if (p.context.fitted())
+      std::printf("in-model context (fitted on %zu models): kernels x%.3f + %.4f ms per MB of weights up to %.0f MiB; "
+                  "as lone layers %.3f ms\n",
+                  p.context.models.size(), p.context.kernel_scale, p.context.ms_per_mb, p.context.cache_bytes / (1 << 20),
+                  m.lone_ms);
+  });
+}
+
+void RegisterContext(CLI::App* parent, Context& ctx) {
+  struct Flags {
+    WholeModelOptions options;
+    std::string predictor, db, out, fusion = "onnxruntime";
+    std::vector<std::string> models;
+  };
+  auto f = std::make_shared<Flags>();
+  CLI::App* cmd = parent->add_subcommand(
+      "context", "fit a predictor's in-model context (cold weights) on whole models measured end to end");
+  cmd->add_option("predictor", f->predictor, "predictor file (.dlbp)")->required();
+  cmd->add_option("models", f->models, "ONNX models with end-to-end references in --db")->required();
+  cmd->add_option("--db", f->db, "store with the end-to-end references (dlbricks measure)")->required();
+  cmd->add_option("-o,--output", f->out, "predictor file to write with the context (may be the input)")->required();
+  cmd->add_option("--protocol", f->options.e2e_protocol, "protocol of the references (default dlbricks)");
+  cmd->add_option("--fusion", f->fusion, "kernel rules for composing a model: onnxruntime (default) | none");
+  cmd->callback([f, &ctx] {
+    Status st = ParseFusionRules(f->fusion, &f->options.predict.fusion);
+    if (!st.ok()) return void(ctx.exit_code = Fail(st.WithPrefix("--fusion")));
+    Predictor p;
+    st = LoadPredictor(f->predictor, &p);
+    if (!st.ok()) return void(ctx.exit_code = Fail(st));
+    std::vector<ContextPoint> points;
+    std::vector<std::string> unmeasured;
+    st = FitContextOnModels(p, f->models, f->db, f->options, &p.context, &points, &unmeasured);
+    if (!st.ok()) return void(ctx.exit_code = Fail(st));
+    st = SavePredictor(p, f->out);
+    if (!st.ok()) return void(ctx.exit_code = Fail(st));
+    std::printf("%-22s %12s %12s %12s %8s\n", "model", "measured_ms", "lone_ms", "in_model_ms", "error");
+    for (const ContextPoint& c : points) {
+      const double in_model = p.context.kernel_scale * c.lone_ms + p.context.ms_per_mb * c.cached_weight_mb;
+      std::printf("%-22s %12.3f %12.3f %12.3f %+7.1f%%\n", c.model.c_str(), c.measured_ms + p.run_overhead_ms,
+                  c.lone_ms + p.run_overhead_ms, in_model + p.run_overhead_ms, 100 * (in_model / c.measured_ms - 1));
+    }
+    if (!unmeasured.empty()) {
+      std::printf("no end-to-end reference (not fitted):");
+      for (const std::string& m : unmeasured) std::printf(" %s", m.c_str());
+      std::printf("\n");
+    }
+    std::printf("in-model context: kernels x%.4f + %.4f ms per MB of weights up to %.0f MiB (%.1f GB/s); fitted on %zu "
+                "models, MAPE %.2f%% -> %.2f%% (in-sample: `predictor validate --context lofo` holds each family out)\n",
+                p.context.kernel_scale, p.context.ms_per_mb, p.context.cache_bytes / (1 << 20),
+                p.context.ms_per_mb > 0 ? 1 / p.context.ms_per_mb : 0.0, points.size(), p.context.mape_before,
+                p.context.mape_after);
+    std::printf("wrote %s\n", f->out.c_str());
   });
 }
 
 void RegisterValidate(CLI::App* parent, Context& ctx) {
   struct Flags {
     WholeModelOptions options;
-    std::string db, predictor, fusion = "onnxruntime", kinds = "xgboost", system, calibrate;
+    std::string db, predictor, fusion = "onnxruntime", kinds = "xgboost", system, calibrate, context;
     std::vector<std::string> models;
     bool no_overhead = false, json = false;
   };
@@ -317,10 +370,26 @@ void RegisterValidate(CLI::App* parent, Context& ctx) {
   cmd->add_option("--protocol", f->options.e2e_protocol, "protocol of the references (default dlbricks)");
   cmd->add_option("--fusion", f->fusion, "kernel rules for composing a model: onnxruntime (default) | none (sum of layers)");
   cmd->add_flag("--no-overhead", f->no_overhead, "keep the per-call overhead inside every layer's prediction");
+  cmd->add_option("--context", f->context,
+                  "in-model context: file (the predictor's own; default with --predictor) | lofo (fitted per family on "
+                  "the other families' references; default with --leave-family-out) | none (kernels as lone layers)");
   cmd->add_flag("--json", f->json, "JSON instead of a table");
   cmd->callback([f, &ctx] {
     if (f->predictor.empty() == !f->options.leave_family_out)
       return void(ctx.exit_code = Fail(Status::InvalidArgument("give exactly one of --predictor and --leave-family-out")));
+    if (f->context.empty()) f->context = f->options.leave_family_out ? "lofo" : "file";
+    if (f->context == "file") {
+      if (f->options.leave_family_out)
+        return void(ctx.exit_code = Fail(Status::InvalidArgument(
+                        "--context file: a leave-family-out predictor has no file; use lofo or none")));
+      f->options.context = WholeModelOptions::Context::kFile;
+    } else if (f->context == "lofo") {
+      f->options.context = WholeModelOptions::Context::kLeaveFamilyOut;
+    } else if (f->context == "none") {
+      f->options.context = WholeModelOptions::Context::kNone;
+    } else {
+      return void(ctx.exit_code = Fail(Status::InvalidArgument("--context: '" + f->context + "' is not file, lofo or none")));
+    }
     Status st = ParseFusionRules(f->fusion, &f->options.predict.fusion);
     if (!st.ok()) return void(ctx.exit_code = Fail(st.WithPrefix("--fusion")));
     f->options.predict.overhead_correction = !f->no_overhead;
@@ -356,6 +425,7 @@ void RegisterPredictor(CLI::App& app, Context& ctx) {
   RegisterTrain(cmd, ctx);
   RegisterEval(cmd, ctx);
   RegisterPredict(cmd, ctx);
+  RegisterContext(cmd, ctx);
   RegisterValidate(cmd, ctx);
 }
 
