@@ -55,6 +55,12 @@ class XgbRegressor : public Regressor {
     return Status::OK();
   }
   BoosterHandle booster() const { return booster_; }
+  // Predictions come a kernel at a time (PredictModel): an OpenMP team per row costs more than
+  // the trees, and spins for its turn when another process holds the cores.
+  Status PredictOnOneThread() {
+    DLB_XGB(XGBoosterSetParam(booster_, "nthread", "1"));
+    return Status::OK();
+  }
 
   std::vector<double> PredictMs(const Matrix& raw, const Matrix& z) const override {
     std::vector<double> ms(z.size(), 0.0);
@@ -163,6 +169,7 @@ Status TrainXgboost(const Matrix& raw, const Matrix& z, const std::vector<double
   for (int i = 0; st.ok() && i < o.xgb_rounds; ++i)
     if (XGBoosterUpdateOneIter(reg->booster(), i, d) != 0) st = Status::Internal(std::string("xgboost: ") + XGBGetLastError());
   XGDMatrixFree(d);
+  if (st.ok()) st = reg->PredictOnOneThread();
   DLB_RETURN_IF_ERROR(st);
   out->regressor = reg;
   return Status::OK();
@@ -177,6 +184,7 @@ Status LoadXgboost(const json& params, const std::vector<std::string>& blobs, st
   DLB_RETURN_IF_ERROR(reg->Create(nullptr));
   if (XGBoosterLoadModelFromBuffer(reg->booster(), blobs[blob].data(), blobs[blob].size()) != 0)
     return Status::Corruption(std::string("xgboost model: ") + XGBGetLastError());
+  DLB_RETURN_IF_ERROR(reg->PredictOnOneThread());
   *out = reg;
   return Status::OK();
 }
