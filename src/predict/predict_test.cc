@@ -1745,6 +1745,10 @@ TEST(Context, LeaveFamilyOutFitsWithoutTheFamilyAndCli) {
   testing::ExpectOneLineError(
       testing::RunCli({"predictor", "validate", f.models[0], "--db", f.db, "--predictor", in, "--context", "warm"}),
       "--context");
+  // Two referenced models: each family has one other to fit its context on, too few.
+  testing::ExpectOneLineError(
+      testing::RunCli({"predictor", "validate", f.models[0], f.models[1], "--db", f.db, "--predictor", in, "--context", "lofo"}),
+      "without the context");
   testing::ExpectOneLineError(
       testing::RunCli({"predictor", "validate", f.models[0], "--db", f.db, "--leave-family-out", "--context", "file"}),
       "--context file");

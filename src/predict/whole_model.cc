@@ -413,7 +413,10 @@ Status ValidateWholeModels(const std::vector<std::string>& model_paths, const st
             points.push_back(ContextPointOf(other.name, PredictModel(*p, other.graph, lone_options),
                                             p->run_overhead_ms, other.reference->value_ms, cache_bytes));
         ModelContext fitted;
-        DLB_RETURN_IF_ERROR(FitModelContext(points, &fitted).WithPrefix("leave-family-out " + m.family));
+        const Status fit = FitModelContext(points, &fitted);
+        if (!fit.ok())
+          return Status::InvalidArgument("leave-family-out " + m.family + ": " + fit.message() +
+                                         " of other families (or validate without the context)");
         fitted.cache_bytes = cache_bytes;
         lofo_context[m.family] = fitted;
       }
