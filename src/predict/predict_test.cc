@@ -1737,6 +1737,23 @@ TEST(Context, LeaveFamilyOutFitsWithoutTheFamilyAndCli) {
   EXPECT_EQ(j["context_in_sample"], 3);
   EXPECT_EQ(j["models"][0]["context"], "file");
 
+  // In place; then a target that cannot be replaced (a folder) leaves everything as it was.
+  const std::string copy = f.dir.File("copy.dlbp");
+  std::filesystem::copy_file(in, copy);
+  res = testing::RunCli({"predictor", "context", copy, f.models[0], f.models[1], f.models[2], "--db", f.db, "-o", copy});
+  ASSERT_EQ(res.exit_code, 0) << res.err;
+  ASSERT_TRUE(LoadPredictor(copy, &fitted).ok());
+  EXPECT_EQ(fitted.context.models.size(), 3u);
+  const std::string folder = f.dir.File("folder.dlbp");
+  std::filesystem::create_directory(folder);
+  res = testing::RunCli({"predictor", "context", in, f.models[0], f.models[1], f.models[2], "--db", f.db, "-o", folder});
+  EXPECT_NE(res.exit_code, 0);
+  EXPECT_NE(res.err.find("folder.dlbp"), std::string::npos) << res.err;
+  EXPECT_TRUE(std::filesystem::is_directory(folder));
+  EXPECT_FALSE(std::filesystem::exists(folder + ".tmp"));
+  ASSERT_TRUE(LoadPredictor(in, &fitted).ok());
+  EXPECT_FALSE(fitted.context.fitted());
+
   // Errors: one line, exit 2, and no file written when the fit fails.
   const std::string none = f.dir.File("none.dlbp");
   testing::ExpectOneLineError(testing::RunCli({"predictor", "context", in, f.models[0], "--db", f.db, "-o", none}),
