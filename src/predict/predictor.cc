@@ -4,11 +4,11 @@
 #include <cmath>
 #include <ctime>
 #include <fmt/format.h>
-#include <filesystem>
 #include <fstream>
 #include <set>
 #include <sstream>
 
+#include "dlbricks/file_io.h"
 #include "internal.h"
 
 namespace dlbricks {
@@ -431,28 +431,8 @@ Status SavePredictor(const Predictor& p, const std::string& path) {
   }
   header["models"] = models;
   const std::string h = header.dump(1);
-  // Written beside the target and renamed over it: a failed write leaves the old file whole
-  // (`predictor context -o` may name its input).
-  const std::string tmp = path + ".tmp";
-  {
-    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-    if (!out) return Status::IOError(path + ": cannot open for writing");
-    out << kMagic << "\n" << h.size() << "\n" << h << "\n";
-    out.write(data.data(), static_cast<std::streamsize>(data.size()));
-    out.flush();
-    if (!out) {
-      std::error_code ignored;
-      std::filesystem::remove(tmp, ignored);
-      return Status::IOError(path + ": write failed");
-    }
-  }
-  std::error_code ec;
-  std::filesystem::rename(tmp, path, ec);
-  if (ec) {
-    std::filesystem::remove(tmp, ec);
-    return Status::IOError(path + ": cannot replace it");
-  }
-  return Status::OK();
+  // Renamed over the target: `predictor context -o` may name its input.
+  return WriteFileAtomically(path, kMagic + std::string("\n") + std::to_string(h.size()) + "\n" + h + "\n" + data);
 }
 
 Status LoadPredictor(const std::string& path, Predictor* p) {

@@ -28,6 +28,13 @@ Status OpenExistingReadOnly(const std::string& path, std::unique_ptr<Store>* sto
   return OpenStore(path, so, store);
 }
 
+// Mean |ratio - 1| in percent; ratios are predicted / measured.
+double MapeOfRatios(const std::vector<double>& ratios) {
+  double ape = 0;
+  for (double r : ratios) ape += std::abs(r - 1);
+  return ratios.empty() ? 0 : 100 * ape / static_cast<double>(ratios.size());
+}
+
 }  // namespace
 
 Status LoadRunOverhead(const std::string& db_path, const std::string& system_id, double* overhead_ms) {
@@ -269,14 +276,14 @@ Status FitModelContext(const std::vector<ContextPoint>& points, ModelContext* c)
   c->kernel_scale = scale;
   c->ms_per_mb = per_mb;
   c->models.clear();
-  double before = 0, after = 0;
+  std::vector<double> before, after;
   for (const ContextPoint& p : points) {
     c->models.push_back(p.model);
-    before += std::abs(p.lone_ms / p.measured_ms - 1);
-    after += std::abs((scale * p.lone_ms + per_mb * p.cached_weight_mb) / p.measured_ms - 1);
+    before.push_back(p.lone_ms / p.measured_ms);
+    after.push_back((scale * p.lone_ms + per_mb * p.cached_weight_mb) / p.measured_ms);
   }
-  c->mape_before = 100 * before / static_cast<double>(points.size());
-  c->mape_after = 100 * after / static_cast<double>(points.size());
+  c->mape_before = MapeOfRatios(before);
+  c->mape_after = MapeOfRatios(after);
   return Status::OK();
 }
 
@@ -301,6 +308,24 @@ struct LoadedModel {
   Graph graph;
   std::optional<Measurement> reference;
 };
+
+// Loads each model's graph (no weights) and its end-to-end reference in `store`, if any.
+Status LoadReferencedModels(const std::vector<std::string>& paths, Store* store, const StoreQuery& query,
+                            const std::string& store_path, std::vector<LoadedModel>* models) {
+  models->clear();
+  models->resize(paths.size());
+  for (size_t i = 0; i < paths.size(); ++i) {
+    LoadedModel& m = (*models)[i];
+    m.path = paths[i];
+    m.name = std::filesystem::path(m.path).stem().string();
+    m.family = ModelFamilyOf(m.name);
+    IngestOptions ingest;
+    ingest.load_weights = false;
+    DLB_RETURN_IF_ERROR(LoadGraph(m.path, ingest, &m.graph));
+    DLB_RETURN_IF_ERROR(LookupModelLatency(store, query, m.graph, &m.reference).WithPrefix(store_path));
+  }
+  return Status::OK();
+}
 
 // Trains options.train.kinds[0] on every sample whose layer is not in `excluded`.
 Status TrainWithout(const std::vector<Sample>& samples, const std::set<std::string>& excluded,
@@ -349,21 +374,13 @@ Status ValidateWholeModels(const std::vector<std::string>& model_paths, const st
   query.system_id = system_id;
   query.protocol = o.e2e_protocol;
 
-  std::vector<LoadedModel> models(model_paths.size());
+  std::vector<LoadedModel> models;
+  DLB_RETURN_IF_ERROR(LoadReferencedModels(model_paths, store.get(), query, e2e_path, &models));
   std::map<std::string, std::set<std::string>> family_layers;  // family -> G=1 brick ids
-  for (size_t i = 0; i < model_paths.size(); ++i) {
-    LoadedModel& m = models[i];
-    m.path = model_paths[i];
-    m.name = std::filesystem::path(m.path).stem().string();
-    m.family = ModelFamilyOf(m.name);
-    IngestOptions ingest;
-    ingest.load_weights = false;
-    DLB_RETURN_IF_ERROR(LoadGraph(m.path, ingest, &m.graph));
-    DLB_RETURN_IF_ERROR(LookupModelLatency(store.get(), query, m.graph, &m.reference).WithPrefix(e2e_path));
-    if (o.leave_family_out)
+  if (o.leave_family_out)
+    for (const LoadedModel& m : models)
       for (int l = 0; l < static_cast<int>(m.graph.layers.size()); ++l)
         family_layers[m.family].insert(BrickSignature(m.graph, l, l + 1).Hex());
-  }
 
   std::map<std::string, Predictor> lofo;  // family -> predictor trained without it
   std::map<std::string, int> lofo_samples;
@@ -388,6 +405,19 @@ Status ValidateWholeModels(const std::vector<std::string>& model_paths, const st
   const double cache_bytes = ContextCacheBytes();
   ModelPredictionOptions lone_options = o.predict;
   lone_options.model_context = false;
+  // A model's context-fit point under a predictor; the given predictor's are the same for every
+  // held-out family, so they are predicted once.
+  std::map<std::string, ContextPoint> given_points;
+  auto lone_point = [&](const Predictor& p, const LoadedModel& m) {
+    auto point = [&] {
+      return ContextPointOf(m.name, PredictModel(p, m.graph, lone_options), p.run_overhead_ms,
+                            m.reference->value_ms, cache_bytes);
+    };
+    if (&p != predictor) return point();
+    auto it = given_points.find(m.name);
+    if (it == given_points.end()) it = given_points.emplace(m.name, point()).first;
+    return it->second;
+  };
   for (LoadedModel& m : models) {
     if (!m.reference) {
       report->unmeasured.push_back(m.name);
@@ -409,9 +439,7 @@ Status ValidateWholeModels(const std::vector<std::string>& model_paths, const st
       if (!lofo_context.count(m.family)) {
         std::vector<ContextPoint> points;
         for (const LoadedModel& other : models)
-          if (other.reference && other.family != m.family)
-            points.push_back(ContextPointOf(other.name, PredictModel(*p, other.graph, lone_options),
-                                            p->run_overhead_ms, other.reference->value_ms, cache_bytes));
+          if (other.reference && other.family != m.family) points.push_back(lone_point(*p, other));
         ModelContext fitted;
         const Status fit = FitModelContext(points, &fitted);
         if (!fit.ok())
@@ -438,16 +466,13 @@ Status ValidateWholeModels(const std::vector<std::string>& model_paths, const st
   }
   if (report->rows.empty()) return Status::NotFound(e2e_path + ": no end-to-end reference of these models for system " + system_id);
   std::vector<double> ratios, lone_ratios;
-  double ape = 0, lone_ape = 0;
   for (const WholeModelRow& r : report->rows) {
     ratios.push_back(std::max(r.predicted_ms, 1e-9) / r.measured_ms);
     lone_ratios.push_back(std::max(r.lone_ms, 1e-9) / r.measured_ms);
-    ape += std::abs(r.predicted_ms / r.measured_ms - 1);
-    lone_ape += std::abs(r.lone_ms / r.measured_ms - 1);
   }
-  report->mape = 100 * ape / static_cast<double>(report->rows.size());
+  report->mape = MapeOfRatios(ratios);
   report->geomean_normalised = GeoMean(ratios);
-  report->lone_mape = 100 * lone_ape / static_cast<double>(report->rows.size());
+  report->lone_mape = MapeOfRatios(lone_ratios);
   report->lone_geomean_normalised = GeoMean(lone_ratios);
   return Status::OK();
 }
@@ -464,20 +489,16 @@ Status FitContextOnModels(const Predictor& p, const std::vector<std::string>& mo
   ModelPredictionOptions lone = o.predict;
   lone.model_context = false;
   const double cache_bytes = ContextCacheBytes();
+  std::vector<LoadedModel> models;
+  DLB_RETURN_IF_ERROR(LoadReferencedModels(model_paths, store.get(), query, db_path, &models));
   points->clear();
-  for (const std::string& path : model_paths) {
-    Graph g;
-    IngestOptions ingest;
-    ingest.load_weights = false;
-    DLB_RETURN_IF_ERROR(LoadGraph(path, ingest, &g));
-    std::optional<Measurement> reference;
-    DLB_RETURN_IF_ERROR(LookupModelLatency(store.get(), query, g, &reference).WithPrefix(db_path));
-    const std::string name = std::filesystem::path(path).stem().string();
-    if (!reference) {
-      unmeasured->push_back(name);
+  for (const LoadedModel& m : models) {
+    if (!m.reference) {
+      unmeasured->push_back(m.name);
       continue;
     }
-    points->push_back(ContextPointOf(name, PredictModel(p, g, lone), p.run_overhead_ms, reference->value_ms, cache_bytes));
+    points->push_back(
+        ContextPointOf(m.name, PredictModel(p, m.graph, lone), p.run_overhead_ms, m.reference->value_ms, cache_bytes));
   }
   DLB_RETURN_IF_ERROR(FitModelContext(*points, context).WithPrefix(db_path));
   context->cache_bytes = cache_bytes;

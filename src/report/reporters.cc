@@ -1,15 +1,13 @@
 // The reporters of ReportData: self-contained HTML (Vega-Lite), JSON and CSV.
 #include <strings.h>
-#include <unistd.h>
 
-#include <cstdio>
 #include <filesystem>
-#include <fstream>
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
 #include "internal.h"
+#include "dlbricks/file_io.h"
 #include "dlbricks/report.h"
 
 namespace dlbricks {
@@ -296,24 +294,7 @@ Status WriteReport(const ReportData& data, const std::string& path) {
   else if (ext == ".json") text = ReportJson(data);
   else if (ext == ".csv") text = ReportCsv(data);
   else return Status::InvalidArgument(path + ": unknown report format (use .html, .json or .csv)");
-  const std::string tmp = fmt::format("{}.tmp.{}", path, getpid());
-  {
-    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-    if (!out) return Status::IOError(path + ": cannot write");
-    out.write(text.data(), static_cast<std::streamsize>(text.size()));
-    out.close();
-    if (!out) {
-      std::remove(tmp.c_str());
-      return Status::IOError(path + ": write failed");
-    }
-  }
-  std::error_code ec;
-  fs::rename(tmp, path, ec);
-  if (ec) {
-    std::remove(tmp.c_str());
-    return Status::IOError(path + ": cannot rename into place: " + ec.message());
-  }
-  return Status::OK();
+  return WriteFileAtomically(path, text);
 }
 
 }  // namespace dlbricks
