@@ -437,10 +437,6 @@ double ContextCacheBytes();
 ContextPoint ContextPointOf(const std::string& model, const ModelPrediction& lone, double run_overhead_ms,
                             double measured_ms, double cache_bytes);
 
-// The torchvision family of a model name: its leading letters ("resnet50" -> "resnet",
-// "mobilenet_v3_small" -> "mobilenet").
-std::string ModelFamilyOf(const std::string& model_name);
-
 struct WholeModelOptions {
   ModelPredictionOptions predict;
   DatasetQuery dataset;        // the samples (and system) predictors are trained on

@@ -104,6 +104,17 @@ TEST(ValidateCli, BadGranularityAndMissingModel) {
                      "absent.onnx");
   ExpectErrorOnly(RunCli({"validate", model, "--backend", "fake", "--reference-passes", "0", "--db", dir.File("r.db")}),
                   "reference passes");
+  ExpectErrorOnly(RunCli({"validate", model, "--backend", "fake", "--context", "all", "--db", dir.File("r.db")}),
+                  "--context must be none or lofo");
+  // Measured first (its noise warnings on stderr), then refused: one model has no other family.
+  testing::CommandResult r =
+      RunCli({"validate", model, "--backend", "fake", "--context", "lofo", "--db", dir.File("r.db")});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_TRUE(r.out.empty()) << r.out;
+  EXPECT_NE(r.err.find("dlbricks: validate --context lofo: net has 0 referenced models outside its family 'net'; "
+                       "needs 2\n"),
+            std::string::npos)
+      << r.err;
   ExpectErrorOnly(RunCli({"validate", model, "-G", "2", "--mode", "overlap", "--stitch", "--backend", "fake", "--db",
                           dir.File("r.db")}),
                   "--stitch");

@@ -2,6 +2,7 @@
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
+#include <cctype>
 #include <cmath>
 #include <filesystem>
 #include <fstream>
@@ -80,6 +81,46 @@ double GeoMean(const std::vector<double>& xs) {
   return std::exp(s / static_cast<double>(xs.size()));
 }
 
+namespace {
+
+// A row that can be scored: an end-to-end reference and no missing brick.
+bool Referenced(const ValidationRow& row) { return row.measured_ms > 0 && row.missing == 0 && row.bricks_ms > 0; }
+
+// ValidateOptions::context_lofo over the rows of one G: each row's scale is fitted, by least
+// squares on relative errors, on the referenced rows of the other families.
+Status ApplyContextLeaveFamilyOut(const std::vector<ValidationRow*>& rows) {
+  for (ValidationRow* row : rows) {
+    const std::string family = ModelFamilyOf(row->model);
+    double sum_r = 0, sum_r2 = 0;
+    int n = 0;
+    for (const ValidationRow* other : rows) {
+      if (!Referenced(*other) || ModelFamilyOf(other->model) == family) continue;
+      const double r = other->bricks_ms / other->measured_ms;
+      sum_r += r, sum_r2 += r * r, ++n;
+    }
+    if (n < 2) {
+      if (!Referenced(*row)) continue;  // nothing to score: left as constructed
+      return Status::InvalidArgument(
+          fmt::format("validate --context lofo: {} has {} referenced model{} outside its family '{}'; needs 2",
+                      row->model, n, n == 1 ? "" : "s", family));
+    }
+    row->context_scale = sum_r / sum_r2;
+    row->constructed_ms = row->context_scale * row->bricks_ms;
+  }
+  return Status::OK();
+}
+
+}  // namespace
+
+std::string ModelFamilyOf(const std::string& name) {
+  std::string family;
+  for (char c : name) {
+    if (!std::isalpha(static_cast<unsigned char>(c))) break;
+    family += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  }
+  return family.empty() ? name : family;
+}
+
 Status Validate(const std::vector<std::string>& model_paths, const IngestOptions& ingest,
                 const ValidateOptions& options, Store* store, ValidationReport* report) {
   if (model_paths.empty()) return Status::InvalidArgument("validate: no models given");
@@ -113,6 +154,7 @@ Status Validate(const std::vector<std::string>& model_paths, const IngestOptions
   rep.stitch = options.decompose.stitch;
   rep.kernel_times = options.estimate.kernel_times;
   rep.model_reorders = options.estimate.kernel_times && options.estimate.model_reorders;
+  rep.context_lofo = options.context_lofo;
   StoreQuery query{system.id, rep.protocol, 1};
 
   // Models whose reference this call measures get reference_passes passes (the first now, or,
@@ -250,22 +292,25 @@ Status Validate(const std::vector<std::string>& model_paths, const IngestOptions
       ValidationRow row;
       row.model = graphs[i]->name;
       row.granularity = g;
-      row.constructed_ms = e.latency_ms;
+      row.constructed_ms = row.bricks_ms = e.latency_ms;
       row.reorder_ms = e.reorder_ms;
       row.bricks = static_cast<int>(e.bricks.size());
       row.missing = e.missing;
-      if (e2e[i]) {
-        row.measured_ms = e2e[i]->value_ms;
-        if (row.measured_ms > 0 && e.missing == 0) {
-          row.normalised = row.constructed_ms / row.measured_ms;
-          norms.push_back(row.normalised);
-          abs_errors.push_back(std::max(1e-4, std::fabs(row.normalised - 1)));
-          if (std::fabs(row.normalised - 1) <= 0.10) ++within;
-          sum.sum_model_ms += row.measured_ms;
-          sum.model_wall_s += e2e[i]->wall_s;
-        }
-      }
+      if (e2e[i]) row.measured_ms = e2e[i]->value_ms;
       rep.rows.push_back(row);
+    }
+    std::vector<ValidationRow*> rows_of_g;
+    for (size_t i = rep.rows.size() - graphs.size(); i < rep.rows.size(); ++i) rows_of_g.push_back(&rep.rows[i]);
+    if (options.context_lofo) DLB_RETURN_IF_ERROR(ApplyContextLeaveFamilyOut(rows_of_g));
+    for (size_t i = 0; i < graphs.size(); ++i) {
+      ValidationRow& row = *rows_of_g[i];
+      if (!Referenced(row)) continue;
+      row.normalised = row.constructed_ms / row.measured_ms;
+      norms.push_back(row.normalised);
+      abs_errors.push_back(std::max(1e-4, std::fabs(row.normalised - 1)));
+      if (std::fabs(row.normalised - 1) <= 0.10) ++within;
+      sum.sum_model_ms += row.measured_ms;
+      sum.model_wall_s += e2e[i]->wall_s;
     }
     sum.models = static_cast<int>(norms.size());
     sum.geomean_normalised = GeoMean(norms);
@@ -293,6 +338,7 @@ std::string ValidationJson(const ValidationReport& r) {
   j["stitch"] = r.stitch;
   j["kernel_times"] = r.kernel_times;
   j["model_reorders"] = r.model_reorders;
+  j["context"] = r.context_lofo ? "lofo" : "none";
   j["run_overhead_ms"] = r.run_overhead_ms;
   if (r.profiler_bias.bricks > 0)
     j["profiler_bias"] = {{"per_kernel_ms", r.profiler_bias.per_kernel_ms},
@@ -306,6 +352,8 @@ std::string ValidationJson(const ValidationReport& r) {
                            {"constructed_ms", row.constructed_ms},
                            {"measured_ms", row.measured_ms},
                            {"normalised", row.normalised},
+                           {"bricks_ms", row.bricks_ms},
+                           {"context_scale", row.context_scale},
                            {"reorder_ms", row.reorder_ms},
                            {"bricks", row.bricks},
                            {"missing", row.missing}});
@@ -341,17 +389,19 @@ std::string ValidationCsv(const ValidationReport& r) {
 
 std::string ValidationTable(const ValidationReport& r) {
   std::string out = fmt::format(
-      "system {}  backend {}  protocol {}  construction {}{}  mode {}{}  fusion {}  overhead {:.4f} ms{}\n",
+      "system {}  backend {}  protocol {}  construction {}{}{}  mode {}{}  fusion {}  overhead {:.4f} ms{}\n",
       r.system_id.substr(0, 12), r.backend, r.protocol, r.construction, r.kernel_times ? " (kernel times)" : "",
-      r.mode, r.stitch ? "+stitch" : "", r.fusion, r.run_overhead_ms,
+      r.context_lofo ? " x in-model scale fitted on the other families" : "", r.mode, r.stitch ? "+stitch" : "",
+      r.fusion, r.run_overhead_ms,
       r.profiler_bias.bricks > 0 ? fmt::format("  profiler bias {:.2f} us/kernel ({} bricks)",
                                                1000 * r.profiler_bias.per_kernel_ms, r.profiler_bias.bricks)
                                  : "");
-  out += fmt::format("{:<22} {:>3} {:>14} {:>12} {:>10} {:>7}\n", "model", "G", "constructed_ms", "measured_ms",
-                     "normalised", "bricks");
+  out += fmt::format("{:<22} {:>3} {:>14} {:>12} {:>10} {:>7}{}\n", "model", "G", "constructed_ms", "measured_ms",
+                     "normalised", "bricks", r.context_lofo ? "    scale" : "");
   for (const ValidationRow& row : r.rows) {
-    out += fmt::format("{:<22} {:>3} {:>14.3f} {:>12.3f} {:>10.3f} {:>7}{}\n", row.model, row.granularity,
+    out += fmt::format("{:<22} {:>3} {:>14.3f} {:>12.3f} {:>10.3f} {:>7}{}{}\n", row.model, row.granularity,
                        row.constructed_ms, row.measured_ms, row.normalised, row.bricks,
+                       r.context_lofo ? fmt::format(" {:>8.4f}", row.context_scale) : "",
                        row.missing ? fmt::format("  ({} missing)", row.missing) : "");
   }
   out += fmt::format("\n{:>3} {:>6} {:>8} {:>8} {:>9} {:>9} {:>8} {:>10} {:>10}\n", "G", "models", "unique",

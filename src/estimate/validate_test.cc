@@ -99,6 +99,60 @@ TEST(Validate, RoundsAlternateReferencesWithBricks) {
   EXPECT_EQ(VisitOrder(false, 1), (std::vector<std::string>{"model 1", "model 2", "brick 1", "brick 2"}));
 }
 
+// --context lofo: each model's construction times the scale fitted, in relative error, on the
+// other families' constructions and references (s = sum r / sum r^2): neither its own reference
+// nor its family's enters its scale.
+TEST(Validate, ContextLeaveFamilyOutScalesByTheOtherFamilies) {
+  testing::TempDir dir;
+  std::vector<std::string> models;
+  for (auto [seed, name] : std::vector<std::pair<int, std::string>>{
+           {1, "alpha.onnx"}, {50, "beta1.onnx"}, {99, "beta2.onnx"}, {7, "gamma.onnx"}})
+    models.push_back(testing::SmallConvNet(seed).Write(dir.path(), name));
+  std::unique_ptr<Store> store;
+  ASSERT_TRUE(OpenStore(dir.File("r.db"), {}, &store).ok());
+  ValidateOptions o = FakeOptions(dir.File("work"));
+  o.granularities = {1};
+  ValidationReport plain, ctx;
+  Status st = Validate(models, {}, o, store.get(), &plain);
+  ASSERT_TRUE(st.ok()) << st.message();
+  EXPECT_FALSE(plain.context_lofo);
+  o.measure_missing = false;  // the same bricks and references, read again
+  o.context_lofo = true;
+  st = Validate(models, {}, o, store.get(), &ctx);
+  ASSERT_TRUE(st.ok()) << st.message();
+  EXPECT_TRUE(ctx.context_lofo);
+  ASSERT_EQ(ctx.rows.size(), 4u);
+  std::vector<double> norms;
+  for (size_t i = 0; i < ctx.rows.size(); ++i) {
+    const ValidationRow& row = ctx.rows[i];
+    EXPECT_EQ(plain.rows[i].context_scale, 1);
+    EXPECT_DOUBLE_EQ(row.bricks_ms, plain.rows[i].constructed_ms);
+    double sum_r = 0, sum_r2 = 0;
+    for (const ValidationRow& other : plain.rows) {
+      if (ModelFamilyOf(other.model) == ModelFamilyOf(row.model)) continue;
+      sum_r += other.normalised, sum_r2 += other.normalised * other.normalised;
+    }
+    EXPECT_NEAR(row.context_scale, sum_r / sum_r2, 1e-12) << row.model;
+    EXPECT_NEAR(row.constructed_ms, row.context_scale * row.bricks_ms, 1e-12);
+    EXPECT_NEAR(row.normalised, row.context_scale * plain.rows[i].normalised, 1e-12);
+    norms.push_back(row.normalised);
+  }
+  EXPECT_EQ(ModelFamilyOf(ctx.rows[1].model), "beta");
+  EXPECT_DOUBLE_EQ(ctx.rows[1].context_scale, ctx.rows[2].context_scale);  // one family, one fit
+  EXPECT_NEAR(ctx.summaries.at(0).geomean_normalised, GeoMean(norms), 1e-12);
+  auto j = nlohmann::json::parse(ValidationJson(ctx));
+  EXPECT_EQ(j["context"], "lofo");
+  EXPECT_NEAR(j["models"][0]["context_scale"].get<double>(), ctx.rows[0].context_scale, 1e-12);
+  EXPECT_NEAR(j["models"][0]["bricks_ms"].get<double>(), ctx.rows[0].bricks_ms, 1e-12);
+  EXPECT_NE(ValidationTable(ctx).find("in-model scale"), std::string::npos);
+  // Two families of one model each: each has a single other model to fit on.
+  ValidationReport two;
+  st = Validate({models[0], models[3]}, {}, o, store.get(), &two);
+  ASSERT_FALSE(st.ok());
+  EXPECT_NE(st.message().find("alpha has 1 referenced model outside its family 'alpha'; needs 2"), std::string::npos)
+      << st.message();
+}
+
 TEST(LoadBrickKernelTimes, SumsEachBrickProfileWithoutReorders) {
   testing::TempDir dir;
   std::unique_ptr<Store> store;

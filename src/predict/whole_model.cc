@@ -1,7 +1,6 @@
 // Whole models from per-layer predictions (ResPerfNet section 5.3), composed per fused
 // kernel as nn-Meter does, and their validation against measured end-to-end latency,
 // including the leave-one-family-out split.
-#include <cctype>
 #include <cmath>
 #include <filesystem>
 #include <fmt/format.h>
@@ -292,14 +291,6 @@ double ContextCacheBytes() {
   return static_cast<double>(llc > 0 ? llc : int64_t{32} << 20);
 }
 
-std::string ModelFamilyOf(const std::string& name) {
-  std::string family;
-  for (char c : name) {
-    if (!std::isalpha(static_cast<unsigned char>(c))) break;
-    family += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  }
-  return family.empty() ? name : family;
-}
 
 namespace {
 

@@ -1,6 +1,6 @@
 // dlbricks validate MODEL... --db FILE [-G 1..10] [--mode chain|dag|overlap] [--stitch]
 //   [--construction sequential|parallel] [--fusion none|onnxruntime] [--overhead-correction] [--kernel-times]
-//   [--profile-runs N] [--pack N] [--profiler-bias N] [--read-only] [--work DIR]
+//   [--profile-runs N] [--pack N] [--profiler-bias N] [--context none|lofo] [--read-only] [--work DIR]
 //   [backend and protocol flags as in `run`] [--json|--csv]
 #include <cstdio>
 #include <filesystem>
@@ -20,6 +20,7 @@ struct ValidateFlags {
   std::vector<std::string> models;
   std::string granularities = "1";
   std::string construction = "sequential";
+  std::string context = "none";
   DecomposeFlags decompose;
   std::string work_dir;
   std::vector<std::string> input_shapes;
@@ -45,6 +46,9 @@ Status RunValidate(const CLI::App& cmd, ValidateFlags& f, std::string* output) {
   o.reference_passes = f.reference_passes;
   o.profiler_bias_bricks = f.profiler_bias;
   o.interleave_references = !f.no_interleave;
+  if (f.context != "none" && f.context != "lofo")
+    return Status::InvalidArgument("--context must be none or lofo, not '" + f.context + "'");
+  o.context_lofo = f.context == "lofo";
   o.measure_missing = !f.read_only;
   o.work_dir = f.work_dir.empty() ? f.measure.db + ".work" : f.work_dir;
   IngestOptions ingest;
@@ -93,6 +97,9 @@ void RegisterValidate(CLI::App& app, Context& ctx) {
                   "brick both timed and profiled, and subtract it from every kernel (read-only: calibrate on "
                   "what the store holds)");
   cmd->add_flag("--read-only", f->read_only, "only read the store; measure nothing");
+  cmd->add_option("--context", f->context,
+                  "none (default) | lofo: scale each construction by the in-model factor fitted on the other "
+                  "families' references (lone bricks run with warm caches)");
   cmd->add_option("--reference-passes", f->reference_passes,
                   "time new end-to-end references in N passes interleaved with the bricks; keep each model's "
                   "fastest (default 2)");
