@@ -43,6 +43,12 @@ echo "   the profiler's own cost per kernel calibrated on 120 timed bricks (issu
 "$bin" validate "${models[@]}" -G 1 --fusion onnxruntime --kernel-times --pack 8 --pack-rounds 2 \
   --rounds 3 --fastest-round --cold-weights 16 --reference-passes 1 --profiler-bias 120 --backend onnxruntime \
   --threads "$threads" --db "$db" --work "$out/work"
+echo "-- the same bricks and references, each construction times the in-model scale fitted on the other"
+echo "   models' references (lone bricks run with warm caches; issue 5, session 13). Read again from the store:"
+echo "   its wall_spdup counts no profiling time; the run above has the real one."
+"$bin" validate "${models[@]}" -G 1 --fusion onnxruntime --kernel-times --pack 8 --pack-rounds 2 \
+  --rounds 3 --fastest-round --cold-weights 16 --reference-passes 1 --profiler-bias 120 --backend onnxruntime \
+  --threads "$threads" --db "$db" --work "$out/work" --read-only --context lofo
 
 step "7/8 predictor: XGBoost learns per-layer latency from the G=1 bricks (ResPerfNet); test-split predictions into $db"
 "$bin" predictor harvest --db "$db" "${models[@]}"
