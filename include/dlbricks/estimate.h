@@ -161,6 +161,20 @@ double GeoMean(const std::vector<double>& xs);
 // "mobilenet_v3_small" -> "mobilenet"). Leave-one-family-out splits group models by it.
 std::string ModelFamilyOf(const std::string& model_name);
 
+// The in-model scale of ValidateOptions::context_lofo, for models[i]: s = sum r / sum r^2 over
+// the referenced models j of other families (r_j = constructed_ms[j] / measured_ms[j]; a
+// measured_ms of 0 means no reference), the least-squares fit of s * r_j to 1. `others` counts
+// those models; scale is empty when there are fewer than two.
+struct ContextScale {
+  std::optional<double> scale;
+  int others = 0;
+};
+std::vector<ContextScale> ContextScalesLeaveFamilyOut(const std::vector<std::string>& models,
+                                                      const std::vector<double>& constructed_ms,
+                                                      const std::vector<double>& measured_ms);
+// "<command> --context lofo: M has N referenced models outside its family 'F'; needs 2".
+Status ContextScaleMissing(const std::string& command, const std::string& model, const ContextScale& c);
+
 struct ValidateOptions {
   std::vector<int> granularities = {1};  // G values to validate. Default: {1}
   // Mode, fusion rules and stitching (its granularity is ignored: see granularities).

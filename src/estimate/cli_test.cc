@@ -94,6 +94,42 @@ TEST(EstimateCli, KernelTimesAgreeWithValidateAndNeedProfiles) {
                   "--profiler-bias needs --kernel-times");
 }
 
+// estimate --context lofo scales each model as validate --context lofo does, from the same
+// store; a model needs two referenced models of other families.
+TEST(EstimateCli, ContextLofoAgreesWithValidate) {
+  testing::TempDir dir;
+  std::vector<std::string> models;
+  for (auto [seed, name] :
+       std::vector<std::pair<int, std::string>>{{1, "alpha.onnx"}, {50, "beta.onnx"}, {99, "gamma.onnx"}})
+    models.push_back(testing::SmallConvNet(seed).Write(dir.path(), name));
+  const std::string db = dir.File("r.db");
+  std::vector<std::string> args = {"validate"};
+  args.insert(args.end(), models.begin(), models.end());
+  for (const char* a : {"--backend", "fake", "--min-runs", "3", "--context", "lofo", "--json", "--db"}) args.push_back(a);
+  args.push_back(db);
+  auto v = RunCli(args);
+  ASSERT_EQ(v.exit_code, 0) << v.err;
+  auto jv = nlohmann::json::parse(v.out);
+  EXPECT_EQ(jv["context"], "lofo");
+  args = {"estimate"};
+  args.insert(args.end(), models.begin(), models.end());
+  const std::string protocol = jv["protocol"].get<std::string>();
+  for (const std::string& a : std::vector<std::string>{"--db", db, "--protocol", protocol, "--context", "lofo", "--json"})
+    args.push_back(a);
+  auto e = RunCli(args);
+  ASSERT_EQ(e.exit_code, 0) << e.err;
+  auto je = nlohmann::json::parse(e.out);
+  EXPECT_EQ(je["context"], "lofo");
+  ASSERT_EQ(je["models"].size(), 3u);
+  for (size_t i = 0; i < 3; ++i) {
+    EXPECT_NEAR(je["models"][i]["context_scale"].get<double>(), jv["models"][i]["context_scale"].get<double>(), 1e-9);
+    EXPECT_NEAR(je["models"][i]["constructed_ms"].get<double>(), jv["models"][i]["constructed_ms"].get<double>(), 1e-9);
+  }
+  ExpectErrorOnly(RunCli({"estimate", models[0], models[1], "--db", db, "--protocol", protocol, "--context", "lofo"}),
+                  "estimate --context lofo: alpha has 1 referenced model outside its family 'alpha'; needs 2");
+  ExpectErrorOnly(RunCli({"estimate", models[0], "--db", db, "--context", "some"}), "--context must be none or lofo");
+}
+
 TEST(ValidateCli, BadGranularityAndMissingModel) {
   testing::TempDir dir;
   std::string model = testing::SmallConvNet().Write(dir.path(), "net.onnx");

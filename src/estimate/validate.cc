@@ -86,26 +86,24 @@ namespace {
 // A row that can be scored: an end-to-end reference and no missing brick.
 bool Referenced(const ValidationRow& row) { return row.measured_ms > 0 && row.missing == 0 && row.bricks_ms > 0; }
 
-// ValidateOptions::context_lofo over the rows of one G: each row's scale is fitted, by least
-// squares on relative errors, on the referenced rows of the other families.
+// ValidateOptions::context_lofo over the rows of one G. A row without a reference is left as
+// constructed when no scale can be fitted for it: it is not scored anyway.
 Status ApplyContextLeaveFamilyOut(const std::vector<ValidationRow*>& rows) {
-  for (ValidationRow* row : rows) {
-    const std::string family = ModelFamilyOf(row->model);
-    double sum_r = 0, sum_r2 = 0;
-    int n = 0;
-    for (const ValidationRow* other : rows) {
-      if (!Referenced(*other) || ModelFamilyOf(other->model) == family) continue;
-      const double r = other->bricks_ms / other->measured_ms;
-      sum_r += r, sum_r2 += r * r, ++n;
+  std::vector<std::string> models;
+  std::vector<double> constructed, measured;
+  for (const ValidationRow* row : rows) {
+    models.push_back(row->model);
+    constructed.push_back(row->bricks_ms);
+    measured.push_back(Referenced(*row) ? row->measured_ms : 0);
+  }
+  const std::vector<ContextScale> scales = ContextScalesLeaveFamilyOut(models, constructed, measured);
+  for (size_t i = 0; i < rows.size(); ++i) {
+    if (!scales[i].scale) {
+      if (!Referenced(*rows[i])) continue;
+      return ContextScaleMissing("validate", rows[i]->model, scales[i]);
     }
-    if (n < 2) {
-      if (!Referenced(*row)) continue;  // nothing to score: left as constructed
-      return Status::InvalidArgument(
-          fmt::format("validate --context lofo: {} has {} referenced model{} outside its family '{}'; needs 2",
-                      row->model, n, n == 1 ? "" : "s", family));
-    }
-    row->context_scale = sum_r / sum_r2;
-    row->constructed_ms = row->context_scale * row->bricks_ms;
+    rows[i]->context_scale = *scales[i].scale;
+    rows[i]->constructed_ms = rows[i]->context_scale * rows[i]->bricks_ms;
   }
   return Status::OK();
 }
@@ -119,6 +117,29 @@ std::string ModelFamilyOf(const std::string& name) {
     family += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
   }
   return family.empty() ? name : family;
+}
+
+std::vector<ContextScale> ContextScalesLeaveFamilyOut(const std::vector<std::string>& models,
+                                                      const std::vector<double>& constructed_ms,
+                                                      const std::vector<double>& measured_ms) {
+  std::vector<ContextScale> out(models.size());
+  for (size_t i = 0; i < models.size(); ++i) {
+    const std::string family = ModelFamilyOf(models[i]);
+    double sum_r = 0, sum_r2 = 0;
+    for (size_t j = 0; j < models.size(); ++j) {
+      if (!(measured_ms[j] > 0) || !(constructed_ms[j] > 0) || ModelFamilyOf(models[j]) == family) continue;
+      const double r = constructed_ms[j] / measured_ms[j];
+      sum_r += r, sum_r2 += r * r, ++out[i].others;
+    }
+    if (out[i].others >= 2) out[i].scale = sum_r / sum_r2;
+  }
+  return out;
+}
+
+Status ContextScaleMissing(const std::string& command, const std::string& model, const ContextScale& c) {
+  return Status::InvalidArgument(
+      fmt::format("{} --context lofo: {} has {} referenced model{} outside its family '{}'; needs 2", command, model,
+                  c.others, c.others == 1 ? "" : "s", ModelFamilyOf(model)));
 }
 
 Status Validate(const std::vector<std::string>& model_paths, const IngestOptions& ingest,

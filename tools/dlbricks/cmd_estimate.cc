@@ -1,6 +1,6 @@
 // dlbricks estimate MODEL... --db FILE [--system ID] [--construction sequential|parallel]
 //                  [-G N] [--mode chain|dag|overlap] [--protocol P] [--predictor FILE] [--allow-partial]
-//                  [--kernel-times [--profiler-bias]] [--overhead-ms MS]
+//                  [--kernel-times [--profiler-bias]] [--overhead-ms MS] [--context none|lofo]
 //                  [--json|--csv]
 #include <cstdio>
 #include <memory>
@@ -29,11 +29,14 @@ struct EstimateFlags {
   bool overhead_given = false;  // --overhead-ms on the command line
   bool allow_partial = false, kernel_times = false, json = false, csv = false;
   bool no_model_reorders = false, profiler_bias = false;
+  std::string context = "none";
   StoreQuery query;
 };
 
 Status Estimate(const EstimateFlags& f) {
   if (f.profiler_bias && !f.kernel_times) return Status::InvalidArgument("--profiler-bias needs --kernel-times");
+  if (f.context != "none" && f.context != "lofo")
+    return Status::InvalidArgument("--context must be none or lofo, not '" + f.context + "'");
   EstimateOptions eo;
   eo.allow_partial = f.allow_partial;
   eo.run_overhead_ms = f.overhead_ms;
@@ -98,6 +101,7 @@ Status Estimate(const EstimateFlags& f) {
                               {"model_reorders", f.kernel_times && eo.model_reorders},
                               {"run_overhead_ms", eo.run_overhead_ms},
                               {"profiler_bias_ms", eo.profiler_bias_ms},
+                              {"context", f.context},
                               {"models", nlohmann::ordered_json::array()}};
   std::string text = fmt::format("system {}  protocol {}  construction {}  G={} {}{}{}\n", query.system_id.substr(0, 12),
                                  query.protocol, f.construction, dopt.granularity, f.decompose.mode,
@@ -107,9 +111,14 @@ Status Estimate(const EstimateFlags& f) {
                                                                                             1000 * eo.profiler_bias_ms)
                                                                               : "")
                                                 : "");
-  text += fmt::format("{:<24} {:>14} {:>12} {:>10} {:>9} {:>9} {:>8}\n", "model", "constructed_ms", "measured_ms",
-                      "normalised", "measured", "predicted", "missing");
+  text += fmt::format("{:<24} {:>14} {:>12} {:>10} {:>9} {:>9} {:>8}{}\n", "model", "constructed_ms", "measured_ms",
+                      "normalised", "measured", "predicted", "missing", f.context == "lofo" ? "    scale" : "");
   std::string csv = "model,constructed_ms,measured_ms,normalised,measured_bricks,predicted_bricks,missing_bricks\n";
+  // Every model constructed and its reference looked up first: with --context lofo each one's
+  // scale is fitted on the other families' references.
+  std::vector<std::string> names;
+  std::vector<ModelEstimate> estimates;
+  std::vector<std::optional<Measurement>> references;
   for (const std::string& path : f.models) {
     Graph g;
     DLB_RETURN_IF_ERROR(LoadGraph(path, ingest, &g));
@@ -117,10 +126,30 @@ Status Estimate(const EstimateFlags& f) {
     DLB_RETURN_IF_ERROR(DecomposeModel(g, dopt, &d));
     BrickLatencies latencies = measured;
     if (predictor) FillPredictedBricks(*predictor, g, d, &latencies);
-    ModelEstimate e;
+    ModelEstimate& e = estimates.emplace_back();
     DLB_RETURN_IF_ERROR(ConstructModel(&g, d, latencies, eo, &e).WithPrefix(path));
-    std::optional<Measurement> m;
-    DLB_RETURN_IF_ERROR(LookupModelLatency(store.get(), query, g, &m));
+    DLB_RETURN_IF_ERROR(LookupModelLatency(store.get(), query, g, &references.emplace_back()));
+    names.push_back(g.name);
+  }
+  std::vector<double> scales(names.size(), 1.0);
+  if (f.context == "lofo") {
+    std::vector<double> constructed, references_ms;
+    for (size_t i = 0; i < names.size(); ++i) {
+      const bool whole = estimates[i].missing == 0 && references[i] && references[i]->value_ms > 0;
+      constructed.push_back(estimates[i].latency_ms);
+      references_ms.push_back(whole ? references[i]->value_ms : 0);
+    }
+    const std::vector<ContextScale> fit = ContextScalesLeaveFamilyOut(names, constructed, references_ms);
+    for (size_t i = 0; i < names.size(); ++i) {
+      if (!fit[i].scale) return ContextScaleMissing("estimate", names[i], fit[i]);
+      scales[i] = *fit[i].scale;
+    }
+  }
+  for (size_t i = 0; i < names.size(); ++i) {
+    const std::string& name = names[i];
+    ModelEstimate& e = estimates[i];
+    e.latency_ms *= scales[i], e.uncertainty_ms *= scales[i];
+    const std::optional<Measurement>& m = references[i];
     const double measured = m ? m->value_ms : 0;
     const double norm = measured > 0 ? e.latency_ms / measured : 0;
     auto brick_list = [](const std::vector<BrickEstimate>& list) {
@@ -131,8 +160,9 @@ Status Estimate(const EstimateFlags& f) {
       }
       return out;
     };
-    j["models"].push_back({{"model", g.name},
+    j["models"].push_back({{"model", name},
                            {"constructed_ms", e.latency_ms},
+                           {"context_scale", scales[i]},
                            {"uncertainty_ms", e.uncertainty_ms},
                            {"reorder_ms", e.reorder_ms},
                            {"measured_ms", m ? nlohmann::json(measured) : nlohmann::json(nullptr)},
@@ -143,10 +173,10 @@ Status Estimate(const EstimateFlags& f) {
                            {"critical_path", e.critical_path},
                            {"bricks", brick_list(e.bricks)},
                            {"seams", brick_list(e.seams)}});
-    text += fmt::format("{:<24} {:>14.3f} {:>12} {:>10} {:>9} {:>9} {:>8}\n", g.name, e.latency_ms,
+    text += fmt::format("{:<24} {:>14.3f} {:>12} {:>10} {:>9} {:>9} {:>8}{}\n", name, e.latency_ms,
                         m ? fmt::format("{:.3f}", measured) : "-", m ? fmt::format("{:.3f}", norm) : "-", e.measured,
-                        e.predicted, e.missing);
-    csv += fmt::format("{},{:.6g},{},{},{},{},{}\n", g.name, e.latency_ms, m ? fmt::format("{:.6g}", measured) : "",
+                        e.predicted, e.missing, f.context == "lofo" ? fmt::format(" {:>8.4f}", scales[i]) : "");
+    csv += fmt::format("{},{:.6g},{},{},{},{},{}\n", name, e.latency_ms, m ? fmt::format("{:.6g}", measured) : "",
                        m ? fmt::format("{:.6g}", norm) : "", e.measured, e.predicted, e.missing);
   }
   std::fputs(f.json ? (j.dump(2) + "\n").c_str() : f.csv ? csv.c_str() : text.c_str(), stdout);
@@ -167,6 +197,9 @@ void RegisterEstimate(CLI::App& app, Context& ctx) {
   AddDecomposeFlags(cmd, &f->decompose);
   CLI::Option* overhead =
       cmd->add_option("--overhead-ms", f->overhead_ms, "per-run overhead to pay once per model instead of per brick");
+  cmd->add_option("--context", f->context,
+                  "none (default) | lofo: scale each model by the in-model factor fitted on the references of the "
+                  "other families' models given (two or more needed)");
   cmd->add_flag("--kernel-times", f->kernel_times,
                 "construct from brick kernel times (op profiles of `run --profile-ops`, Reorder* excluded) plus "
                 "the run overhead once per model (--overhead-ms, else the stored empty-network probe)");
