@@ -122,12 +122,13 @@ std::string ModelFamilyOf(const std::string& name) {
 std::vector<ContextScale> ContextScalesLeaveFamilyOut(const std::vector<std::string>& models,
                                                       const std::vector<double>& constructed_ms,
                                                       const std::vector<double>& measured_ms) {
+  std::vector<std::string> families;
+  for (const std::string& m : models) families.push_back(ModelFamilyOf(m));
   std::vector<ContextScale> out(models.size());
   for (size_t i = 0; i < models.size(); ++i) {
-    const std::string family = ModelFamilyOf(models[i]);
     double sum_r = 0, sum_r2 = 0;
     for (size_t j = 0; j < models.size(); ++j) {
-      if (!(measured_ms[j] > 0) || !(constructed_ms[j] > 0) || ModelFamilyOf(models[j]) == family) continue;
+      if (!(measured_ms[j] > 0) || !(constructed_ms[j] > 0) || families[j] == families[i]) continue;
       const double r = constructed_ms[j] / measured_ms[j];
       sum_r += r, sum_r2 += r * r, ++out[i].others;
     }

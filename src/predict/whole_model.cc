@@ -291,7 +291,6 @@ double ContextCacheBytes() {
   return static_cast<double>(llc > 0 ? llc : int64_t{32} << 20);
 }
 
-
 namespace {
 
 struct LoadedModel {
